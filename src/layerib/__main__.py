@@ -1,0 +1,5 @@
+import sys
+
+from layerib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,120 @@
+"""Command line: a thin shell over the Python API.
+
+``layerib train ...`` parses flags, builds a :class:`TrainConfig` (defaults,
+then ``--config file.yaml``, then flags) and calls
+:func:`layerib.train.run_training`. A :class:`LayerIBError` becomes a one-line
+``layerib: error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from layerib.config import DATASETS, METHODS, TrainConfig, config_from_dict
+from layerib.errors import ConfigError, LayerIBError
+
+#: flag -> config field, for the flags of ``layerib train`` that map one-to-one.
+_TRAIN_FLAGS = {
+    "dataset": str, "method": str, "beta": float, "noise_var": float, "train_fraction": float,
+    "seed": int, "batch_size": int, "epochs_per_layer": int, "min_steps_per_layer": int,
+    "ce_epochs": int, "readout_epochs": int, "lr_layer": float, "lr_critic": float,
+    "lr_readout": float, "critic_steps": int, "critic_hidden": int, "ema_rate": float,
+    "weight_decay": float, "grad_clip": float, "mi_eval_epochs": int,
+    "mi_eval_batch_size": int, "device": str, "data_root": str,
+}
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train one net (layer-wise IB, I(Y;L) only, or CE)",
+                       description="Train a net layer by layer with the IB objective "
+                                   "(Elad et al. 2019, Eq. 2), or a baseline, and write a run folder.")
+    defaults = TrainConfig()
+    for name, typ in _TRAIN_FLAGS.items():
+        flag = "--" + name.replace("_", "-")
+        kw = {"type": typ, "default": None,
+              "help": f"(default: {getattr(defaults, name)})"}
+        if name == "dataset":
+            kw["choices"] = DATASETS
+        if name == "method":
+            kw["choices"] = METHODS
+        p.add_argument(flag, **kw)
+    p.add_argument("--widths", type=lambda s: tuple(int(w) for w in s.split(",")), default=None,
+                   help="comma-separated layer widths, e.g. 1024,1024,10 (default: 1024,1024,10)")
+    p.add_argument("--x-marginal", choices=("all", "shuffle"), default=None,
+                   help="AA-MINE marginal pairs (default: all)")
+    p.add_argument("--x-layer-bound", choices=("infonce", "dv"), default=None,
+                   help="bound on I(X;L+eps) the layer minimises (default: infonce; dv as in the paper)")
+    p.add_argument("--x-critic", choices=("gaussian", "concat"), default=None,
+                   help="AA-MINE inner critic (default: gaussian; concat is the paper's MLP critic)")
+    p.add_argument("--offline", action="store_true", help="never download data")
+    p.add_argument("--config", type=Path, help="YAML file of config keys (flags override it)")
+    p.add_argument("--out", type=Path, required=True, help="run folder to write")
+    p.add_argument("--force", action="store_true", help="overwrite a finished run in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read --config {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path} must hold a mapping of config keys to values")
+    return data
+
+
+def build_train_config(args: argparse.Namespace) -> TrainConfig:
+    """Defaults, then ``--config`` YAML, then flags -> a validated :class:`TrainConfig`."""
+    cfg = config_from_dict(_read_yaml(args.config)) if args.config else TrainConfig()
+    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + ["widths", "x_marginal", "x_critic", "x_bound"]
+             if getattr(args, k) is not None}
+    if args.offline:
+        flags["download"] = False
+    return config_from_dict(flags, base=cfg)
+
+
+def _cmd_train(args) -> int:
+    from layerib.train import run_training
+    cfg = build_train_config(args)
+    res = run_training(cfg, args.out, force=args.force, progress=not args.no_progress,
+                       argv=sys.argv)
+    print(f"{res['method']} on {res['dataset']} ({res['n_train']} training images): "
+          f"test accuracy {100 * res['test_accuracy']:.2f}%  [{res['wall_seconds']:.0f} s]")
+    print(f"{'layer':>5} {'I(Y;L) nats':>12} {'I(X;L+eps) nats':>16}   (noise var "
+          f"{cfg.noise_var:g}, held-out B={res['layers'][0]['batch_size']})")
+    for layer in res["layers"]:
+        print(f"{layer['index']:>5} {layer['i_y_nats']:>12.3f} {layer['i_x_nats']:>16.3f}")
+    print(f"results in {args.out / 'result.json'}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="layerib", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return {"train": _cmd_train}[args.command](args)
+    except LayerIBError as e:
+        print(f"layerib: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("layerib: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

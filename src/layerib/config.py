@@ -1,0 +1,131 @@
+"""The one source of training defaults: :class:`TrainConfig`.
+
+Precedence: these defaults, then a ``--config file.yaml``, then command-line
+flags. Unknown keys and out-of-range values are :class:`ConfigError` s with a
+one-line message. Every regulariser in play is a field here (NOTES.md Sec. 6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from layerib.errors import ConfigError
+
+DATASETS = ("mnist",)
+METHODS = ("ib", "iy", "ce")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one ``layerib train`` run (MI in nats, noise as a variance)."""
+
+    dataset: str = "mnist"            # data set name; see DATASETS
+    method: str = "ib"                # ib: I(Y;L)-beta*I(X;L+eps) per layer; iy: beta=0; ce: end-to-end CE
+    beta: float = 1e-3                # IB trade-off beta of Eq. 2 (ignored for iy, ce)
+    noise_var: float = 1.0            # sigma^2 of the measuring noise eps ~ N(0, sigma^2 I)
+    train_fraction: float = 1.0       # stratified seeded subset of the training set, in (0, 1]
+    seed: int = 0                     # seeds the subset, init, batches and noise
+    widths: tuple[int, ...] = (1024, 1024, 10)  # MLP layer widths; the last has no nonlinearity
+    batch_size: int = 256             # training batch size for layers, critics and CE
+    epochs_per_layer: int = 10        # IB/IY: epochs for each layer stage (see min_steps_per_layer)
+    min_steps_per_layer: int = 1500   # IB/IY: at least this many steps per layer (small subsets)
+    ce_epochs: int = 30               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
+    readout_epochs: int = 30          # epochs of the linear read-out on the frozen net (CE on cached outputs)
+    lr_layer: float = 1e-3            # Adam learning rate of the layer being trained (and of CE training)
+    lr_critic: float = 1e-3           # Adam learning rate of both critics
+    lr_readout: float = 1e-2          # Adam learning rate of the read-out
+    critic_steps: int = 1             # k critic steps per layer step (alternating, separate optimisers)
+    critic_hidden: int = 256          # hidden width of the concatenation critics
+    ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
+    x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle
+    x_bound: str = "infonce"    # bound on I(X;L+eps) the layer minimises: infonce (unexploitable) or dv (paper)
+    x_critic: str = "gaussian"        # AA-MINE inner critic: gaussian (s(a.z-|a|^2/2)+f(z)+g.h) or concat MLP
+    weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
+    grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
+    mi_eval_epochs: int = 3           # epochs to train fresh critics on each frozen layer before reporting MI
+    mi_eval_batch_size: int = 512     # batch size B of held-out MI estimates (ln B is their ceiling)
+    evals_per_layer: int = 10         # held-out MI evaluations (metrics.jsonl) per layer stage
+    device: str = "cpu"               # cpu, cuda, or auto
+    data_root: str | None = None      # folder holding MNIST/raw; None: $LAYERIB_DATA_ROOT or a cache
+    download: bool = True             # fetch missing data from the standard mirrors
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All settings as JSON-ready values."""
+        d = dataclasses.asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @property
+    def effective_beta(self) -> float:
+        """beta actually used: 0 for ``iy`` (and unused for ``ce``)."""
+        return self.beta if self.method == "ib" else 0.0
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate(c: TrainConfig) -> None:
+    """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
+    _check(c.dataset in DATASETS, f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
+    _check(c.method in METHODS, f"unknown method {c.method!r}; choose one of {', '.join(METHODS)}")
+    _check(_finite(c.beta) and c.beta >= 0, f"--beta must be a finite number >= 0, got {c.beta}")
+    _check(_finite(c.noise_var) and c.noise_var > 0,
+           f"--noise-var must be a finite number > 0 (the MI is infinite at 0), got {c.noise_var}")
+    _check(_finite(c.train_fraction) and 0 < c.train_fraction <= 1,
+           f"--train-fraction must be in (0, 1], got {c.train_fraction}")
+    for name in ("seed", "batch_size", "epochs_per_layer", "min_steps_per_layer", "ce_epochs",
+                 "readout_epochs", "critic_steps", "critic_hidden", "mi_eval_epochs",
+                 "mi_eval_batch_size", "evals_per_layer"):
+        v = getattr(c, name)
+        low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs") else 1
+        _check(isinstance(v, int) and not isinstance(v, bool) and v >= low,
+               f"{name} must be an integer >= {low}, got {v!r}")
+    _check(c.batch_size >= 2 and c.mi_eval_batch_size >= 2, "batch sizes must be at least 2")
+    for name in ("lr_layer", "lr_critic", "lr_readout"):
+        v = getattr(c, name)
+        _check(_finite(v) and v > 0, f"{name} must be a finite number > 0, got {v!r}")
+    _check(_finite(c.ema_rate) and 0 < c.ema_rate <= 1, f"ema_rate must be in (0, 1], got {c.ema_rate}")
+    _check(_finite(c.weight_decay) and c.weight_decay >= 0, f"weight_decay must be >= 0, got {c.weight_decay}")
+    _check(c.grad_clip is None or (_finite(c.grad_clip) and c.grad_clip > 0),
+           f"grad_clip must be None or > 0, got {c.grad_clip}")
+    _check(c.x_marginal in ("all", "shuffle"), f"x_marginal must be 'all' or 'shuffle', got {c.x_marginal!r}")
+    _check(c.x_bound in ("infonce", "dv"),
+           f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
+    _check(c.x_critic in ("gaussian", "concat"), f"x_critic must be 'gaussian' or 'concat', got {c.x_critic!r}")
+    _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
+           and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.widths),
+           f"widths must be positive integers, got {c.widths!r}")
+    _check(c.device in ("cpu", "cuda", "auto") or c.device.startswith("cuda:"),
+           f"device must be cpu, cuda or auto, got {c.device!r}")
+
+
+def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    """Override ``base`` (default: the defaults) with ``values``; unknown keys are errors.
+
+    Raises:
+        ConfigError: an unknown key, or a value of the wrong type or range.
+    """
+    base = base or TrainConfig()
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - names)
+    _check(not unknown, f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
+    values = dict(values)
+    if "widths" in values and isinstance(values["widths"], list):
+        values["widths"] = tuple(values["widths"])
+    for k, v in values.items():  # ints are fine where floats are expected
+        default = getattr(base, k)
+        if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
+            values[k] = float(v)
+    return dataclasses.replace(base, **values)

@@ -1,0 +1,91 @@
+"""Baselines and read-out: end-to-end cross-entropy training and the linear read-out.
+
+* :func:`train_cross_entropy`: the same net trained end to end with CE, its
+  last layer being the CE head (Elad et al. 2019, Table 1, "Cross-Entropy").
+* :func:`fit_readout`: after layer-wise training, a linear layer fitted with CE
+  on the frozen net's cached output (Sec. 4); accuracy comes only through it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from layerib.errors import NumericalError
+
+
+def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor, *,
+                      steps: int, batch_size: int, lr: float, g: torch.Generator,
+                      weight_decay: float = 0.0, grad_clip: float | None = None,
+                      on_epoch: Callable[[int, int, float], None] | None = None,
+                      progress: Callable[[int], None] | None = None, what: str = "CE") -> None:
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    n, bs = len(x), min(batch_size, len(x))
+    per_epoch = n // bs
+    step, epoch, total = 0, 0, 0.0
+    while step < steps:
+        perm = torch.randperm(n, generator=g, device=x.device)
+        for s in range(0, per_epoch * bs, bs):
+            idx = perm[s:s + bs]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            if not torch.isfinite(loss):
+                raise NumericalError(f"non-finite {what} loss at step {step}; lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            opt.step()
+            total += float(loss)
+            step += 1
+            if progress:
+                progress(1)
+            if step >= steps:
+                break
+        epoch += 1
+        if on_epoch:
+            on_epoch(epoch, step, total / per_epoch)
+        total = 0.0
+
+
+def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) -> None:
+    """Train ``net`` (output = logits ``(batch, num_classes)``) end to end with CE.
+
+    Keyword args are those of the shared loop: ``steps, batch_size, lr, g,
+    weight_decay, grad_clip, on_epoch, progress``.
+
+    Raises:
+        NumericalError: the loss became non-finite.
+    """
+    net.train()
+    _minibatch_epochs(net, list(net.parameters()), x, y, what="cross-entropy", **kw)
+    net.eval()
+
+
+def fit_readout(features: torch.Tensor, y: torch.Tensor, num_classes: int, **kw) -> nn.Linear:
+    """Fit a linear read-out ``(batch, dim) -> (batch, num_classes)`` with CE on frozen features.
+
+    No nonlinearity, so the read-out composes with the net's linear last layer
+    and adds no capacity (Elad et al. 2019, Sec. 4).
+    """
+    readout = nn.Linear(features.shape[1], num_classes).to(features.device)
+    _minibatch_epochs(readout, list(readout.parameters()), features, y, what="read-out", **kw)
+    return readout.eval()
+
+
+@torch.inference_mode()
+def accuracy(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+             chunk: int = 4096) -> float:
+    """Fraction of ``x`` ``(N, ...)`` whose argmax logit equals ``y`` ``(N,)``; in [0, 1]."""
+    correct = sum(int((model(x[s:s + chunk]).argmax(1) == y[s:s + chunk]).sum())
+                  for s in range(0, len(x), chunk))
+    return correct / len(x)
+
+
+def steps_for(n: int, batch_size: int, epochs: int, min_steps: int) -> tuple[int, int]:
+    """``(total steps, steps per epoch)`` for ``epochs`` passes, but at least ``min_steps``."""
+    per_epoch = max(n // min(batch_size, n), 1)
+    return max(epochs * per_epoch, min_steps), per_epoch
+

@@ -1,0 +1,149 @@
+"""Layer-by-layer IB training (Elad et al. 2019, Sec. 4; NOTES.md Sec. 4).
+
+For i = 1 .. K: layer i is trained on the cached output of the frozen layers
+1 .. i-1 by alternating ``critic_steps`` critic updates (maximising both DV
+bounds, one Adam optimiser for the critics) with one layer update (maximising
+I(Y; L_i) - beta I(X; L_i + eps), its own Adam optimiser); then it is frozen
+and its output on the whole data set is cached for layer i+1.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from layerib.errors import NumericalError
+from layerib.ib.objective import IBObjective
+from layerib.mi.protocol import heldout_estimate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageSettings:
+    """What one layer stage needs from the run's config (see :class:`TrainConfig`)."""
+
+    beta: float
+    noise_var: float
+    batch_size: int
+    steps: int
+    steps_per_epoch: int
+    lr_layer: float
+    lr_critic: float
+    critic_steps: int
+    critic_hidden: int
+    ema_rate: float
+    x_marginal: str
+    x_critic: str
+    x_bound: str
+    weight_decay: float
+    grad_clip: float | None
+    evals_per_layer: int
+    eval_batch_size: int
+
+
+def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
+    if value is not None and not torch.isfinite(value).all():
+        raise NumericalError(f"non-finite {term} at layer {layer}, step {step}; lower the learning "
+                             "rates or set grad_clip (the last good checkpoint is kept)")
+
+
+def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, params, clip: float | None) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+
+
+def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
+                prior: torch.Tensor, dim: int, s: StageSettings, g: torch.Generator,
+                heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
+                on_eval: Callable[[dict], None] | None = None,
+                progress: Callable[[int], None] | None = None) -> IBObjective:
+    """Train one layer with the IB objective; returns the stage's trained critics.
+
+    Args:
+        layer: the layer to train, mapping ``h`` ``(N, ...)`` to ``(N, dim)``.
+        index: its 1-based position (for messages and metrics).
+        h: cached input of the layer (output of frozen layers 1..i-1), ``(N, ...)``.
+        y: int64 labels ``(N,)``; prior: ``(num_classes,)`` class frequencies.
+        s: stage settings; g: generator for batches and noise.
+        heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times.
+        on_eval: called with one metrics record per evaluation.
+        progress: called with the number of steps just done.
+
+    Raises:
+        NumericalError: a bound or the loss became non-finite (names layer, step, term).
+    """
+    obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
+                      s.x_critic, s.x_marginal, s.x_bound).to(h.device)
+    critics = list(obj.parameters())
+    opt_c = torch.optim.Adam(critics, lr=s.lr_critic)
+    opt_l = torch.optim.Adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)
+    layer.train()
+    n, bs = len(h), min(s.batch_size, len(h))
+    step, sums = 0, {"i_y": 0.0, "i_x": 0.0, "n": 0}
+    eval_interval = max(s.steps // s.evals_per_layer, 1)
+    while step < s.steps:
+        perm = torch.randperm(n, generator=g, device=h.device)
+        for start in range(0, n - bs + 1, bs):
+            idx = perm[start:start + bs]
+            hb, yb = h[idx], y[idx]
+            l = layer(hb).flatten(1)
+            z = l + obj.sample_noise(l, g)  # L + eps; eps only measures, the net stays deterministic
+            for _ in range(s.critic_steps):
+                surrogate, iy, ix = obj.critic_objective(l, yb, z)
+                _check_finite(surrogate, "critic objective", index, step)
+                _step(opt_c, -surrogate, critics, s.grad_clip)
+            obj.requires_grad_(False)
+            lagrangian, _, _ = obj.layer_objective(l, yb, z)
+            _check_finite(lagrangian, "IB Lagrangian", index, step)
+            _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
+            obj.requires_grad_(True)
+            with torch.no_grad():
+                ix = obj.reported_i_x.value(l, z) if s.x_bound == "infonce" else ix
+            sums["i_y"] += float(iy.detach())
+            sums["i_x"] += float(ix.detach())
+            sums["n"] += 1
+            step += 1
+            if progress:
+                progress(1)
+            if step % eval_interval == 0 or step == s.steps:
+                if on_eval:
+                    epoch = step / s.steps_per_epoch
+                    on_eval(_stage_record(layer, obj, index, step, epoch, sums, heldout, s))
+                sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
+            if step >= s.steps:
+                break
+    return obj
+
+
+def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, s) -> dict:
+    rec = {"stage": "layer", "layer": index, "epoch": epoch, "step": step,
+           "beta": s.beta, "noise_var": s.noise_var,
+           "train_i_y_nats": sums["i_y"] / max(sums["n"], 1),
+           "train_i_x_nats": sums["i_x"] / max(sums["n"], 1)}
+    if heldout is not None:
+        h_test, y_test = heldout
+        with torch.inference_mode():
+            layer.eval()
+            l_test = layer(h_test).flatten(1)
+            layer.train()
+        bs = min(s.eval_batch_size, len(l_test) // 2)
+        rec["test_i_y_nats"] = heldout_estimate(obj.i_y, l_test, y_test, bs, seed=step).value
+        rec["test_i_x_nats"] = heldout_estimate(obj.reported_i_x, l_test, l_test, bs,
+                                                noise_var=s.noise_var, seed=step).value
+        rec["eval_batch_size"] = bs
+    return rec
+
+
+@torch.inference_mode()
+def forward_cached(layer: nn.Module, h: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """The frozen layer's output on the whole cache, in chunks: ``(N, ...)``."""
+    layer.eval()
+    return torch.cat([layer(h[s:s + chunk]) for s in range(0, len(h), chunk)])

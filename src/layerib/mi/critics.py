@@ -1,0 +1,203 @@
+"""Critics T(u, v) -> R for the variational MI bounds.
+
+Every critic offers ``scores(u, v)`` on aligned pairs, shape ``(batch,)``, and
+``pair_scores(u, v)`` on all pairs, shape ``(batch_u, batch_v)`` with entry
+``[k, j] = T(u_k, v_j)``; the diagonal of a square one holds the joint pairs.
+
+* :class:`ConcatCritic`: an MLP on ``[u, v]`` (MINE's critic, Belghazi et al.
+  2018). Its first layer is split as ``W_u u + W_v v``, so all pairs cost one
+  broadcast add, not ``batch^2`` MLP inputs (still ``batch^2 * hidden`` work).
+* :class:`SeparableCritic`: ``g(u) . h(v)`` (Poole et al. 2019, Sec. 2).
+* :class:`GaussianNoiseCritic`: ``s (u . v - ||u||^2 / 2)`` plus learnt terms,
+  the form of the optimal critic when ``v = u + eps``; all pairs by matmuls.
+* :class:`LabelCritic`: :class:`ConcatCritic` on ``(l, onehot(y))`` with
+  ``class_scores(l)`` giving T(l, c) for every class, for I(Y; L_i).
+* :class:`ArchitectureAwareCritic`: AA-MINE's ``D(x, z) = T(F_i(x), z)``
+  (Elad et al. 2019, Sec. 3, Fig. 2), holding the encoder F_i tied or copied.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def _mlp(dims: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+class ConcatCritic(nn.Module):
+    """MLP critic ``T(u, v) = MLP([u, v])`` (Belghazi et al. 2018).
+
+    Args:
+        dim_u, dim_v: feature sizes of u ``(batch, dim_u)`` and v ``(batch, dim_v)``.
+        hidden: width of the hidden layers.
+        depth: number of hidden layers (>= 1).
+    """
+
+    def __init__(self, dim_u: int, dim_v: int, hidden: int = 256, depth: int = 1):
+        super().__init__()
+        self.in_u = nn.Linear(dim_u, hidden)
+        self.in_v = nn.Linear(dim_v, hidden, bias=False)
+        self.head = _mlp([hidden] * depth + [1])
+
+
+    def scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Scores on aligned pairs ``(u_k, v_k)``: shape ``(batch,)``."""
+        return self.head(torch.relu(self.in_u(u) + self.in_v(v))).squeeze(-1)
+
+    def pair_scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Scores on all pairs: ``(batch_u, batch_v)``, entry ``[k, j] = T(u_k, v_j)``."""
+        h = torch.relu(self.in_u(u).unsqueeze(1) + self.in_v(v).unsqueeze(0))
+        return self.head(h).squeeze(-1)
+
+
+class SeparableCritic(nn.Module):
+    """Separable critic ``T(u, v) = g(u) . h(v)`` with MLPs g, h (Poole et al. 2019).
+
+    Args:
+        dim_u, dim_v: feature sizes; hidden: MLP width; embed: output size of g and h.
+    """
+
+    def __init__(self, dim_u: int, dim_v: int, hidden: int = 256, embed: int = 32):
+        super().__init__()
+        self.g = _mlp([dim_u, hidden, embed])
+        self.h = _mlp([dim_v, hidden, embed])
+
+    def scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Scores on aligned pairs: ``(batch,)``."""
+        return (self.g(u) * self.h(v)).sum(-1)
+
+    def pair_scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Scores on all pairs: ``(batch_u, batch_v)``."""
+        return self.g(u) @ self.h(v).T
+
+
+class GaussianNoiseCritic(nn.Module):
+    """Critic for ``I(U; U + eps)``, ``eps ~ N(0, sigma^2 I)`` with known sigma^2.
+
+    ``T(u, v) = (u . v - ||u||^2 / 2) / sigma^2 + q(v)``,
+    ``q(v) = -sum_k P_k v_k^2 / 2 + b . v + f(v)``
+
+    with learnable ``0 <= P_k <= 1 / sigma^2``, ``b`` and an MLP f. The optimal
+    DV critic for this pair is ``log p(v | u) - log p(v) + c``, which is exactly
+    the first term plus a function of v alone, ``-||v||^2 / (2 sigma^2) - log p(v)``:
+    q learns it. Were p(v) Gaussian with diagonal covariance C and mean m, q
+    would be ``-sum_k (1/sigma^2 - 1/C_k) v_k^2 / 2 - (m_k / C_k) v_k``; P and b
+    start there, from the first batch's statistics.
+
+    Why this form (our choice; the paper's AA-MINE critic is an MLP,
+    :class:`ConcatCritic`): the noise is ours, so its law is known; the only
+    unknown is the density of v. All ``batch^2`` pairs cost one matrix
+    product. And when a layer is trained to *minimise* the estimate, u enters
+    only through the exact Gaussian term, so the layer cannot drive the bound
+    to -inf by exploiting a fixed critic's behaviour in u (it can only make
+    ``F_i(x)`` of different x closer, i.e. compress).
+
+    Args:
+        dim: size of u and v ``(batch, dim)``.
+        noise_var: sigma^2 (> 0).
+        hidden: width of the MLP f.
+    """
+
+    def __init__(self, dim: int, noise_var: float = 1.0, hidden: int = 256):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(1.0 / noise_var))
+        self.quad_logit = nn.Parameter(torch.zeros(dim))
+        self.lin = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("initialised", torch.tensor(False))
+        self.f = _mlp([dim, hidden, 1])
+
+    @torch.no_grad()
+    def _init_from(self, v: torch.Tensor) -> None:
+        s = float(self.scale)
+        var = v.var(0).clamp_min(1e-12) if len(v) > 1 else torch.full_like(v[0], 1.0 / s)
+        frac = (1.0 - 1.0 / (s * var)).clamp(0.01, 0.99)
+        self.quad_logit.copy_(torch.log(frac / (1 - frac)))
+        self.lin.copy_(-v.mean(0) / var)
+        self.initialised.fill_(True)
+
+    def v_term(self, v: torch.Tensor) -> torch.Tensor:
+        """q(v): the part of the score that depends on v alone, ``(batch,)``."""
+        if not bool(self.initialised):
+            self._init_from(v.detach())
+        p = self.scale * torch.sigmoid(self.quad_logit)
+        return -0.5 * (v.pow(2) * p).sum(-1) + v @ self.lin + self.f(v).squeeze(-1)
+
+    def scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Scores on aligned pairs: ``(batch,)``."""
+        return self.scale * ((u * v).sum(-1) - 0.5 * u.pow(2).sum(-1)) + self.v_term(v)
+
+    def pair_scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Scores on all pairs: ``(batch_u, batch_v)``."""
+        gauss = self.scale * (u @ v.T - 0.5 * u.pow(2).sum(-1, keepdim=True))
+        return gauss + self.v_term(v).unsqueeze(0)
+
+
+class LabelCritic(ConcatCritic):
+    """Concatenation critic on ``(l, onehot(y))`` for I(Y; L_i) with ``num_classes`` classes."""
+
+    def __init__(self, dim_l: int, num_classes: int, hidden: int = 256, depth: int = 1):
+        super().__init__(dim_l, num_classes, hidden, depth)
+        self.num_classes = num_classes
+
+    def class_scores(self, l: torch.Tensor) -> torch.Tensor:
+        """T(l_k, c) for every class c: shape ``(batch, num_classes)``.
+
+        Since ``W_v onehot(c)`` is column c of ``W_v``, this is one broadcast add.
+        """
+        h = torch.relu(self.in_u(l).unsqueeze(1) + self.in_v.weight.T.unsqueeze(0))
+        return self.head(h).squeeze(-1)
+
+    def scores(self, l: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scores on aligned pairs ``(l_k, y_k)``; ``y`` is int64 ``(batch,)``."""
+        return self.class_scores(l).gather(1, y.unsqueeze(1)).squeeze(1)
+
+    def pair_scores(self, l: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scores ``(batch_l, batch_y)`` for int64 labels ``y``."""
+        return self.class_scores(l)[:, y]
+
+
+class ArchitectureAwareCritic(nn.Module):
+    """AA-MINE critic ``D(x, z) = T(F_i(x), z)`` (Elad et al. 2019, Sec. 3 and Fig. 2).
+
+    The critic passes x through the first i layers F_i, so T only has to check
+    whether z is F_i(x) up to noise. Because F_i is deterministic,
+    I(X; F_i(X) + eps) = I(F_i(X); F_i(X) + eps), and this is MINE on that pair.
+
+    Args:
+        encoder: callable ``x (batch, ...) -> (batch, dim)``, the first i layers.
+        inner: critic T on ``(F_i(x), z)`` (e.g. :class:`ConcatCritic`).
+        tied: True keeps a reference to ``encoder`` (same weights, always
+            current: the paper's setting and our default). False stores a deep
+            copy, trained with the critic's parameters (an ablation).
+    """
+
+    def __init__(self, encoder: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
+                 inner: nn.Module, tied: bool = True):
+        super().__init__()
+        self.inner = inner
+        self.tied = tied
+        if tied:
+            self._encoder = [encoder]  # a list hides it from .parameters(): not the critic's
+        else:
+            self.encoder_copy = copy.deepcopy(encoder)
+
+    @property
+    def encoder(self):
+        return self._encoder[0] if self.tied else self.encoder_copy
+
+    def scores(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """D on aligned pairs ``(x_k, z_k)``: ``(batch,)``."""
+        return self.inner.scores(self.encoder(x), z)
+
+    def pair_scores(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """D on all pairs: ``(batch_x, batch_z)``."""
+        return self.inner.pair_scores(self.encoder(x), z)

@@ -1,0 +1,111 @@
+"""Run folders: atomic JSON results, one JSON line per evaluation, the run's record.
+
+A run folder holds ``config.json`` (resolved settings, command line, versions),
+``metrics.jsonl`` (one JSON object per evaluation) and, once the run has
+finished, ``result.json``. Files are written to a temporary name in the same
+folder and renamed, so a killed run or a full disk never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from layerib.errors import RunDirError
+
+
+def _clean(obj: Any) -> Any:
+    """Make ``obj`` strict-JSON: non-finite floats become None (flagged, never written as NaN)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``.
+
+    Raises:
+        RunDirError: the folder is not writable or the disk is full; no partial
+            file is left behind.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise RunDirError(f"cannot write {path}: {e.strerror or e}; free disk space or choose "
+                          "another --out") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented strict JSON, atomically (see :func:`atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, torch, numpy and layerib, for the run's record."""
+    import numpy
+    import torch
+
+    import layerib
+    return {"python": sys.version.split()[0], "torch": torch.__version__,
+            "numpy": numpy.__version__, "layerib": layerib.__version__,
+            "platform": platform.platform()}
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl`` (flushed each line)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def write(self, record: dict[str, Any]) -> None:
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(_clean(record)) + "\n")
+        except OSError as e:
+            raise RunDirError(f"cannot append to {self.path}: {e.strerror or e}") from None
+
+
+def prepare_run_dir(out: Path, force: bool = False) -> Path:
+    """Create ``out`` (and parents) and check it can hold a new run.
+
+    Raises:
+        RunDirError: ``out`` is a file, is not writable, or already holds a
+            finished run's ``result.json`` (pass ``force=True`` to overwrite).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file, not a folder; choose another path")
+    if (out / "result.json").exists() and not force:
+        raise RunDirError(f"{out} already holds a finished run (result.json); "
+                          "choose another --out or pass --force to overwrite")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create {out}: {e.strerror}; choose a writable --out") from None
+    if not os.access(out, os.W_OK):
+        raise RunDirError(f"{out} is not writable; choose a writable --out")
+    if force:
+        for name in ("result.json", "metrics.jsonl"):
+            (out / name).unlink(missing_ok=True)
+    return out

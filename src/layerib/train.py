@@ -1,0 +1,159 @@
+"""One training run, end to end: data, net, method, read-out, MI report, run folder.
+
+:func:`run_training` is what ``layerib train`` calls. It writes
+``config.json`` first, ``metrics.jsonl`` as it goes, and ``result.json``
+(atomically) last, so a folder with ``result.json`` holds a finished run.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from layerib.config import TrainConfig
+from layerib.data.mnist import ImageDataset, load_mnist
+from layerib.data.subsets import stratified_subset
+from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
+from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
+from layerib.ib.report import layer_mi_report
+from layerib.models.mlp import mlp
+from layerib.results import MetricsLog, atomic_write_json, prepare_run_dir, versions
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a ConfigError."""
+    from layerib.errors import ConfigError
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but torch sees no GPU; use --device cpu or auto")
+    return torch.device(name)
+
+
+def load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset]:
+    """``(train subset, full test set)`` of ``cfg.dataset``, as in-memory tensors."""
+    train = load_mnist(cfg.data_root, "train", cfg.download)
+    test = load_mnist(cfg.data_root, "test", cfg.download)
+    idx = stratified_subset(train.labels, cfg.train_fraction, cfg.seed)
+    train = ImageDataset(train.images[idx], train.labels[idx], train.num_classes, train.source)
+    return train, test
+
+
+def _layer_settings(cfg: TrainConfig, n: int) -> StageSettings:
+    steps, per_epoch = steps_for(n, cfg.batch_size, cfg.epochs_per_layer, cfg.min_steps_per_layer)
+    return StageSettings(
+        beta=cfg.effective_beta, noise_var=cfg.noise_var, batch_size=cfg.batch_size, steps=steps,
+        steps_per_epoch=per_epoch, lr_layer=cfg.lr_layer, lr_critic=cfg.lr_critic,
+        critic_steps=cfg.critic_steps, critic_hidden=cfg.critic_hidden, ema_rate=cfg.ema_rate,
+        x_critic=cfg.x_critic, x_marginal=cfg.x_marginal, x_bound=cfg.x_bound,
+        weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, evals_per_layer=cfg.evals_per_layer,
+        eval_batch_size=cfg.mi_eval_batch_size)
+
+
+def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
+                 progress: bool = False, argv: list[str] | None = None) -> dict:
+    """Train one net as ``cfg`` says and write its run folder ``out``.
+
+    Returns:
+        The result dictionary also written to ``out/result.json``: test
+        accuracy (fraction), the settings, wall time and one entry per layer
+        with held-out ``i_y_nats`` and ``i_x_nats`` (see :func:`layer_mi_report`).
+
+    Raises:
+        LayerIBError: bad data, a run folder that cannot be used, or a
+            non-finite loss (:class:`NumericalError`).
+    """
+    device = resolve_device(cfg.device)
+    out = prepare_run_dir(Path(out), force=force)
+    t0 = time.perf_counter()
+    train, test = load_data(cfg)  # data errors surface before anything is written
+    atomic_write_json(out / "config.json", {"config": cfg.to_dict(), "argv": argv or sys.argv,
+                                            "versions": versions(), "data_source": train.source})
+    metrics = MetricsLog(out / "metrics.jsonl")
+    g = torch.Generator(device=device).manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    x, y = train.images.to(device), train.labels.to(device)
+    x_test, y_test = test.images.to(device), test.labels.to(device)
+    net = mlp(tuple(train.images.shape[1:]), cfg.widths).to(device)
+    prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
+
+    if cfg.method == "ce":
+        head = _train_ce(cfg, net, x, y, g, metrics, progress)
+        feats, feats_test = _all_features(net, x), _all_features(net, x_test)
+    else:
+        feats, feats_test = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
+                                             metrics, progress)
+        head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress)
+    test_acc = accuracy(head, feats_test[-1], y_test)
+    train_acc = accuracy(head, feats[-1], y)
+    metrics.write({"stage": "final", "test_accuracy": test_acc, "train_accuracy": train_acc})
+    layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed)
+    result = {
+        "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
+        "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
+        "n_test": len(y_test), "beta": cfg.effective_beta, "noise_var": cfg.noise_var,
+        "seed": cfg.seed, "wall_seconds": time.perf_counter() - t0, "device": str(device),
+        "data_source": train.source, "config": cfg.to_dict(), "layers": layers,
+        "versions": versions(),
+    }
+    torch.save({"config": cfg.to_dict(), "net": net.state_dict(), "head": head.state_dict()
+                if hasattr(head, "state_dict") else None}, out / ".model.pt.tmp")
+    (out / ".model.pt.tmp").replace(out / "model.pt")
+    atomic_write_json(out / "result.json", result)
+    return result
+
+
+def _bar(progress: bool, total: int, desc: str):
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True) if progress else nullcontext()
+
+
+def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress):
+    h, h_test = x, x_test
+    feats, feats_test = [], []
+    s = _layer_settings(cfg, len(x))
+    for i, layer in enumerate(net.layers, start=1):
+        with _bar(progress, s.steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
+            train_layer(layer, i, h, y, prior, net.feature_dims[i - 1], s, g,
+                        heldout=(h_test, y_test), on_eval=metrics.write,
+                        progress=bar.update if bar is not None else None)
+        net.freeze(i)
+        h, h_test = forward_cached(layer, h), forward_cached(layer, h_test)
+        feats.append(h.flatten(1))
+        feats_test.append(h_test.flatten(1))
+    return feats, feats_test
+
+
+def _fit_head(cfg, features, y, num_classes, g, metrics, progress):
+    steps, _ = steps_for(len(y), cfg.batch_size, cfg.readout_epochs, cfg.min_steps_per_layer)
+    with _bar(progress, steps, "read-out") as bar:
+        return fit_readout(features, y, num_classes, steps=steps, batch_size=cfg.batch_size,
+                           lr=cfg.lr_readout, g=g, progress=bar.update if bar is not None else None,
+                           on_epoch=lambda e, st, loss: metrics.write(
+                               {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}))
+
+
+def _train_ce(cfg, net, x, y, g, metrics, progress):
+    steps, _ = steps_for(len(y), cfg.batch_size, cfg.ce_epochs,
+                         cfg.min_steps_per_layer * len(net))
+    with _bar(progress, steps, "cross-entropy") as bar:
+        train_cross_entropy(net, x, y, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr_layer,
+                            g=g, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
+                            progress=bar.update if bar is not None else None,
+                            on_epoch=lambda e, st, loss: metrics.write(
+                                {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}))
+    return lambda f: f  # the net's last layer is the CE head: logits are its output
+
+
+@torch.inference_mode()
+def _all_features(net, x, chunk: int = 4096) -> list[torch.Tensor]:
+    net.eval()
+    parts = [net.features(x[s:s + chunk]) for s in range(0, len(x), chunk)]
+    return [torch.cat([p[k] for p in parts]).flatten(1) for k in range(len(net))]
