@@ -42,10 +42,12 @@ def _add_train(sub) -> None:
             kw["choices"] = METHODS
         p.add_argument(flag, **kw)
     p.add_argument("--widths", type=lambda s: tuple(int(w) for w in s.split(",")), default=None,
-                   help="comma-separated layer widths, e.g. 1024,1024,10 (default: 1024,1024,10)")
+                   help="comma-separated layer widths (default: 512,512,10)")
     p.add_argument("--x-marginal", choices=("all", "shuffle"), default=None,
                    help="AA-MINE marginal pairs (default: all)")
-    p.add_argument("--x-layer-bound", choices=("infonce", "dv"), default=None,
+    p.add_argument("--y-bound", choices=("dv", "infonce"), default=None,
+                   help="bound on I(Y;L) (default: infonce over the exact classes; dv is MINE as in the paper)")
+    p.add_argument("--x-bound", choices=("infonce", "dv"), default=None,
                    help="bound on I(X;L+eps) the layer minimises (default: infonce; dv as in the paper)")
     p.add_argument("--x-critic", choices=("gaussian", "concat"), default=None,
                    help="AA-MINE inner critic (default: gaussian; concat is the paper's MLP critic)")
@@ -72,7 +74,7 @@ def _read_yaml(path: Path) -> dict:
 def build_train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then ``--config`` YAML, then flags -> a validated :class:`TrainConfig`."""
     cfg = config_from_dict(_read_yaml(args.config)) if args.config else TrainConfig()
-    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + ["widths", "x_marginal", "x_critic", "x_bound"]
+    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + ["widths", "x_marginal", "x_critic", "x_bound", "y_bound"]
              if getattr(args, k) is not None}
     if args.offline:
         flags["download"] = False

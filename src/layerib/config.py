@@ -28,24 +28,25 @@ class TrainConfig:
     noise_var: float = 1.0            # sigma^2 of the measuring noise eps ~ N(0, sigma^2 I)
     train_fraction: float = 1.0       # stratified seeded subset of the training set, in (0, 1]
     seed: int = 0                     # seeds the subset, init, batches and noise
-    widths: tuple[int, ...] = (1024, 1024, 10)  # MLP layer widths; the last has no nonlinearity
+    widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths; the last has no nonlinearity
     batch_size: int = 256             # training batch size for layers, critics and CE
-    epochs_per_layer: int = 10        # IB/IY: epochs for each layer stage (see min_steps_per_layer)
-    min_steps_per_layer: int = 1500   # IB/IY: at least this many steps per layer (small subsets)
-    ce_epochs: int = 30               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
-    readout_epochs: int = 30          # epochs of the linear read-out on the frozen net (CE on cached outputs)
+    epochs_per_layer: int = 5         # IB/IY: epochs for each layer stage (see min_steps_per_layer)
+    min_steps_per_layer: int = 600    # IB/IY: at least this many steps per layer (small subsets); also read-out, CE x layers
+    ce_epochs: int = 15               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
+    readout_epochs: int = 5           # epochs of the linear read-out on the frozen net (CE on cached outputs)
     lr_layer: float = 1e-3            # Adam learning rate of the layer being trained (and of CE training)
     lr_critic: float = 1e-3           # Adam learning rate of both critics
     lr_readout: float = 1e-2          # Adam learning rate of the read-out
     critic_steps: int = 1             # k critic steps per layer step (alternating, separate optimisers)
-    critic_hidden: int = 256          # hidden width of the concatenation critics
+    critic_hidden: int = 128          # hidden width of the critics' MLPs
     ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
     x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle
+    y_bound: str = "infonce"          # bound on I(Y;L): infonce (per-sample over exact classes) or dv (MINE, the paper)
     x_bound: str = "infonce"    # bound on I(X;L+eps) the layer minimises: infonce (unexploitable) or dv (paper)
     x_critic: str = "gaussian"        # AA-MINE inner critic: gaussian (s(a.z-|a|^2/2)+f(z)+g.h) or concat MLP
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
-    mi_eval_epochs: int = 3           # epochs to train fresh critics on each frozen layer before reporting MI
+    mi_eval_epochs: int = 1           # epochs to train fresh critics on each frozen layer before reporting MI
     mi_eval_batch_size: int = 512     # batch size B of held-out MI estimates (ln B is their ceiling)
     evals_per_layer: int = 10         # held-out MI evaluations (metrics.jsonl) per layer stage
     device: str = "cpu"               # cpu, cuda, or auto
@@ -101,6 +102,7 @@ def validate(c: TrainConfig) -> None:
     _check(c.grad_clip is None or (_finite(c.grad_clip) and c.grad_clip > 0),
            f"grad_clip must be None or > 0, got {c.grad_clip}")
     _check(c.x_marginal in ("all", "shuffle"), f"x_marginal must be 'all' or 'shuffle', got {c.x_marginal!r}")
+    _check(c.y_bound in ("infonce", "dv"), f"y_bound must be 'infonce' or 'dv', got {c.y_bound!r}")
     _check(c.x_bound in ("infonce", "dv"),
            f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
     _check(c.x_critic in ("gaussian", "concat"), f"x_critic must be 'gaussian' or 'concat', got {c.x_critic!r}")

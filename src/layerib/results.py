@@ -86,6 +86,20 @@ class MetricsLog:
             raise RunDirError(f"cannot append to {self.path}: {e.strerror or e}") from None
 
 
+def check_run_dir(out: Path, force: bool = False) -> None:
+    """Check, without creating anything, that ``out`` can hold a new run.
+
+    Raises:
+        RunDirError: ``out`` is a file, or holds a finished run and not ``force``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file, not a folder; choose another path")
+    if (out / "result.json").exists() and not force:
+        raise RunDirError(f"{out} already holds a finished run (result.json); "
+                          "choose another --out or pass --force to overwrite")
+
+
 def prepare_run_dir(out: Path, force: bool = False) -> Path:
     """Create ``out`` (and parents) and check it can hold a new run.
 
@@ -94,11 +108,7 @@ def prepare_run_dir(out: Path, force: bool = False) -> Path:
             finished run's ``result.json`` (pass ``force=True`` to overwrite).
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} is a file, not a folder; choose another path")
-    if (out / "result.json").exists() and not force:
-        raise RunDirError(f"{out} already holds a finished run (result.json); "
-                          "choose another --out or pass --force to overwrite")
+    check_run_dir(out, force)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

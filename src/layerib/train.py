@@ -23,7 +23,8 @@ from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_en
 from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
 from layerib.ib.report import layer_mi_report
 from layerib.models.mlp import mlp
-from layerib.results import MetricsLog, atomic_write_json, prepare_run_dir, versions
+from layerib.results import (MetricsLog, atomic_write_json, check_run_dir, prepare_run_dir,
+                             versions)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def _layer_settings(cfg: TrainConfig, n: int) -> StageSettings:
         steps_per_epoch=per_epoch, lr_layer=cfg.lr_layer, lr_critic=cfg.lr_critic,
         critic_steps=cfg.critic_steps, critic_hidden=cfg.critic_hidden, ema_rate=cfg.ema_rate,
         x_critic=cfg.x_critic, x_marginal=cfg.x_marginal, x_bound=cfg.x_bound,
+        y_bound=cfg.y_bound,
         weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, evals_per_layer=cfg.evals_per_layer,
         eval_batch_size=cfg.mi_eval_batch_size)
 
@@ -72,9 +74,10 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
             non-finite loss (:class:`NumericalError`).
     """
     device = resolve_device(cfg.device)
-    out = prepare_run_dir(Path(out), force=force)
     t0 = time.perf_counter()
+    check_run_dir(Path(out), force=force)
     train, test = load_data(cfg)  # data errors surface before anything is written
+    out = prepare_run_dir(Path(out), force=force)
     atomic_write_json(out / "config.json", {"config": cfg.to_dict(), "argv": argv or sys.argv,
                                             "versions": versions(), "data_source": train.source})
     metrics = MetricsLog(out / "metrics.jsonl")

@@ -38,7 +38,7 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             opt.step()
-            total += float(loss)
+            total += float(loss.detach())
             step += 1
             if progress:
                 progress(1)

@@ -40,6 +40,7 @@ class StageSettings:
     x_marginal: str
     x_critic: str
     x_bound: str
+    y_bound: str
     weight_decay: float
     grad_clip: float | None
     evals_per_layer: int
@@ -81,7 +82,7 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         NumericalError: a bound or the loss became non-finite (names layer, step, term).
     """
     obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
-                      s.x_critic, s.x_marginal, s.x_bound).to(h.device)
+                      s.x_critic, s.x_marginal, s.x_bound, s.y_bound).to(h.device)
     critics = list(obj.parameters())
     opt_c = torch.optim.Adam(critics, lr=s.lr_critic)
     opt_l = torch.optim.Adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)

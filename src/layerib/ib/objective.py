@@ -22,10 +22,16 @@ from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelCritic
 from layerib.mi.estimators import MIEstimator
 
 
-def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float) -> MIEstimator:
-    """MINE for I(Y; L) with a :class:`LabelCritic` and the exact class marginal ``prior``."""
+def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
+                    bound: str = "dv") -> MIEstimator:
+    """MINE for I(Y; L) with a :class:`LabelCritic` and the exact class marginal ``prior``.
+
+    ``bound="dv"`` is the paper's DV bound (marginal expectation over the batch's
+    L and exactly over the classes); ``"infonce"`` normalises each sample over
+    the classes (:func:`layerib.mi.bounds.infonce_known_marginal`).
+    """
     critic = LabelCritic(dim, len(prior), hidden)
-    return MIEstimator(critic, bound="dv", marginal="exact", ema_rate=ema_rate, prior=prior)
+    return MIEstimator(critic, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
 
 
 def aa_estimator(dim: int, noise_var: float, hidden: int, ema_rate: float,
@@ -56,16 +62,16 @@ class IBObjective(nn.Module):
         prior: ``(num_classes,)`` class frequencies of the training labels.
         beta: the trade-off of Eq. 2 (0 gives the "I(Y; L) only" variant).
         noise_var: sigma^2 of the measuring noise.
-        hidden, ema_rate, x_critic, x_marginal, x_bound: critic settings
+        hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound: critic settings
             (see :class:`layerib.config.TrainConfig`).
     """
 
     def __init__(self, dim: int, prior: torch.Tensor, beta: float, noise_var: float,
                  hidden: int = 256, ema_rate: float = 0.01, x_critic: str = "gaussian",
-                 x_marginal: str = "all", x_bound: str = "infonce"):
+                 x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv"):
         super().__init__()
         self.beta, self.noise_var, self.x_bound = beta, noise_var, x_bound
-        self.i_y = label_estimator(dim, prior, hidden, ema_rate)
+        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound)
         self.i_x = aa_estimator(dim, noise_var, hidden, ema_rate, x_critic, x_marginal)
         # the same critic under the InfoNCE bound (shares its parameters)
         self.i_x_infonce = MIEstimator(self.i_x.critic, bound="infonce", marginal="all",

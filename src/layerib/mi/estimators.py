@@ -12,7 +12,8 @@ Marginal pairs (``marginal=``):
     * ``"all"``: every off-diagonal pair ``(u_k, v_j), j != k``,
       ``batch * (batch - 1)`` pairs from the same forward passes; lower variance.
     * ``"exact"``: for a :class:`~layerib.mi.critics.LabelCritic` with a known
-      class prior, the expectation over v is taken exactly over the classes.
+      class prior, the expectation over v is taken exactly over the classes
+      (with ``bound="infonce"``, per sample: :func:`bounds.infonce_known_marginal`).
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ class MIEstimator(nn.Module):
             raise ValueError(f"unknown bound {bound!r}; choose one of {BOUND_NAMES}")
         if marginal not in MARGINAL_NAMES:
             raise ValueError(f"unknown marginal {marginal!r}; choose one of {MARGINAL_NAMES}")
-        if marginal == "exact" and (prior is None or bound != "dv"):
-            raise ValueError("marginal='exact' needs bound='dv' and a class prior")
-        if bound == "infonce" and marginal != "all":
+        if marginal == "exact" and (prior is None or bound == "nwj"):
+            raise ValueError("marginal='exact' needs bound 'dv' or 'infonce' and a class prior")
+        if bound == "infonce" and marginal not in ("all", "exact"):
             raise ValueError("InfoNCE uses all pairs of the batch; set marginal='all'")
         self.critic, self.bound, self.marginal = critic, bound, marginal
         self.infonce_over = infonce_over
@@ -92,6 +93,10 @@ class MIEstimator(nn.Module):
 
     def value(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """The plain bound on this batch (nats), shape ``()``; differentiable."""
+        if self.bound == "infonce" and self.marginal == "exact":
+            all_scores = self.critic.class_scores(u)
+            joint = all_scores.gather(1, v.unsqueeze(1)).squeeze(1)
+            return bounds.infonce_known_marginal(joint, all_scores, self.prior)
         if self.bound == "infonce":
             p = self.critic.pair_scores(u, v)
             return bounds.infonce_bound(p.T if self.infonce_over == "u" else p)

@@ -1,6 +1,6 @@
 """The MLP of the paper's MNIST experiments (Elad et al. 2019, Table 1).
 
-The paper gives no widths; ours default to 784-1024-1024-10 (two hidden ReLU
+The paper gives no widths; ours default to 784-512-512-10 (two hidden ReLU
 layers, then a 10-unit linear last layer with no nonlinearity, as Sec. 4
 requires for the read-out to add no capacity).
 """
@@ -14,7 +14,7 @@ from torch import nn
 from layerib.models.layered import LayeredNet
 
 
-def mlp(input_shape: tuple[int, ...], widths: tuple[int, ...] = (1024, 1024, 10)) -> LayeredNet:
+def mlp(input_shape: tuple[int, ...], widths: tuple[int, ...] = (512, 512, 10)) -> LayeredNet:
     """Build an MLP as a :class:`LayeredNet`.
 
     Args:

@@ -1,0 +1,53 @@
+"""Layer-wise training: earlier layers stay frozen; the read-out sees only frozen features."""
+
+import copy
+
+import torch
+
+from layerib.config import TrainConfig
+from layerib.ib.endtoend import accuracy, fit_readout
+from layerib.ib.layerwise import forward_cached, train_layer
+from layerib.models.mlp import mlp
+from layerib.train import _layer_settings
+
+
+def _toy(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 4
+    x = torch.randn(n, 8, generator=g) * 0.3
+    x[torch.arange(n), y] += 2.0
+    return x, y, g
+
+
+def test_training_layer_two_leaves_layer_one_unchanged():
+    x, y, g = _toy()
+    net = mlp((8,), (16, 12, 4))
+    prior = torch.full((4,), 0.25)
+    cfg = TrainConfig(widths=(16, 12, 4), batch_size=64, epochs_per_layer=2,
+                      min_steps_per_layer=20, critic_hidden=16, beta=1e-2)
+    s = _layer_settings(cfg, len(x))
+    train_layer(net.layers[0], 1, x, y, prior, 16, s, g)
+    net.freeze(1)
+    before = copy.deepcopy(net.layers[0].state_dict())
+    layer2_before = copy.deepcopy(net.layers[1].state_dict())
+    h = forward_cached(net.layers[0], x)
+    records = []
+    train_layer(net.layers[1], 2, h, y, prior, 12, s, g, heldout=(h, y), on_eval=records.append)
+    for k, v in net.layers[0].state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert any(not torch.equal(v, layer2_before[k]) for k, v in net.layers[1].state_dict().items())
+    assert records and records[-1]["layer"] == 2 and records[-1]["step"] == s.steps
+    assert len(records) == min(cfg.evals_per_layer, s.steps)
+
+
+def test_readout_sees_only_frozen_features():
+    x, y, g = _toy()
+    net = mlp((8,), (16, 4))
+    for i in (1, 2):
+        net.freeze(i)
+    state = copy.deepcopy(net.state_dict())
+    feats = forward_cached(net, x)
+    assert not feats.requires_grad
+    readout = fit_readout(feats, y, 4, steps=50, batch_size=64, lr=1e-2, g=g)
+    assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
+    assert readout.in_features == 4 and 0.0 <= accuracy(readout, feats, y) <= 1.0
