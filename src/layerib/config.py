@@ -24,8 +24,8 @@ class TrainConfig:
 
     dataset: str = "mnist"            # data set name; see DATASETS
     method: str = "ib"                # ib: I(Y;L)-beta*I(X;L+eps) per layer; iy: beta=0; ce: end-to-end CE
-    beta: float = 1e-3                # IB trade-off beta of Eq. 2 (ignored for iy, ce)
-    noise_var: float = 1.0            # sigma^2 of the measuring noise eps ~ N(0, sigma^2 I)
+    beta: float = 1.0                 # IB trade-off beta of Eq. 2 (ignored for iy, ce)
+    noise_var: float = 100.0          # sigma^2 of the measuring noise eps ~ N(0, sigma^2 I); 1 saturates I(X;L+eps) at ln B
     train_fraction: float = 1.0       # stratified seeded subset of the training set, in (0, 1]
     seed: int = 0                     # seeds the subset, init, batches and noise
     widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths; the last has no nonlinearity
