@@ -96,11 +96,20 @@ def _cmd_train(args) -> int:
     return 0
 
 
+#: Sub-commands: name -> (function adding its parser to ``sub``, function running it).
+#: A sub-command module adds one entry here; its runner takes the parsed args
+#: and returns the exit status.
+COMMANDS = {
+    "train": (_add_train, lambda args: _cmd_train(args)),
+}
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerib", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
+    for add, _ in COMMANDS.values():
+        add(sub)
     return parser
 
 
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"train": _cmd_train}[args.command](args)
+        return COMMANDS[args.command][1](args)
     except LayerIBError as e:
         print(f"layerib: error: {e}", file=sys.stderr)
         return 2
