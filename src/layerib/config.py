@@ -49,6 +49,8 @@ class TrainConfig:
     mi_eval_epochs: int = 1           # epochs to train fresh critics on each frozen layer before reporting MI
     mi_eval_batch_size: int = 512     # batch size B of held-out MI estimates (ln B is their ceiling)
     evals_per_layer: int = 10         # held-out MI evaluations (metrics.jsonl) per layer stage
+    infoplane_evals: int = 10         # CE: every layer's held-out (I(X;L+eps), I(Y;L)) at step 0 and this many times more (0: off)
+    infoplane_critic_steps: int = 100  # CE: label-critic steps before each of those evaluations (critics kept between them)
     device: str = "cpu"               # cpu, cuda, or auto
     data_root: str | None = None      # folder holding MNIST/raw; None: $LAYERIB_DATA_ROOT or a cache
     download: bool = True             # fetch missing data from the standard mirrors
@@ -88,9 +90,10 @@ def validate(c: TrainConfig) -> None:
            f"--train-fraction must be in (0, 1], got {c.train_fraction}")
     for name in ("seed", "batch_size", "epochs_per_layer", "min_steps_per_layer", "ce_epochs",
                  "readout_epochs", "critic_steps", "critic_hidden", "mi_eval_epochs",
-                 "mi_eval_batch_size", "evals_per_layer"):
+                 "mi_eval_batch_size", "evals_per_layer", "infoplane_evals",
+                 "infoplane_critic_steps"):
         v = getattr(c, name)
-        low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs") else 1
+        low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs", "infoplane_evals") else 1
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= low,
                f"{name} must be an integer >= {low}, got {v!r}")
     _check(c.batch_size >= 2 and c.mi_eval_batch_size >= 2, "batch sizes must be at least 2")

@@ -20,6 +20,7 @@ from layerib.config import TrainConfig
 from layerib.data.mnist import ImageDataset, load_mnist
 from layerib.data.subsets import stratified_subset
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
+from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
 from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
 from layerib.ib.report import layer_mi_report
 from layerib.models.mlp import mlp
@@ -89,7 +90,8 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
 
     if cfg.method == "ce":
-        head = _train_ce(cfg, net, x, y, g, metrics, progress)
+        head = _train_ce(cfg, net, x, y, g, metrics, progress,
+                         infoplane=(x_test, y_test, prior))
         feats, feats_test = _all_features(net, x), _all_features(net, x_test)
     else:
         feats, feats_test = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
@@ -143,13 +145,30 @@ def _fit_head(cfg, features, y, num_classes, g, metrics, progress):
                                {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}))
 
 
-def _train_ce(cfg, net, x, y, g, metrics, progress):
-    steps, _ = steps_for(len(y), cfg.batch_size, cfg.ce_epochs,
-                         cfg.min_steps_per_layer * len(net))
+def _infoplane_recorder(cfg, net, x, y, heldout, steps, per_epoch, write):
+    """Every layer's held-out (I(X;L+eps), I(Y;L)) during CE training (None when off)."""
+    if not cfg.infoplane_evals:
+        return None
+    x_test, y_test, prior = heldout
+    return InfoPlaneRecorder(
+        net, x, y, x_test, y_test, prior, write, steps=eval_steps(steps, cfg.infoplane_evals),
+        noise_var=cfg.noise_var, steps_per_epoch=per_epoch, batch_size=cfg.batch_size,
+        eval_batch_size=cfg.mi_eval_batch_size, critic_steps=cfg.infoplane_critic_steps,
+        hidden=cfg.critic_hidden, lr=cfg.lr_critic, ema_rate=cfg.ema_rate, y_bound=cfg.y_bound,
+        seed=cfg.seed)
+
+
+def _train_ce(cfg, net, x, y, g, metrics, progress, infoplane=None):
+    steps, per_epoch = steps_for(len(y), cfg.batch_size, cfg.ce_epochs,
+                                 cfg.min_steps_per_layer * len(net))
+    recorder = (_infoplane_recorder(cfg, net, x, y, infoplane, steps, per_epoch, metrics.write)
+                if infoplane is not None else None)
+    if recorder is not None:
+        recorder(0)
     with _bar(progress, steps, "cross-entropy") as bar:
         train_cross_entropy(net, x, y, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr_layer,
                             g=g, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
-                            progress=bar.update if bar is not None else None,
+                            progress=bar.update if bar is not None else None, on_step=recorder,
                             on_epoch=lambda e, st, loss: metrics.write(
                                 {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}))
     return lambda f: f  # the net's last layer is the CE head: logits are its output

@@ -21,7 +21,8 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       steps: int, batch_size: int, lr: float, g: torch.Generator,
                       weight_decay: float = 0.0, grad_clip: float | None = None,
                       on_epoch: Callable[[int, int, float], None] | None = None,
-                      progress: Callable[[int], None] | None = None, what: str = "CE") -> None:
+                      progress: Callable[[int], None] | None = None,
+                      on_step: Callable[[int], None] | None = None, what: str = "CE") -> None:
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     n, bs = len(x), min(batch_size, len(x))
     per_epoch = n // bs
@@ -42,6 +43,8 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
             step += 1
             if progress:
                 progress(1)
+            if on_step:
+                on_step(step)
             if step >= steps:
                 break
         epoch += 1
@@ -54,7 +57,8 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     """Train ``net`` (output = logits ``(batch, num_classes)``) end to end with CE.
 
     Keyword args are those of the shared loop: ``steps, batch_size, lr, g,
-    weight_decay, grad_clip, on_epoch, progress``.
+    weight_decay, grad_clip, on_epoch, progress, on_step`` (``on_step(n)`` is
+    called after each of the ``n`` steps, e.g. an information-plane recorder).
 
     Raises:
         NumericalError: the loss became non-finite.
