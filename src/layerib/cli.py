@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from layerib import cli_report, cli_reproduce
 from layerib.config import DATASETS, METHODS, TrainConfig, config_from_dict
 from layerib.errors import ConfigError, LayerIBError
 
@@ -34,8 +35,10 @@ def _add_train(sub) -> None:
     defaults = TrainConfig()
     for name, typ in _TRAIN_FLAGS.items():
         flag = "--" + name.replace("_", "-")
+        default = getattr(defaults, name)
         kw = {"type": typ, "default": None,
-              "help": f"(default: {getattr(defaults, name)})"}
+              "help": "(default: 600 / number of training images)" if name == "beta"
+              else f"(default: {default})"}
         if name == "dataset":
             kw["choices"] = DATASETS
         if name == "method":
@@ -101,6 +104,8 @@ def _cmd_train(args) -> int:
 #: and returns the exit status.
 COMMANDS = {
     "train": (_add_train, lambda args: _cmd_train(args)),
+    "reproduce": (cli_reproduce.add, cli_reproduce.run),
+    "report": (cli_report.add, cli_report.run),
 }
 
 

@@ -24,7 +24,7 @@ class TrainConfig:
 
     dataset: str = "mnist"            # data set name; see DATASETS
     method: str = "ib"                # ib: I(Y;L)-beta*I(X;L+eps) per layer; iy: beta=0; ce: end-to-end CE
-    beta: float = 1.0                 # IB trade-off beta of Eq. 2 (ignored for iy, ce)
+    beta: float | None = None         # IB trade-off beta of Eq. 2 (ignored for iy, ce); None: auto_beta(n_train)
     noise_var: float = 100.0          # sigma^2 of the measuring noise eps ~ N(0, sigma^2 I); 1 saturates I(X;L+eps) at ln B
     train_fraction: float = 1.0       # stratified seeded subset of the training set, in (0, 1]
     seed: int = 0                     # seeds the subset, init, batches and noise
@@ -66,8 +66,30 @@ class TrainConfig:
 
     @property
     def effective_beta(self) -> float:
-        """beta actually used: 0 for ``iy`` (and unused for ``ce``)."""
-        return self.beta if self.method == "ib" else 0.0
+        """beta actually used: 0 for ``iy`` (and unused for ``ce``); resolve None first."""
+        if self.method != "ib":
+            return 0.0
+        if self.beta is None:
+            raise ValueError("beta is None (auto): resolve it with resolve_beta(config, n_train)")
+        return self.beta
+
+
+def auto_beta(n_train: int) -> float:
+    """Default beta for a training set of ``n_train`` items: ``600 / n_train``.
+
+    A regulariser's weight per training example should shrink like 1/N (as a
+    prior's does in a MAP objective). The constant is measured on MNIST with
+    noise variance 100 (see the core issue's note): beta = 1 at 600 images
+    (MNIST 1 %: 84.7 % test accuracy, against 76.5 % with the penalty
+    saturated) and beta = 0.01 at 60000 images (97.98 %, against 97.20 % with
+    beta = 1).
+    """
+    return 600.0 / n_train
+
+
+def resolve_beta(cfg: "TrainConfig", n_train: int) -> "TrainConfig":
+    """``cfg`` with ``beta`` set: :func:`auto_beta` when it is None, else unchanged."""
+    return cfg if cfg.beta is not None else dataclasses.replace(cfg, beta=auto_beta(n_train))
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -83,7 +105,8 @@ def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
     _check(c.dataset in DATASETS, f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
     _check(c.method in METHODS, f"unknown method {c.method!r}; choose one of {', '.join(METHODS)}")
-    _check(_finite(c.beta) and c.beta >= 0, f"--beta must be a finite number >= 0, got {c.beta}")
+    _check(c.beta is None or (_finite(c.beta) and c.beta >= 0),
+           f"--beta must be a finite number >= 0, got {c.beta}")
     _check(_finite(c.noise_var) and c.noise_var > 0,
            f"--noise-var must be a finite number > 0 (the MI is infinite at 0), got {c.noise_var}")
     _check(_finite(c.train_fraction) and 0 < c.train_fraction <= 1,

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from layerib.config import TrainConfig
+from layerib.config import TrainConfig, resolve_beta
 from layerib.data.mnist import ImageDataset, load_mnist
 from layerib.data.subsets import stratified_subset
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
@@ -78,6 +78,8 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     t0 = time.perf_counter()
     check_run_dir(Path(out), force=force)
     train, test = load_data(cfg)  # data errors surface before anything is written
+    beta_auto = cfg.beta is None
+    cfg = resolve_beta(cfg, len(train))
     out = prepare_run_dir(Path(out), force=force)
     atomic_write_json(out / "config.json", {"config": cfg.to_dict(), "argv": argv or sys.argv,
                                             "versions": versions(), "data_source": train.source})
@@ -104,7 +106,8 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     result = {
         "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
-        "n_test": len(y_test), "beta": cfg.effective_beta, "noise_var": cfg.noise_var,
+        "n_test": len(y_test), "beta": cfg.effective_beta, "beta_auto": beta_auto,
+        "noise_var": cfg.noise_var,
         "seed": cfg.seed, "wall_seconds": time.perf_counter() - t0, "device": str(device),
         "data_source": train.source, "config": cfg.to_dict(), "layers": layers,
         "versions": versions(),

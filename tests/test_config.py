@@ -1,0 +1,33 @@
+import pytest
+
+from layerib.config import TrainConfig, auto_beta, config_from_dict, resolve_beta
+from layerib.errors import ConfigError
+
+
+def test_defaults_are_valid_and_serialisable():
+    cfg = TrainConfig()
+    assert cfg.to_dict()["widths"] == [512, 512, 10]
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+def test_auto_beta_scales_as_one_over_n():
+    assert auto_beta(600) == pytest.approx(1.0) and auto_beta(60000) == pytest.approx(0.01)
+    cfg = resolve_beta(TrainConfig(), 6000)
+    assert cfg.beta == pytest.approx(0.1) and cfg.effective_beta == pytest.approx(0.1)
+    assert resolve_beta(TrainConfig(beta=0.5), 6000).beta == 0.5
+    assert resolve_beta(TrainConfig(method="iy"), 600).effective_beta == 0.0
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"betta": 1}, "unknown config key"),
+    ({"noise_var": float("nan")}, "noise-var"),
+    ({"widths": [10, 0]}, "widths"),
+    ({"lr_layer": -1.0}, "lr_layer"),
+    ({"ema_rate": 2.0}, "ema_rate"),
+    ({"x_bound": "nwj"}, "x_bound"),
+    ({"seed": 1.5}, "seed"),
+    ({"grad_clip": 0.0}, "grad_clip"),
+])
+def test_bad_values(values, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(values)
