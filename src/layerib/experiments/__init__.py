@@ -1,0 +1,36 @@
+"""Paper reproductions: one module per artefact, found through :data:`EXPERIMENTS`.
+
+Each entry runs one reproduction into a folder and returns what it wrote to
+``<folder>/<name>.json`` (which carries ``"experiment": name`` and the paper's
+numbers beside ours). Every runner takes the same keyword arguments::
+
+    run(out, *, preset="default", data_root=None, download=None, device=None,
+        seed=None, force=False, progress=False, argv=None) -> dict
+
+``preset`` names a settings bundle of that experiment (``"quick"`` is a
+seconds-long smoke test on any data; an unknown name is a ConfigError);
+None for the others keeps the preset's value. Reproductions write results
+first and draw their figures from the stored files only. The runners import
+their modules lazily, so listing the registry costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+def _fig3(out, **kw) -> dict:
+    from layerib.experiments.fig3 import run
+    return run(out, **kw)
+
+
+def _infoplane(out, **kw) -> dict:
+    from layerib.experiments.infoplane import run
+    return run(out, **kw)
+
+
+#: name -> runner (see the module doc for the shared signature).
+EXPERIMENTS: dict[str, Callable[..., dict]] = {
+    "fig3": _fig3,            # t-SNE of layer 1 at beta = 1e2 and 1e-3, with quantisation measures
+    "infoplane": _infoplane,  # information-plane trajectories, layer-wise IB beside end-to-end CE
+}

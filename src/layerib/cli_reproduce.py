@@ -1,0 +1,42 @@
+"""``layerib reproduce NAME --out DIR [--preset P]``: run one paper reproduction.
+
+A thin shell over :data:`layerib.experiments.EXPERIMENTS`: the choices of
+NAME are that registry's keys, and every runner gets the same arguments.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from layerib.experiments import EXPERIMENTS
+
+
+def add(sub) -> None:
+    """Add the ``reproduce`` parser to the sub-parsers ``sub``."""
+    p = sub.add_parser("reproduce", help="reproduce a figure or table of the paper",
+                       description="Run one reproduction of Elad et al. 2019 into a folder: "
+                                   "results (JSON, metrics) first, then figures drawn from them.")
+    p.add_argument("name", choices=sorted(EXPERIMENTS), help="what to reproduce")
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.add_argument("--preset", default="default",
+                   help="settings bundle: default (the real run) or quick (seconds, smoke test)")
+    p.add_argument("--data-root", default=None, help="folder holding MNIST/raw "
+                   "(default: $LAYERIB_DATA_ROOT or a cache)")
+    p.add_argument("--offline", action="store_true", help="never download data")
+    p.add_argument("--device", default=None, help="cpu, cuda or auto (default: the preset's)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: the preset's)")
+    p.add_argument("--force", action="store_true", help="overwrite a finished reproduction")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    """Run the chosen reproduction; print its summary lines; exit status 0."""
+    res = EXPERIMENTS[args.name](
+        args.out, preset=args.preset, data_root=args.data_root,
+        download=False if args.offline else None, device=args.device, seed=args.seed,
+        force=args.force, progress=not args.no_progress, argv=sys.argv)
+    for line in res.get("summary", []):
+        print(line)
+    print(f"{args.name}: results in {args.out}")
+    return 0
