@@ -25,6 +25,7 @@ _TRAIN_FLAGS = {
     "lr_readout": float, "critic_steps": int, "critic_hidden": int, "ema_rate": float,
     "weight_decay": float, "grad_clip": float, "mi_eval_epochs": int,
     "mi_eval_batch_size": int, "device": str, "data_root": str,
+    "infoplane_evals": int, "infoplane_critic_steps": int,
 }
 
 

@@ -71,3 +71,11 @@ def test_recorder_restores_train_mode_and_sees_structure():
 def test_negative_infoplane_evals_is_a_config_error():
     with pytest.raises(ConfigError, match="infoplane_evals must be an integer >= 0"):
         TrainConfig(infoplane_evals=-1)
+
+
+def test_cli_flags_reach_the_config():
+    from layerib.cli import build_train_config, make_parser
+    args = make_parser().parse_args(["train", "--method", "ce", "--out", "x", "--infoplane-evals",
+                                     "0", "--infoplane-critic-steps", "7"])
+    cfg = build_train_config(args)
+    assert cfg.infoplane_evals == 0 and cfg.infoplane_critic_steps == 7
