@@ -43,5 +43,5 @@ def test_unknown_preset_is_a_one_line_error(tiny_mnist, tmp_path, capsys):
     rc = main(["reproduce", "fig3", "--preset", "huge", "--data-root", str(tiny_mnist),
                "--offline", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
-    assert rc == 2 and "unknown fig3 preset 'huge'; choose one of default, quick" in err
+    assert rc == 2 and "unknown fig3 preset 'huge'; choose one of default, mnist1, quick" in err
     assert not (tmp_path / "x").exists()
