@@ -43,7 +43,8 @@ def plot_information_plane(panels: dict[str, dict[int, dict]], *, noise_var: flo
             ``progress`` in [0, 1] (fraction of the run's steps), MI in nats
             (plotted in bits). Panels share both axes.
         noise_var: sigma^2 of I(X; L + eps), stated on the x-axis label.
-        batch_size: held-out B; a dotted line marks the ceiling log2 B.
+        batch_size: held-out B; a dotted line marks the ceiling log2 B in panels
+            whose values come within a factor 1.5 of it.
         num_classes: a dotted line marks H(Y) = log2(num_classes) (balanced classes).
         cmap: colour map of training progress.
 
@@ -56,16 +57,21 @@ def plot_information_plane(panels: dict[str, dict[int, dict]], *, noise_var: flo
     if not panels:
         raise ValueError("plot_information_plane needs at least one panel")
     fig = Figure(figsize=(5.0 * len(panels) + 1.4, 4.8), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False, sharex=True, sharey=True)[0]
-    norm, layers_seen = Normalize(0.0, 1.0), set()
+    # y (I(Y;L), at most H(Y)) is shared; x is not: a layer-wise IB run can sit at
+    # a hundredth of the I(X;L+eps) of a CE run, and would be a vertical line beside it
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    norm, layers_seen, ceiling_drawn = Normalize(0.0, 1.0), set(), False
     for ax, (title, trajs) in zip(axes, panels.items()):
+        xmax = 0.0
         for layer in sorted(trajs):
             _draw_layer(ax, layer, trajs[layer], cmap, norm)
             layers_seen.add(layer)
+            xmax = max([xmax, *(v / LN2 for v in trajs[layer]["i_x_nats"])])
         if num_classes:
             ax.axhline(math.log2(num_classes), color="0.5", ls=":", lw=1)
-        if batch_size:
+        if batch_size and math.log2(batch_size) <= 1.5 * xmax:
             ax.axvline(math.log2(batch_size), color="0.5", ls=":", lw=1)
+            ceiling_drawn = True
         ax.set_title(title)
         xl = r"$I(X;\,L_i+\varepsilon)$ [bits]"
         ax.set_xlabel(xl + (rf", $\sigma^2={noise_var:g}$" if noise_var is not None else ""))
@@ -77,7 +83,7 @@ def plot_information_plane(panels: dict[str, dict[int, dict]], *, noise_var: flo
     notes = []
     if num_classes:
         notes.append(Line2D([], [], color="0.5", ls=":", label=f"H(Y) = log2 {num_classes}"))
-    if batch_size:
+    if ceiling_drawn:
         notes.append(Line2D([], [], color="0.5", ls=":", label=f"log2 B, B = {batch_size}"))
     axes[-1].legend(handles=handles + notes, fontsize=8, loc="lower right")
     sm = fig.colorbar(_mappable(cmap, norm), ax=list(axes), shrink=0.9)
