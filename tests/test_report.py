@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 from html_checks import check_html
 from matplotlib.figure import Figure

@@ -57,7 +57,7 @@ PAPER = {
 class Fig3Preset:
     """Settings of one Fig. 3 reproduction."""
 
-    train: TrainConfig                      # layer-1 stage settings (widths: the whole MLP; only layer 1 is trained)
+    train: TrainConfig                      # layer-1 stage settings (widths: whole MLP; layer 1 trained)
     betas: tuple[float, ...] = (1e2, 1e-3)  # the paper's two panels, large beta first
     n_embed: int = 2000                     # test points embedded and measured (seeded subset)
     perplexity: float = 30.0                # t-SNE perplexity (capped at (n_embed - 1) / 3)
