@@ -11,7 +11,7 @@ from layerib.cli import main
 FAST = ["--epochs-per-layer", "1", "--min-steps-per-layer", "6", "--ce-epochs", "1",
         "--readout-epochs", "1", "--batch-size", "64", "--widths", "32,16,10",
         "--critic-hidden", "16", "--mi-eval-epochs", "1", "--mi-eval-batch-size", "50",
-        "--no-progress", "--offline"]
+        "--infoplane-evals", "2", "--infoplane-critic-steps", "5", "--no-progress", "--offline"]
 RESULT_FIELDS = {"test_accuracy", "method", "dataset", "train_fraction", "beta", "noise_var",
                  "seed", "wall_seconds", "config", "layers"}
 
