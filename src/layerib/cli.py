@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from layerib import cli_report, cli_reproduce
+from layerib import cli_estimate, cli_report, cli_reproduce
 from layerib.config import DATASETS, METHODS, TrainConfig, config_from_dict
 from layerib.errors import ConfigError, LayerIBError
 
@@ -107,6 +107,7 @@ COMMANDS = {
     "train": (_add_train, lambda args: _cmd_train(args)),
     "reproduce": (cli_reproduce.add, cli_reproduce.run),
     "report": (cli_report.add, cli_report.run),
+    "estimate": (cli_estimate.add, cli_estimate.run),
 }
 
 

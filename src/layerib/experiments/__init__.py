@@ -19,6 +19,11 @@ from __future__ import annotations
 from typing import Callable
 
 
+def _fig1(out, **kw) -> dict:
+    from layerib.experiments.fig1 import run
+    return run(out, **kw)
+
+
 def _fig3(out, **kw) -> dict:
     from layerib.experiments.fig3 import run
     return run(out, **kw)
@@ -31,6 +36,7 @@ def _infoplane(out, **kw) -> dict:
 
 #: name -> runner (see the module doc for the shared signature).
 EXPERIMENTS: dict[str, Callable[..., dict]] = {
+    "fig1": _fig1,            # I(X; L_3 + eps) vs noise variance: MINE, AA-MINE and the Monte-Carlo truth
     "fig3": _fig3,            # t-SNE of layer 1 at beta = 1e2 and 1e-3, with quantisation measures
     "infoplane": _infoplane,  # information-plane trajectories, layer-wise IB beside end-to-end CE
 }

@@ -1,0 +1,229 @@
+"""``layerib estimate``: I(X; L_i + eps) and I(Y; L_i) of every layer, next to the ground truth.
+
+For a run folder written by ``layerib train`` (its ``model.pt`` and config) or a fresh
+random-weight MLP on MNIST inputs, every layer's features are computed on ``n_train``
+training-split images (which fit the critics) and ``n_test`` test-split images (held out).
+Each named critic and bound (:mod:`layerib.mi.recipes`) is trained and reported by the
+protocol of :mod:`layerib.mi.protocol` (held-out average over many batches, its standard
+error, a shuffled-pairs baseline, B, ln B, N, the noise variance and an ln B flag). The
+Monte-Carlo truth :func:`~layerib.mi.ground_truth.mixture_mi` is I(X; L_i + eps) for X
+uniform on the held-out images (at noise variance 0: the entropy of their distinct
+features, ln N for distinct points). All MI values are in nats.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from layerib.data.mnist import ImageDataset, load_mnist
+from layerib.data.subsets import stratified_subset
+from layerib.errors import ConfigError, RunDirError
+from layerib.mi.ground_truth import mixture_mi
+from layerib.mi.recipes import CriticSettings, check_names, estimate_x, estimate_y
+from layerib.models.layered import LayeredNet
+from layerib.models.mlp import mlp
+from layerib.results import atomic_write_json, versions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    """Settings of one ``layerib estimate`` (MI in nats, noise as a variance)."""
+
+    run_dir: str | None = None        # run folder of `layerib train`; None: a fresh random-weight MLP
+    widths: tuple[int, ...] = (512, 512, 10)  # fresh net only: layer widths (the last is linear)
+    noise_vars: tuple[float, ...] | None = None  # sigma^2 values >= 0; None: the run's, or 1.0
+    layers: tuple[int, ...] | None = None  # 1-based layers to measure; None: all
+    x_critics: tuple[str, ...] = ("mixture",)  # critics of I(X; L+eps), see recipes.X_CRITICS
+    bounds: tuple[str, ...] = ("dv",)  # bounds for both terms: dv, nwj, infonce
+    estimate_y: bool = True           # also estimate I(Y; L_i)
+    n_train: int = 10000              # at most this many training-split images fit the critics
+    n_test: int = 10000               # at most this many test-split images: held-out set and truth
+    mc_samples: int = 4096            # Monte-Carlo samples of the truth
+    critic: CriticSettings = field(default_factory=CriticSettings)  # training and reporting
+    data_root: str | None = None      # folder holding MNIST/raw; None: the run's, $LAYERIB_DATA_ROOT or a cache
+    download: bool = True             # fetch missing MNIST files
+
+    def __post_init__(self) -> None:
+        check_names(self.x_critics, self.bounds)
+        if not self.x_critics and not self.estimate_y:
+            raise ConfigError("nothing to estimate: give at least one critic or keep I(Y;L)")
+        for v in self.noise_vars or ():
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ConfigError(f"noise variance {v!r} must be a finite number >= 0")
+        for name in ("n_train", "n_test", "mc_samples"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= 2):
+                raise ConfigError(f"{name} must be an integer >= 2, got {v!r}")
+        if not self.widths or min(self.widths) < 1:
+            raise ConfigError(f"widths must be positive integers, got {self.widths!r}")
+        if self.layers is not None and (not self.layers or min(self.layers) < 1):
+            raise ConfigError(f"layers must be 1-based indices, got {self.layers!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_run(run_dir: str | Path) -> tuple[LayeredNet, dict]:
+    """The net and config dict of a run folder written by :func:`layerib.train.run_training`.
+
+    Raises:
+        RunDirError: no such folder, no ``model.pt``, or a file that does not hold a layerib net.
+    """
+    path = Path(run_dir) / "model.pt"
+    if not Path(run_dir).is_dir():
+        raise RunDirError(f"run folder {run_dir} does not exist; pass a folder written by layerib train")
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} has no model.pt; pass a finished run of layerib train")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = state["config"]
+        net = mlp((1, 28, 28), tuple(cfg["widths"]))
+        net.load_state_dict(state["net"])
+    except Exception as e:  # corrupt, truncated or foreign file: one line, not a traceback
+        raise RunDirError(f"cannot load {path} ({type(e).__name__}); it is not a layerib "
+                          "model.pt: retrain or pass another folder") from None
+    if cfg.get("dataset", "mnist") != "mnist":
+        raise ConfigError(f"run {run_dir} is on {cfg.get('dataset')!r}; estimate supports mnist")
+    return net.eval(), cfg
+
+
+@torch.inference_mode()
+def layer_features(net: LayeredNet, x: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
+    """Every layer's output on ``x`` ``(N, ...)``, each flattened to ``(N, d_i)`` (float32)."""
+    net.eval()
+    parts = [net.features(x[s:s + chunk]) for s in range(0, len(x), chunk)]
+    return [torch.cat([p[k] for p in parts]).flatten(1).float() for k in range(len(net))]
+
+
+def ground_truth(features: torch.Tensor, noise_var: float, n_samples: int, seed: int) -> dict:
+    """I(X; L + eps) for X uniform over the rows of ``features`` (nats), with its stderr.
+
+    At ``noise_var`` 0 this is the entropy of the distinct rows (exact, stderr 0).
+    """
+    if noise_var == 0:
+        _, counts = torch.unique(features, dim=0, return_counts=True)
+        p = counts.double() / len(features)
+        return {"value": float(-(p * p.log()).sum()), "stderr": 0.0, "n_samples": 0,
+                "n_points": len(features), "noise_var": 0.0}
+    mc = mixture_mi(features.double(), noise_var, n_samples=n_samples,
+                    generator=torch.Generator().manual_seed(seed))
+    return asdict(mc)
+
+
+def take_subset(data: ImageDataset, n: int, seed: int) -> ImageDataset:
+    if n >= len(data):
+        return data
+    idx = stratified_subset(data.labels, n / len(data), seed)
+    return ImageDataset(data.images[idx], data.labels[idx], data.num_classes, data.source)
+
+
+def _prepare(cfg: EstimateConfig):
+    """Net, its description, and the (train, test) image sets."""
+    if cfg.run_dir is not None:
+        net, run_cfg = load_run(cfg.run_dir)
+        data_root = cfg.data_root if cfg.data_root is not None else run_cfg.get("data_root")
+        noise_vars = cfg.noise_vars or (float(run_cfg["noise_var"]),)
+        source = {"source": "run", "run_dir": str(cfg.run_dir), "run_config": run_cfg}
+    else:
+        torch.manual_seed(cfg.critic.seed)
+        net = mlp((1, 28, 28), tuple(cfg.widths)).eval()
+        data_root, noise_vars = cfg.data_root, cfg.noise_vars or (1.0,)
+        source = {"source": "random", "init_seed": cfg.critic.seed}
+    train = take_subset(load_mnist(data_root, "train", cfg.download), cfg.n_train, cfg.critic.seed)
+    test = take_subset(load_mnist(data_root, "test", cfg.download), cfg.n_test, cfg.critic.seed)
+    if len(test) < 2 * cfg.critic.batch_size:
+        raise ConfigError(f"{len(test)} held-out images give fewer than 2 batches of "
+                          f"{cfg.critic.batch_size}; lower --batch-size or raise --n-test")
+    layers = cfg.layers or tuple(range(1, len(net) + 1))
+    if max(layers) > len(net):
+        raise ConfigError(f"layer {max(layers)} does not exist in a {len(net)}-layer net")
+    return net, source, tuple(float(v) for v in noise_vars), layers, train, test
+
+
+def run_estimate(cfg: EstimateConfig, out: str | Path | None = None, *,
+                 progress: bool = False, argv: list[str] | None = None) -> dict:
+    """Estimate every chosen layer's MI and write ``out`` (JSON, atomically) when given.
+
+    Returns:
+        The result dict: settings, N, B, ln B, and per layer ``i_x`` (one entry per noise
+        variance: ``truth`` and ``estimates`` by ``"critic/bound"``, each an
+        :class:`~layerib.mi.protocol.MIResult` dict plus ``wall_seconds``) and ``i_y``.
+
+    Raises:
+        LayerIBError: bad settings, run folder or data (before anything is written).
+    """
+    t0 = time.perf_counter()
+    net, source, noise_vars, layers, train, test = _prepare(cfg)
+    s = cfg.critic
+    feats_tr, feats_te = layer_features(net, train.images), layer_features(net, test.images)
+    prior = torch.bincount(train.labels, minlength=train.num_classes).float() / len(train)
+    n_tasks = len(layers) * (len(noise_vars) * (len(cfg.x_critics) + 1)
+                             + (len(cfg.bounds) if cfg.estimate_y else 0))
+    bar = tqdm(total=n_tasks, desc="estimate", leave=False, disable=not progress)
+    out_layers = []
+    for i in layers:
+        f_tr, f_te = feats_tr[i - 1], feats_te[i - 1]
+        entry = {"index": i, "width": f_tr.shape[1], "i_x": [], "i_y": {}}
+        for nv in noise_vars:
+            row = {"noise_var": nv, "truth": ground_truth(f_te, nv, cfg.mc_samples, s.seed + i),
+                   "estimates": {}}
+            bar.update()
+            for critic in cfg.x_critics:
+                u_tr, u_te = (train.images, test.images) if critic == "mine" else (f_tr, f_te)
+                for bound in cfg.bounds:
+                    t = time.perf_counter()
+                    r = estimate_x(critic, bound, u_tr, f_tr, u_te, f_te, nv, s)
+                    row["estimates"][f"{critic}/{bound}"] = {**r.to_dict(),
+                                                             "wall_seconds": time.perf_counter() - t}
+                bar.update()
+            entry["i_x"].append(row)
+        for bound in cfg.bounds if cfg.estimate_y else ():
+            t = time.perf_counter()
+            r = estimate_y(bound, f_tr, train.labels, f_te, test.labels, prior, s)
+            entry["i_y"][bound] = {**r.to_dict(), "wall_seconds": time.perf_counter() - t}
+            bar.update()
+        out_layers.append(entry)
+    bar.close()
+    result = {**source, "widths": list(net.feature_dims), "noise_vars": list(noise_vars),
+              "n_train": len(train), "n_test": len(test), "batch_size": s.batch_size,
+              "ln_batch": math.log(s.batch_size), "ln_n_test": math.log(len(test)),
+              "data_source": train.source, "config": cfg.to_dict(),
+              "argv": argv if argv is not None else sys.argv, "versions": versions(),
+              "wall_seconds": time.perf_counter() - t0, "layers": out_layers}
+    if out is not None:
+        atomic_write_json(Path(out), result)
+    return result
+
+
+def _cell(r: dict) -> str:
+    flag = "^" if r["exceeds_ln_batch"] else " "
+    base = "" if r["shuffled"] is None else f" [{r['shuffled']:+.2f}]"
+    return f"{r['value']:.3f}{flag}+-{r['stderr']:.3f}{base}"
+
+
+def format_table(result: dict) -> str:
+    """A plain-text table of a :func:`run_estimate` result (nats)."""
+    lines = [f"N_train={result['n_train']} N_test={result['n_test']} (ln N_test="
+             f"{result['ln_n_test']:.2f})  B={result['batch_size']} (ln B={result['ln_batch']:.2f})"
+             "  values in nats: mean+-stderr [shuffled-pairs baseline], ^ = above ln B"]
+    for layer in result["layers"]:
+        names = list(layer["i_x"][0]["estimates"]) if layer["i_x"] else []
+        lines.append(f"layer {layer['index']} (width {layer['width']}): I(X; L+eps)")
+        lines.append(f"  {'noise var':>10} {'truth':>16} " + " ".join(f"{n:>30}" for n in names))
+        for row in layer["i_x"]:
+            t = row["truth"]
+            lines.append(f"  {row['noise_var']:>10.3g} {t['value']:>9.3f}+-{t['stderr']:.3f} "
+                         + " ".join(f"{_cell(row['estimates'][n]):>30}" for n in names))
+        for bound, r in layer["i_y"].items():
+            lines.append(f"  I(Y; L) {bound:>8}: {_cell(r)}   (ceiling H(Y) <= ln 10 = 2.303)")
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""``layerib estimate`` end to end on a tiny fake MNIST, and its one-line errors."""
+
+import json
+
+import pytest
+import torch
+
+from layerib.cli import main
+
+SMALL = ["--n-train", "300", "--n-test", "200", "--batch-size", "50", "--steps", "4", "--passes", "1",
+         "--mc-samples", "256", "--hidden", "16", "--n-centers", "100", "--offline", "--no-progress"]
+
+
+def test_fresh_net_every_layer_every_bound(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "est.json"
+    rc = main(["estimate", "--widths", "16,8,10", "--noise-var", "0,0.5", "--critics", "mixture,mine",
+               "--bounds", "dv,infonce", "--data-root", str(tiny_mnist), "--out", str(out), *SMALL])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res["source"] == "random" and res["widths"] == [16, 8, 10]
+    assert (res["n_train"], res["n_test"], res["batch_size"]) == (300, 200, 50)
+    assert [layer["index"] for layer in res["layers"]] == [1, 2, 3]
+    for layer in res["layers"]:
+        assert [row["noise_var"] for row in layer["i_x"]] == [0.0, 0.5]
+        zero, noisy = layer["i_x"]
+        assert zero["truth"]["value"] <= res["ln_n_test"] + 1e-9  # entropy of distinct features
+        assert 0 < noisy["truth"]["value"] < zero["truth"]["value"]
+        for row in layer["i_x"]:
+            assert set(row["estimates"]) == {"mixture/dv", "mixture/infonce", "mine/dv", "mine/infonce"}
+            for r in row["estimates"].values():
+                assert r["n_batches"] == 4 and r["batch_size"] == 50 and r["n_points"] == 200
+                assert r["shuffled"] is not None and r["noise_var"] in (None, 0.5)
+                assert r["exceeds_ln_batch"] == (r["value"] > r["ln_batch"])
+            # InfoNCE with the Gaussian-family critic never exceeds ln B
+            assert row["estimates"]["mixture/infonce"]["value"] <= res["ln_batch"] + 1e-5
+        assert set(layer["i_y"]) == {"dv", "infonce"}
+        assert layer["i_y"]["infonce"]["value"] <= 2.31  # H(Y) <= ln 10
+    table = capsys.readouterr().out
+    assert "layer 3 (width 10)" in table and "mixture/dv" in table and "I(Y; L)" in table
+
+
+def test_from_a_run_folder(tiny_mnist, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--method", "ce", "--data-root", str(tiny_mnist), "--out", str(run),
+                 "--widths", "16,10", "--ce-epochs", "1", "--min-steps-per-layer", "4",
+                 "--readout-epochs", "1", "--batch-size", "64", "--critic-hidden", "8",
+                 "--mi-eval-batch-size", "50", "--noise-var", "0.25", "--infoplane-evals", "0",
+                 "--no-progress", "--offline"]) == 0
+    capsys.readouterr()
+    assert main(["estimate", "--run", str(run), "--layers", "2", "--critics", "gaussian",
+                 "--no-baseline", *SMALL]) == 0
+    res = json.loads((run / "estimate.json").read_text())
+    assert res["source"] == "run" and res["widths"] == [16, 10] and res["noise_vars"] == [0.25]
+    (layer,) = res["layers"]
+    assert layer["index"] == 2 and layer["width"] == 10
+    assert layer["i_x"][0]["estimates"]["gaussian/dv"]["shuffled"] is None
+    # the net estimated is the run's: its layer-2 weights are the saved ones
+    state = torch.load(run / "model.pt", weights_only=True)
+    assert res["run_config"]["widths"] == state["config"]["widths"]
+
+
+def _corrupt_run(tmp_path):
+    run = tmp_path / "bad"
+    run.mkdir()
+    (run / "model.pt").write_bytes(b"not a checkpoint")
+    return run
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--out", "{tmp}/o.json", "--noise-var", "-1"], "noise variance -1.0 must be"),
+    (["--out", "{tmp}/o.json", "--critics", "mlp"], "unknown critic 'mlp'"),
+    (["--out", "{tmp}/o.json", "--bounds", "js"], "unknown bound 'js'"),
+    (["--out", "{tmp}/o.json", "--batch-size", "150"], "fewer than 2 batches of 150"),
+    (["--out", "{tmp}/o.json", "--layers", "4"], "layer 4 does not exist"),
+    (["--out", "{tmp}/o.json", "--steps", "-1"], "steps must be an integer >= 0"),
+    ([], "--out FILE.json is required for a fresh net"),
+    (["--out", "{tmp}/missing/o.json"], "does not exist"),
+    (["--run", "{tmp}/nowhere"], "run folder"),
+    (["--run", "{bad}"], "cannot load"),
+])
+def test_bad_input_one_line_error_exit_2(tiny_mnist, tmp_path, capsys, argv, message):
+    bad = _corrupt_run(tmp_path)
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{bad}", str(bad)) for a in argv]
+    rc = main(["estimate", "--widths", "8,4,10", "--data-root", str(tiny_mnist), *SMALL, *argv])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("layerib: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "o.json").exists()  # nothing written
