@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from layerib.optim import adam
 from layerib.errors import NumericalError
 
 
@@ -23,7 +24,7 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       on_epoch: Callable[[int, int, float], None] | None = None,
                       progress: Callable[[int], None] | None = None,
                       on_step: Callable[[int], None] | None = None, what: str = "CE") -> None:
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    opt = adam(params, lr=lr, weight_decay=weight_decay)
     n, bs = len(x), min(batch_size, len(x))
     per_epoch = n // bs
     step, epoch, total = 0, 0, 0.0

@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from layerib.optim import adam
 from layerib.ib.objective import aa_estimator, label_estimator
 from layerib.mi.protocol import heldout_estimate
 
@@ -85,7 +86,7 @@ class InfoPlaneRecorder:
                                      "infonce").to(x.device) for d in dims]
         # one optimiser over the independent critics: Adam is per-parameter, so this
         # equals one optimiser per critic at a third of the per-step overhead
-        self.opt = torch.optim.Adam([p for e in self.i_y for p in e.parameters()], lr=lr)
+        self.opt = adam([p for e in self.i_y for p in e.parameters()], lr=lr)
         self.n_records = 0
 
     def __call__(self, step: int) -> None:

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from layerib.optim import adam
 from layerib.errors import NumericalError
 from layerib.ib.objective import IBObjective
 from layerib.mi.protocol import heldout_estimate
@@ -84,8 +85,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
     obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
                       s.x_critic, s.x_marginal, s.x_bound, s.y_bound).to(h.device)
     critics = list(obj.parameters())
-    opt_c = torch.optim.Adam(critics, lr=s.lr_critic)
-    opt_l = torch.optim.Adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)
+    opt_c = adam(critics, lr=s.lr_critic)
+    opt_l = adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)
     layer.train()
     n, bs = len(h), min(s.batch_size, len(h))
     step, sums = 0, {"i_y": 0.0, "i_x": 0.0, "n": 0}
@@ -102,12 +103,15 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                 _check_finite(surrogate, "critic objective", index, step)
                 _step(opt_c, -surrogate, critics, s.grad_clip)
             obj.requires_grad_(False)
-            lagrangian, _, _ = obj.layer_objective(l, yb, z)
+            lagrangian, _, ix_layer = obj.layer_objective(l, yb, z)
             _check_finite(lagrangian, "IB Lagrangian", index, step)
             _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
             obj.requires_grad_(True)
-            with torch.no_grad():
-                ix = obj.reported_i_x.value(l, z) if s.x_bound == "infonce" else ix
+            if s.x_bound == "infonce":  # the value the layer saw (before its update)
+                if ix_layer is None:  # beta = 0: the term is only reported
+                    with torch.no_grad():
+                        ix_layer = obj.i_x_value(l, z)
+                ix = ix_layer
             sums["i_y"] += float(iy.detach())
             sums["i_x"] += float(ix.detach())
             sums["n"] += 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from layerib.mi.bounds import infonce_bound
 from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelCritic
 from layerib.mi.estimators import MIEstimator
 
@@ -76,6 +77,9 @@ class IBObjective(nn.Module):
         # the same critic under the InfoNCE bound (shares its parameters)
         self.i_x_infonce = MIEstimator(self.i_x.critic, bound="infonce", marginal="all",
                                        infonce_over="u")
+        # The default pair (Gaussian-noise critic, InfoNCE over u): q(z) cancels exactly from
+        # what the layer minimises and reports, so q is neither trained nor evaluated.
+        self.q_free = x_critic == "gaussian" and x_bound == "infonce"
 
     @property
     def reported_i_x(self) -> MIEstimator:
@@ -92,11 +96,24 @@ class IBObjective(nn.Module):
 
         Returns:
             ``(surrogate, i_y, i_x)``: maximise ``surrogate`` over critic parameters;
-            ``i_y`` and ``i_x`` are this batch's plain DV values (nats).
+            ``i_y`` and ``i_x`` are this batch's plain bound values (nats); ``i_x`` is
+            None with :attr:`q_free` (no AA-MINE critic parameter is trained then).
         """
         sy, iy = self.i_y.objective(l.detach(), y)
+        if self.q_free:  # nothing of the AA-MINE critic is learnt (see __init__)
+            return sy, iy, None
         sx, ix = self.i_x.objective(l.detach(), z.detach())
         return sy + sx, iy, ix
+
+    def i_x_value(self, l: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The I(X; L + eps) term the layer minimises and reports (nats), shape ``()``.
+
+        With :attr:`q_free` it is the InfoNCE bound of the critic's exact Gaussian part
+        (equal to ``reported_i_x.value(l, z)``, without evaluating q).
+        """
+        if self.q_free:
+            return infonce_bound(self.i_x.critic.gauss_pair_scores(l, z).T)
+        return self.reported_i_x.value(l, z)
 
     def layer_objective(self, l: torch.Tensor, y: torch.Tensor, z: torch.Tensor):
         """Eq. 2 on this batch, differentiable w.r.t. the layer: ``(lagrangian, i_y, i_x)``.
@@ -115,5 +132,5 @@ class IBObjective(nn.Module):
         iy = self.i_y.value(l, y)
         if self.beta == 0:
             return iy, iy, None
-        ix = self.reported_i_x.value(l, z)
+        ix = self.i_x_value(l, z)
         return iy - self.beta * ix, iy, ix

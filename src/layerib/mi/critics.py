@@ -135,10 +135,18 @@ class GaussianNoiseCritic(nn.Module):
         """Scores on aligned pairs: ``(batch,)``."""
         return self.scale * ((u * v).sum(-1) - 0.5 * u.pow(2).sum(-1)) + self.v_term(v)
 
+    def gauss_pair_scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The exact Gaussian part of the scores on all pairs, without q(v): ``(batch_u, batch_v)``.
+
+        ``(u_k . v_j - ||u_k||^2 / 2) / sigma^2``. Normalising each column ``j`` over
+        ``k`` (InfoNCE over u) gives the same bound as :meth:`pair_scores`, since
+        q(v_j) is constant in each column; it skips the MLP.
+        """
+        return self.scale * (u @ v.T - 0.5 * u.pow(2).sum(-1, keepdim=True))
+
     def pair_scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Scores on all pairs: ``(batch_u, batch_v)``."""
-        gauss = self.scale * (u @ v.T - 0.5 * u.pow(2).sum(-1, keepdim=True))
-        return gauss + self.v_term(v).unsqueeze(0)
+        return self.gauss_pair_scores(u, v) + self.v_term(v).unsqueeze(0)
 
 
 class LabelCritic(ConcatCritic):
