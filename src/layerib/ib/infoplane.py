@@ -88,6 +88,19 @@ class InfoPlaneRecorder:
         self.opt = torch.optim.Adam([p for e in self.i_y for p in e.parameters()], lr=lr)
         self.n_records = 0
 
+    def state_dict(self) -> dict:
+        """The recorder's training state (label critics, optimiser, generator), for checkpoints."""
+        return {"i_y": [e.state_dict() for e in self.i_y], "opt": self.opt.state_dict(),
+                "g": self.g.get_state(), "n_records": self.n_records}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        for e, sd in zip(self.i_y, state["i_y"]):
+            e.load_state_dict(sd)
+        self.opt.load_state_dict(state["opt"])
+        self.g.set_state(state["g"])
+        self.n_records = state["n_records"]
+
     def __call__(self, step: int) -> None:
         if step in self.steps:
             self.record(step)
