@@ -89,14 +89,15 @@ class InfoPlaneRecorder:
         self.n_records = 0
 
     def state_dict(self) -> dict:
-        """The recorder's training state (label critics, optimiser, generator), for checkpoints."""
-        return {"i_y": [e.state_dict() for e in self.i_y], "opt": self.opt.state_dict(),
+        """The recorder's state (critics, optimiser, generator), for checkpoints."""
+        return {"i_y": [e.state_dict() for e in self.i_y], "i_x": [e.state_dict() for e in self.i_x],
+                "opt": self.opt.state_dict(),
                 "g": self.g.get_state(), "n_records": self.n_records}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned."""
-        for e, sd in zip(self.i_y, state["i_y"]):
-            e.load_state_dict(sd)
+        for e, sd in zip(self.i_y + self.i_x, state["i_y"] + state["i_x"]):
+            e.load_state_dict(sd)  # i_x: the Gaussian critic's start point, set from the first batch
         self.opt.load_state_dict(state["opt"])
         self.g.set_state(state["g"])
         self.n_records = state["n_records"]
