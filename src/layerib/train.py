@@ -176,10 +176,11 @@ class _Checkpointer:
         check_finite_state(state, stage, step)  # never overwrite a good checkpoint with NaN
         atomic_torch_save(state, self.out / CHECKPOINT)
 
-    def hook(self, stage: str, extra=None):
-        """The loops' ``on_checkpoint``: save every ``checkpoint_every`` steps (test kill point)."""
+    def hook(self, stage: str, steps: int, extra=None):
+        """The loops' ``on_checkpoint``: save every ``checkpoint_every`` steps of the stage's
+        ``steps`` but the last (:meth:`stage_done` saves that one); a test kill point."""
         def on_checkpoint(step: int, state_fn) -> None:
-            if self.every and step % self.every == 0:
+            if self.every and step % self.every == 0 and step < steps:
                 local = state_fn()
                 if extra is not None:
                     local.update(extra())
@@ -212,7 +213,7 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
                 train_layer(layer, i, h, y, prior, net.feature_dims[i - 1], s, g,
                             heldout=(h_test, y_test), on_eval=metrics.write,
                             progress=bar.update if bar is not None else None,
-                            resume=local, on_checkpoint=ck.hook(f"layer{i}"))
+                            resume=local, on_checkpoint=ck.hook(f"layer{i}", s.steps))
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
             ck.stage_done(f"layer{i}", s.steps)
         net.freeze(i)
@@ -234,7 +235,7 @@ def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck):
                            lr=cfg.lr_readout, g=g, progress=bar.update if bar is not None else None,
                            on_epoch=lambda e, st, loss: metrics.write(
                                {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}),
-                           resume=ck.local_for(stage), on_checkpoint=ck.hook("readout"))
+                           resume=ck.local_for(stage), on_checkpoint=ck.hook("readout", steps))
     ck.head = head.state_dict()
     ck.stage_done("readout", steps)
     return head
@@ -274,7 +275,7 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None):
                             progress=bar.update if bar is not None else None, on_step=recorder,
                             on_epoch=lambda e, st, loss: metrics.write(
                                 {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}),
-                            resume=local, on_checkpoint=ck.hook("ce", extra))
+                            resume=local, on_checkpoint=ck.hook("ce", steps, extra))
     ck.stage_done("ce", steps)
     return lambda f: f  # the net's last layer is the CE head: logits are its output
 
