@@ -83,7 +83,7 @@ def load_checkpoint(path: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # runs no pickled code
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise RunDirError(f"cannot read checkpoint {path} ({type(e).__name__}); delete it or "
                           "pass --force to start the run again") from None
@@ -113,12 +113,13 @@ def check_finite_state(state: Any, stage: str, step: int, _path: str = "") -> No
             check_finite_state(v, stage, step, f"{_path}.{k}")
 
 
-#: config keys that may differ between the attempts of one run (where the data is read from).
-_IGNORED_KEYS = ("data_root", "download")
+#: config keys that may differ between the attempts of one run: where the data is read
+#: from, and how often checkpoints are saved (neither changes the result).
+_IGNORED_KEYS = ("data_root", "download", "checkpoint_every")
 
 
 def config_differences(saved: dict, config: dict) -> list[str]:
-    """Keys whose values differ between two config dicts (JSON-normalised), but for data paths."""
+    """Keys whose values differ between two config dicts (JSON-normalised), but :data:`_IGNORED_KEYS`."""
     a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
     return sorted(k for k in set(a) | set(b) if k not in _IGNORED_KEYS and a.get(k) != b.get(k))
 

@@ -67,8 +67,8 @@ def versions() -> dict[str, str]:
     import torch
 
     import layerib
-    return {"python": sys.version.split()[0], "torch": torch.__version__,
-            "numpy": numpy.__version__, "layerib": layerib.__version__,
+    return {"python": sys.version.split()[0], "torch": str(torch.__version__),
+            "numpy": str(numpy.__version__), "layerib": str(layerib.__version__),
             "platform": platform.platform()}
 
 
