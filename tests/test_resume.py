@@ -1,6 +1,7 @@
 """Checkpoints and resume: a run killed anywhere and resumed ends exactly as an uninterrupted one.
 
-The SIGKILL test runs ``python -m layerib train`` in subprocesses on a tiny fake
+The SIGKILL test runs ``layerib train`` in forked child processes (and its last
+resume as ``python -m layerib train`` in a fresh interpreter) on a tiny fake
 MNIST; the test-only hook ``LAYERIB_TEST_KILL_AT`` (:mod:`layerib.checkpoint`)
 makes the process SIGKILL itself at a chosen point. The in-process tests stop a
 run at a point by raising from the same hook, which covers more points cheaply.
@@ -100,16 +101,12 @@ def test_sigkill_anywhere_then_resume_gives_the_uninterrupted_result(tiny_mnist,
              ("report", (4, "readout", 12))]       # during the final MI report
     for k, (kill_at, (done, stage, step)) in enumerate(chain):
         extra = ["--resume"] if k % 2 else []
-        if k == 0:  # one kill of a fresh interpreter, the others of forked children
-            proc = _train(tiny_mnist, out, kill_at, extra)
-            rc = proc.returncode
-        else:
-            rc = _train_forked(tiny_mnist, out, kill_at, extra)
+        rc = _train_forked(tiny_mnist, out, kill_at, extra)
         assert rc == -signal.SIGKILL, (kill_at, rc)
         assert not (out / "result.json").exists()
         ck = load_checkpoint(out / CHECKPOINT)
         assert (ck["done"], ck["stage"], ck["step"]) == (done, stage, step), kill_at
-    proc = _train(tiny_mnist, out)  # re-running the same command resumes
+    proc = _train(tiny_mnist, out)  # the same command, in a fresh interpreter, resumes
     assert proc.returncode == 0, proc.stderr
     assert "resuming" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -145,7 +142,7 @@ def _stop_at(monkeypatch, where):
 
 @pytest.mark.parametrize("method,stop", [
     ("ce", "ce:7"),            # cross-entropy with the information-plane recorder
-    ("ce", "after:ce"),
+    ("ce", "after:ce"),        # CE done, killed before the report
     ("iy", "layer3:9"),        # the last layer, checkpoint at 8
     ("ib", "readout:4"),       # exactly on a checkpoint
 ])
