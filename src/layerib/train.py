@@ -115,7 +115,8 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     else:
         feats, feats_test = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
                                              metrics, progress, ck)
-        head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck)
+        head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
+                         stage=len(feats))
     kill_point("report")
     test_acc = accuracy(head, feats_test[-1], y_test)
     train_acc = accuracy(head, feats[-1], y)
@@ -223,8 +224,8 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
     return feats, feats_test
 
 
-def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck):
-    stage = len(cfg.widths)  # the read-out comes after the K layer stages
+def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage):
+    """The read-out, stage number ``stage`` (it comes after the K layer stages, 0 .. K-1)."""
     if ck.done > stage:  # fitted before an interruption
         head = torch.nn.Linear(features.shape[1], num_classes).to(features.device)
         head.load_state_dict(ck.head)
