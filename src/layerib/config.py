@@ -51,6 +51,7 @@ class TrainConfig:
     evals_per_layer: int = 10         # held-out MI evaluations (metrics.jsonl) per layer stage
     infoplane_evals: int = 10         # CE: every layer's held-out (I(X;L+eps), I(Y;L)) at step 0 and this many times more (0: off)
     infoplane_critic_steps: int = 100  # CE: label-critic steps before each of those evaluations (critics kept between them)
+    checkpoint_every: int = 500       # save checkpoint.pt every this many steps of a stage (0: only at stage ends)
     device: str = "cpu"               # cpu, cuda, or auto
     data_root: str | None = None      # folder holding MNIST/raw; None: $LAYERIB_DATA_ROOT or a cache
     download: bool = True             # fetch missing data from the standard mirrors
@@ -103,6 +104,12 @@ def _finite(x) -> bool:
 
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
+    for name in ("dataset", "method", "x_marginal", "y_bound", "x_bound", "x_critic", "device"):
+        v = getattr(c, name)
+        _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
+    _check(c.data_root is None or isinstance(c.data_root, str),
+           f"data_root must be a folder name (a string), got {c.data_root!r}")
+    _check(isinstance(c.download, bool), f"download must be true or false, got {c.download!r}")
     _check(c.dataset in DATASETS, f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
     _check(c.method in METHODS, f"unknown method {c.method!r}; choose one of {', '.join(METHODS)}")
     _check(c.beta is None or (_finite(c.beta) and c.beta >= 0),
@@ -114,9 +121,10 @@ def validate(c: TrainConfig) -> None:
     for name in ("seed", "batch_size", "epochs_per_layer", "min_steps_per_layer", "ce_epochs",
                  "readout_epochs", "critic_steps", "critic_hidden", "mi_eval_epochs",
                  "mi_eval_batch_size", "evals_per_layer", "infoplane_evals",
-                 "infoplane_critic_steps"):
+                 "infoplane_critic_steps", "checkpoint_every"):
         v = getattr(c, name)
-        low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs", "infoplane_evals") else 1
+        low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs", "infoplane_evals",
+                            "checkpoint_every") else 1
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= low,
                f"{name} must be an integer >= {low}, got {v!r}")
     _check(c.batch_size >= 2 and c.mi_eval_batch_size >= 2, "batch sizes must be at least 2")

@@ -89,6 +89,20 @@ class InfoPlaneRecorder:
         self.opt = adam([p for e in self.i_y for p in e.parameters()], lr=lr)
         self.n_records = 0
 
+    def state_dict(self) -> dict:
+        """The recorder's state (critics, optimiser, generator), for checkpoints."""
+        return {"i_y": [e.state_dict() for e in self.i_y], "i_x": [e.state_dict() for e in self.i_x],
+                "opt": self.opt.state_dict(),
+                "g": self.g.get_state(), "n_records": self.n_records}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        for e, sd in zip(self.i_y + self.i_x, state["i_y"] + state["i_x"]):
+            e.load_state_dict(sd)  # i_x: the Gaussian critic's start point, set from the first batch
+        self.opt.load_state_dict(state["opt"])
+        self.g.set_state(state["g"])
+        self.n_records = state["n_records"]
+
     def __call__(self, step: int) -> None:
         if step in self.steps:
             self.record(step)
