@@ -132,8 +132,9 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                 with torch.no_grad():
                     ix_layer = obj.i_x_value(l, z)
             ix = ix_layer
-        sums["i_y"] += float(iy.detach())
-        sums["i_x"] += float(ix.detach())
+        # accumulated on the device in float64: no device-to-host copy per step
+        sums["i_y"] = sums["i_y"] + iy.detach().double()
+        sums["i_x"] = sums["i_x"] + ix.detach().double()
         sums["n"] += 1
         step += 1
         if progress:
@@ -154,8 +155,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
 def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, s) -> dict:
     rec = {"stage": "layer", "layer": index, "epoch": epoch, "step": step,
            "beta": s.beta, "noise_var": s.noise_var,
-           "train_i_y_nats": sums["i_y"] / max(sums["n"], 1),
-           "train_i_x_nats": sums["i_x"] / max(sums["n"], 1)}
+           "train_i_y_nats": float(sums["i_y"]) / max(sums["n"], 1),
+           "train_i_x_nats": float(sums["i_x"]) / max(sums["n"], 1)}
     if heldout is not None:
         h_test, y_test = heldout
         with torch.inference_mode():
