@@ -63,6 +63,9 @@ def _add_train(sub) -> None:
                    help="bound on I(X;L+eps) the layer minimises (default: infonce; dv as in the paper)")
     p.add_argument("--x-critic", choices=("gaussian", "concat"), default=None,
                    help="AA-MINE inner critic (default: gaussian; concat is the paper's MLP critic)")
+    p.add_argument("--y-critic", choices=("concat", "heads"), default=None,
+                   help="I(Y;L) critic (default: concat, the paper's MLP on (L, onehot Y); "
+                        "heads: one MLP output per class, faster)")
     p.add_argument("--offline", action="store_true", help="never download data")
     p.add_argument("--config", type=Path, help="YAML file of config keys (flags override it)")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")
@@ -90,7 +93,7 @@ def _read_yaml(path: Path) -> dict:
 def build_train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then ``--config`` YAML, then flags -> a validated :class:`TrainConfig`."""
     cfg = config_from_dict(_read_yaml(args.config)) if args.config else TrainConfig()
-    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + ["widths", "x_marginal", "x_critic", "x_bound", "y_bound"]
+    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + ["widths", "x_marginal", "x_critic", "x_bound", "y_bound", "y_critic"]
              if getattr(args, k) is not None}
     if args.offline:
         flags["download"] = False

@@ -43,6 +43,7 @@ class TrainConfig:
     x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle
     y_bound: str = "infonce"          # bound on I(Y;L): infonce (per-sample over exact classes) or dv (MINE, the paper)
     x_bound: str = "infonce"    # bound on I(X;L+eps) the layer minimises: infonce (unexploitable) or dv (paper)
+    y_critic: str = "concat"          # I(Y;L) critic: concat MLP on (l, onehot y) (paper) or heads (MLP(l)_y, faster)
     x_critic: str = "gaussian"        # AA-MINE inner critic: gaussian (s(a.z-|a|^2/2)+f(z)+g.h) or concat MLP
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
@@ -104,7 +105,7 @@ def _finite(x) -> bool:
 
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
-    for name in ("dataset", "method", "x_marginal", "y_bound", "x_bound", "x_critic", "device"):
+    for name in ("dataset", "method", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device"):
         v = getattr(c, name)
         _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
     _check(c.data_root is None or isinstance(c.data_root, str),
@@ -139,6 +140,7 @@ def validate(c: TrainConfig) -> None:
     _check(c.y_bound in ("infonce", "dv"), f"y_bound must be 'infonce' or 'dv', got {c.y_bound!r}")
     _check(c.x_bound in ("infonce", "dv"),
            f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
+    _check(c.y_critic in ("concat", "heads"), f"y_critic must be 'concat' or 'heads', got {c.y_critic!r}")
     _check(c.x_critic in ("gaussian", "concat"), f"x_critic must be 'gaussian' or 'concat', got {c.x_critic!r}")
     _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.widths),

@@ -60,7 +60,7 @@ def _layer_settings(cfg: TrainConfig, n: int) -> StageSettings:
         steps_per_epoch=per_epoch, lr_layer=cfg.lr_layer, lr_critic=cfg.lr_critic,
         critic_steps=cfg.critic_steps, critic_hidden=cfg.critic_hidden, ema_rate=cfg.ema_rate,
         x_critic=cfg.x_critic, x_marginal=cfg.x_marginal, x_bound=cfg.x_bound,
-        y_bound=cfg.y_bound,
+        y_bound=cfg.y_bound, y_critic=cfg.y_critic,
         weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, evals_per_layer=cfg.evals_per_layer,
         eval_batch_size=cfg.mi_eval_batch_size)
 
@@ -252,6 +252,7 @@ def _infoplane_recorder(cfg, net, x, y, heldout, steps, per_epoch, write):
         noise_var=cfg.noise_var, steps_per_epoch=per_epoch, batch_size=cfg.batch_size,
         eval_batch_size=cfg.mi_eval_batch_size, critic_steps=cfg.infoplane_critic_steps,
         hidden=cfg.critic_hidden, lr=cfg.lr_critic, ema_rate=cfg.ema_rate, y_bound=cfg.y_bound,
+        y_critic=cfg.y_critic,
         seed=cfg.seed)
 
 

@@ -47,6 +47,7 @@ class StageSettings:
     grad_clip: float | None
     evals_per_layer: int
     eval_batch_size: int
+    y_critic: str = "concat"
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -94,7 +95,7 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         NumericalError: a bound or the loss became non-finite (names layer, step, term).
     """
     obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
-                      s.x_critic, s.x_marginal, s.x_bound, s.y_bound).to(h.device)
+                      s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic).to(h.device)
     critics = list(obj.parameters())
     opt_c = adam(critics, lr=s.lr_critic)
     opt_l = adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)

@@ -19,20 +19,22 @@ import torch
 from torch import nn
 
 from layerib.mi.bounds import infonce_bound
-from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelCritic
+from layerib.mi.critics import LABEL_CRITICS, ConcatCritic, GaussianNoiseCritic
 from layerib.mi.estimators import MIEstimator
 
 
 def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
-                    bound: str = "dv") -> MIEstimator:
+                    bound: str = "dv", critic: str = "concat") -> MIEstimator:
     """MINE for I(Y; L) with a :class:`LabelCritic` and the exact class marginal ``prior``.
 
     ``bound="dv"`` is the paper's DV bound (marginal expectation over the batch's
     L and exactly over the classes); ``"infonce"`` normalises each sample over
-    the classes (:func:`layerib.mi.bounds.infonce_known_marginal`).
+    the classes (:func:`layerib.mi.bounds.infonce_known_marginal`). ``critic``:
+    ``"concat"`` (:class:`~layerib.mi.critics.LabelCritic`, the paper's) or ``"heads"``
+    (:class:`~layerib.mi.critics.LabelHeadsCritic`, one output per class; faster).
     """
-    critic = LabelCritic(dim, len(prior), hidden)
-    return MIEstimator(critic, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
+    module = LABEL_CRITICS[critic](dim, len(prior), hidden)
+    return MIEstimator(module, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
 
 
 def aa_estimator(dim: int, noise_var: float, hidden: int, ema_rate: float,
@@ -63,16 +65,17 @@ class IBObjective(nn.Module):
         prior: ``(num_classes,)`` class frequencies of the training labels.
         beta: the trade-off of Eq. 2 (0 gives the "I(Y; L) only" variant).
         noise_var: sigma^2 of the measuring noise.
-        hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound: critic settings
+        hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound, y_critic: critic settings
             (see :class:`layerib.config.TrainConfig`).
     """
 
     def __init__(self, dim: int, prior: torch.Tensor, beta: float, noise_var: float,
                  hidden: int = 256, ema_rate: float = 0.01, x_critic: str = "gaussian",
-                 x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv"):
+                 x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv",
+                 y_critic: str = "concat"):
         super().__init__()
         self.beta, self.noise_var, self.x_bound = beta, noise_var, x_bound
-        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound)
+        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic)
         self.i_x = aa_estimator(dim, noise_var, hidden, ema_rate, x_critic, x_marginal)
         # the same critic under the InfoNCE bound (shares its parameters)
         self.i_x_infonce = MIEstimator(self.i_x.critic, bound="infonce", marginal="all",
