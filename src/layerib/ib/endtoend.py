@@ -22,7 +22,9 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       weight_decay: float = 0.0, grad_clip: float | None = None,
                       on_epoch: Callable[[int, int, float], None] | None = None,
                       progress: Callable[[int], None] | None = None,
-                      on_step: Callable[[int], None] | None = None, what: str = "CE") -> None:
+                      on_step: Callable[[int], None] | None = None,
+                      transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                      what: str = "CE") -> None:
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     n, bs = len(x), min(batch_size, len(x))
     per_epoch = n // bs
@@ -31,7 +33,8 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
         perm = torch.randperm(n, generator=g, device=x.device)
         for s in range(0, per_epoch * bs, bs):
             idx = perm[s:s + bs]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            xb = x[idx] if transform is None else transform(x[idx], g)
+            loss = F.cross_entropy(model(xb), y[idx])
             if not torch.isfinite(loss):
                 raise NumericalError(f"non-finite {what} loss at step {step}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
@@ -57,8 +60,9 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     """Train ``net`` (output = logits ``(batch, num_classes)``) end to end with CE.
 
     Keyword args are those of the shared loop: ``steps, batch_size, lr, g,
-    weight_decay, grad_clip, on_epoch, progress, on_step`` (``on_step(n)`` is
-    called after each of the ``n`` steps, e.g. an information-plane recorder).
+    weight_decay, grad_clip, on_epoch, progress, on_step, transform`` (``on_step(n)`` is
+    called after each of the ``n`` steps, e.g. an information-plane recorder;
+    ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.train.crop_flip`).
 
     Raises:
         NumericalError: the loss became non-finite.
