@@ -17,8 +17,11 @@ Gaussian-noise critic then compares ``L + eps`` with ``L`` over the full
 map, the quantity the paper's noise model defines, and the label critic's
 first linear layer reads every position. A pooled view (channel means)
 would be cheaper, but it would measure I(X; pool(L) + eps), not
-I(X; L + eps); with the default channels the flattened view costs about as
-much as the block itself (see the issue's pilot timings in the README).
+I(X; L + eps). Measured on one CPU thread, batch 128, blocks (32, 64): a
+layer-wise step of block 1 (conv, both critics on the 8192-wide flattened
+maps, one critic and one layer update) takes about 0.33 s, the same as one
+end-to-end CE step of the whole net (0.33 s); the critics' matrix products
+are about a third of it, so the flattened view is affordable.
 """
 
 from __future__ import annotations
