@@ -76,7 +76,7 @@ def test_table1_quick_end_to_end_and_resume(tiny_root, tmp_path, capsys, monkeyp
     for (setting, method), c in cells.items():
         assert c["seeds"] == [0] and len(c["accuracy_percent"]) == 1
         assert 0 <= c["accuracy_percent"][0] <= 100
-        assert c["mean_percent"] == c["accuracy_percent"][0] and c["std_percent"] == 0.0
+        assert c["mean_percent"] == c["accuracy_percent"][0] and c["std_percent"] is None
         assert c["paper_percent"] is None  # tiny stand-in data: no paper number beside it
         assert c["config_matches_preset"] and "seed" not in c["config"]
         assert len(c["wall_seconds"]) == 1 and c["config"]["method"] == (

@@ -211,7 +211,7 @@ def collect(out: Path, p: Table1Preset, seeds) -> dict:
             "method_label": METHOD_LABELS[method], "seeds": [r["seed"] for r in runs],
             "accuracy_percent": acc,
             "mean_percent": statistics.fmean(acc) if acc else None,
-            "std_percent": statistics.stdev(acc) if len(acc) > 1 else (0.0 if acc else None),
+            "std_percent": statistics.stdev(acc) if len(acc) > 1 else None,  # None: one seed
             "paper_percent": paper if full else None,
             "paper_percent_if_full_data": paper,
             "n_train": n_train,
@@ -232,7 +232,7 @@ def collect(out: Path, p: Table1Preset, seeds) -> dict:
             continue
         paper = "" if c["paper_percent"] is None else f"  (paper {c['paper_percent']:.2f})"
         summary.append(f"  {c['label']:<11} {c['method']:<9} {c['mean_percent']:6.2f} "
-                       f"+- {c['std_percent']:.2f} over {len(c['seeds'])} seed(s){paper}")
+                       f"+- {_fmt(c['std_percent'])} over {len(c['seeds'])} seed(s){paper}")
     return {"cells": cells, "summary": summary}
 
 
@@ -240,22 +240,26 @@ def _fmt(v: float | None, digits: int = 2) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
+def _runs(c: dict) -> str:
+    return ", ".join(f"{k}: {a:.2f}" for k, a in zip(c["seeds"], c["accuracy_percent"])) or "-"
+
+
 def render_markdown(table: dict) -> str:
     """``table1.md``: the table (ours beside the paper's), then each cell's settings."""
     lines = ["# Table 1 (Elad et al. 2019): test accuracy, %", "",
              f"preset `{table['preset']}`. {table.get('note', '')}".rstrip(), "",
-             "| data | method | ours: mean | std | seeds | paper | wall s / seed | data copy |",
+             "| data | method | ours: mean | std | seeds: accuracy | paper | wall s / seed | data copy |",
              "|---|---|---|---|---|---|---|---|"]
     for c in table["cells"]:
         lines.append(f"| {c['label']} | {c['method_label']} | {_fmt(c['mean_percent'])} | "
-                     f"{_fmt(c['std_percent'])} | {len(c['seeds'])} | {_fmt(c['paper_percent'])} | "
+                     f"{_fmt(c['std_percent'])} | {_runs(c)} | {_fmt(c['paper_percent'])} | "
                      f"{_fmt(c['mean_wall_seconds'], 0)} | {', '.join(c['data_source']) or '-'} |")
     odd = [f"{c['label']} / {c['method']}" for c in table["cells"] if not c["config_matches_preset"]]
     if odd:
         lines += ["", f"**Settings differ from the preset's** (runs kept from an earlier "
                       f"version): {', '.join(odd)}; each run's own settings are listed below."]
     lines += ["", "Paper column: shown only when the run used the paper's training-set size.",
-              "Std: sample standard deviation over seeds (0 for one seed).", "",
+              "Std: sample standard deviation over seeds (- for one seed).", "",
               "## Settings per cell", ""]
     for c in table["cells"]:
         cfg = ", ".join(f"{k}={v}" for k, v in c["config"].items())
