@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from layerib import cli_estimate, cli_report, cli_reproduce
-from layerib.config import DATASETS, METHODS, TrainConfig, config_from_dict
+from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, DATASETS, METHODS, TrainConfig,
+                            config_from_dict)
 from layerib.errors import ConfigError, LayerIBError
 
 #: flag -> config field, for the flags of ``layerib train`` that map one-to-one.
@@ -55,6 +56,15 @@ def _add_train(sub) -> None:
         p.add_argument(flag, **kw)
     p.add_argument("--widths", type=_widths, default=None,
                    help="comma-separated layer widths (default: 512,512,10)")
+    p.add_argument("--arch", choices=ARCHS, default=None,
+                   help="mlp, or conv: conv blocks then FC layers of --widths (default: mlp)")
+    p.add_argument("--channels", type=lambda s: tuple(int(w) for w in s.split(",")), default=None,
+                   help="conv: comma-separated output channels of the blocks (default: 32,64)")
+    p.add_argument("--cifar-source", choices=CIFAR_SOURCES, default=None,
+                   help="cifar10 copy: auto (python batches if present, else the JPEG zip/folder), "
+                        "batches or folder (default: auto)")
+    p.add_argument("--augment", choices=AUGMENTS, default=None,
+                   help="ce only: none or crop_flip (random 4-pixel-padded crop + flip; default: none)")
     p.add_argument("--x-marginal", choices=("all", "shuffle"), default=None,
                    help="AA-MINE marginal pairs (default: all)")
     p.add_argument("--y-bound", choices=("dv", "infonce"), default=None,
@@ -93,7 +103,9 @@ def _read_yaml(path: Path) -> dict:
 def build_train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then ``--config`` YAML, then flags -> a validated :class:`TrainConfig`."""
     cfg = config_from_dict(_read_yaml(args.config)) if args.config else TrainConfig()
-    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + ["widths", "x_marginal", "x_critic", "x_bound", "y_bound", "y_critic"]
+    extra = ["widths", "arch", "channels", "cifar_source", "augment", "x_marginal", "x_critic",
+             "x_bound", "y_bound", "y_critic"]
+    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + extra
              if getattr(args, k) is not None}
     if args.offline:
         flags["download"] = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from layerib.errors import ConfigError
 from layerib.experiments import EXPERIMENTS
 
 
@@ -20,22 +21,34 @@ def add(sub) -> None:
     p.add_argument("name", choices=sorted(EXPERIMENTS), help="what to reproduce")
     p.add_argument("--out", type=Path, required=True, help="folder to write")
     p.add_argument("--preset", default="default",
-                   help="settings bundle: default (the real run) or quick (seconds, smoke test)")
+                   help="settings bundle: default (the real run; table1: paper) or quick "
+                        "(seconds to minutes, smoke test)")
     p.add_argument("--data-root", default=None, help="folder holding MNIST/raw "
                    "(default: $LAYERIB_DATA_ROOT or a cache)")
     p.add_argument("--offline", action="store_true", help="never download data")
     p.add_argument("--device", default=None, help="cpu, cuda or auto (default: the preset's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: the preset's)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="table1 only: number of seeds per cell (default: the preset's, 3)")
     p.add_argument("--force", action="store_true", help="overwrite a finished reproduction")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
-    """Run the chosen reproduction; print its summary lines; exit status 0."""
+    """Run the chosen reproduction; print its summary lines; exit status 0.
+
+    Raises:
+        ConfigError: ``--seeds`` given for a reproduction other than table1.
+    """
+    kw = {}
+    if args.seeds is not None:
+        if args.name != "table1":
+            raise ConfigError(f"--seeds applies to table1 only, not {args.name}")
+        kw["seeds"] = args.seeds
     res = EXPERIMENTS[args.name](
         args.out, preset=args.preset, data_root=args.data_root,
         download=False if args.offline else None, device=args.device, seed=args.seed,
-        force=args.force, progress=not args.no_progress, argv=sys.argv)
+        force=args.force, progress=not args.no_progress, argv=sys.argv, **kw)
     for line in res.get("summary", []):
         print(line)
     print(f"{args.name}: results in {args.out}")

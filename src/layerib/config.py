@@ -14,7 +14,10 @@ from typing import Any
 
 from layerib.errors import ConfigError
 
-DATASETS = ("mnist",)
+DATASETS = ("mnist", "cifar10")
+ARCHS = ("mlp", "conv")
+CIFAR_SOURCES = ("auto", "batches", "folder")
+AUGMENTS = ("none", "crop_flip")
 METHODS = ("ib", "iy", "ce")
 
 
@@ -28,7 +31,11 @@ class TrainConfig:
     noise_var: float = 100.0          # sigma^2 of the measuring noise eps ~ N(0, sigma^2 I); 1 saturates I(X;L+eps) at ln B
     train_fraction: float = 1.0       # stratified seeded subset of the training set, in (0, 1]
     seed: int = 0                     # seeds the subset, init, batches and noise
-    widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths; the last has no nonlinearity
+    widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths (conv: the FC layers after the blocks); the last has no nonlinearity
+    arch: str = "mlp"                 # mlp, or conv: conv blocks (channels) then FC layers (widths); see models/conv.py
+    channels: tuple[int, ...] = (32, 64)  # conv: output channels of each block (3x3 conv, ReLU, 2x2 max-pool)
+    cifar_source: str = "auto"        # cifar10 copy: auto (python batches if present, else the JPEG zip/folder), batches, folder
+    augment: str = "none"             # ce only: none, or crop_flip (4-pixel padded random crop + horizontal flip per batch)
     batch_size: int = 256             # training batch size for layers, critics and CE
     epochs_per_layer: int = 5         # IB/IY: epochs for each layer stage (see min_steps_per_layer)
     min_steps_per_layer: int = 600    # IB/IY: at least this many steps per layer (small subsets); also read-out, CE x layers
@@ -64,6 +71,7 @@ class TrainConfig:
         """All settings as JSON-ready values."""
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
+        d["channels"] = list(self.channels)
         return d
 
     @property
@@ -105,7 +113,8 @@ def _finite(x) -> bool:
 
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
-    for name in ("dataset", "method", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device"):
+    for name in ("dataset", "method", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device",
+                 "arch", "cifar_source", "augment"):
         v = getattr(c, name)
         _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
     _check(c.data_root is None or isinstance(c.data_root, str),
@@ -145,6 +154,15 @@ def validate(c: TrainConfig) -> None:
     _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.widths),
            f"widths must be positive integers, got {c.widths!r}")
+    _check(c.arch in ARCHS, f"unknown arch {c.arch!r}; choose one of {', '.join(ARCHS)}")
+    _check(isinstance(c.channels, tuple) and len(c.channels) >= 1
+           and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.channels),
+           f"channels must be positive integers, got {c.channels!r}")
+    _check(c.cifar_source in CIFAR_SOURCES,
+           f"cifar_source must be one of {', '.join(CIFAR_SOURCES)}, got {c.cifar_source!r}")
+    _check(c.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {c.augment!r}")
+    _check(c.augment == "none" or c.method == "ce",
+           f"augment={c.augment!r} needs method 'ce' (layer-wise stages train on cached features)")
     _check(c.device in ("cpu", "cuda", "auto") or c.device.startswith("cuda:"),
            f"device must be cpu, cuda or auto, got {c.device!r}")
 
@@ -160,8 +178,9 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
     unknown = sorted(set(values) - names)
     _check(not unknown, f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
     values = dict(values)
-    if "widths" in values and isinstance(values["widths"], list):
-        values["widths"] = tuple(values["widths"])
+    for key in ("widths", "channels"):
+        if key in values and isinstance(values[key], list):
+            values[key] = tuple(values[key])
     for k, v in values.items():  # ints are fine where floats are expected
         default = getattr(base, k)
         if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):

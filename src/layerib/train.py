@@ -21,13 +21,14 @@ from tqdm.auto import tqdm
 from layerib.checkpoint import (CHECKPOINT, FORMAT, atomic_torch_save, check_finite_state,
                                 find_resume_state, kill_point, rng_state, set_rng_state)
 from layerib.config import TrainConfig, resolve_beta
+from layerib.data.cifar10 import load_cifar10, normalize_cifar10
 from layerib.data.mnist import ImageDataset, load_mnist
 from layerib.data.subsets import stratified_subset
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
 from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
 from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
 from layerib.ib.report import layer_mi_report
-from layerib.models.mlp import mlp
+from layerib.models.conv import build_net
 from layerib.results import (MetricsLog, atomic_write_json, check_run_dir, prepare_run_dir,
                              versions)
 
@@ -46,11 +47,39 @@ def resolve_device(name: str) -> torch.device:
 
 def load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset]:
     """``(train subset, full test set)`` of ``cfg.dataset``, as in-memory tensors."""
-    train = load_mnist(cfg.data_root, "train", cfg.download)
-    test = load_mnist(cfg.data_root, "test", cfg.download)
+    if cfg.dataset == "cifar10":
+        train, test = (_cifar10(cfg, split) for split in ("train", "test"))
+    else:
+        train = load_mnist(cfg.data_root, "train", cfg.download)
+        test = load_mnist(cfg.data_root, "test", cfg.download)
     idx = stratified_subset(train.labels, cfg.train_fraction, cfg.seed)
     train = ImageDataset(train.images[idx], train.labels[idx], train.num_classes, train.source)
     return train, test
+
+
+def _cifar10(cfg: TrainConfig, split: str) -> ImageDataset:
+    """One CIFAR-10 split from the copy ``cfg.cifar_source`` selects, standardised."""
+    d = load_cifar10(cfg.data_root, split, source=cfg.cifar_source, download=cfg.download)
+    return ImageDataset(normalize_cifar10(d.images), d.labels, len(d.classes), d.source)
+
+
+def crop_flip(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random ``pad``-pixel-padded crop and horizontal flip of each image of ``x`` (B, C, H, W).
+
+    The standard CIFAR-10 augmentation (He et al. 2016, Sec. 4.2), zero padding
+    (the mean after standardisation); offsets and flips come from ``g``.
+    """
+    b, _, h, w = x.shape
+    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=g, device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=g, device=x.device)
+    rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = dx + torch.arange(w, device=x.device)                       # (B, W)
+    flip = torch.rand(b, generator=g, device=x.device) < 0.5
+    cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, None, :]  # (B, 1, 1, W)
+    bi = torch.arange(b, device=x.device)[:, None, None, None]
+    ci = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return xp[bi, ci, rows, cols]
 
 
 def _layer_settings(cfg: TrainConfig, n: int) -> StageSettings:
@@ -104,7 +133,7 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     torch.manual_seed(cfg.seed)
     x, y = train.images.to(device), train.labels.to(device)
     x_test, y_test = test.images.to(device), test.labels.to(device)
-    net = mlp(tuple(train.images.shape[1:]), cfg.widths).to(device)
+    net = build_net(cfg, tuple(train.images.shape[1:])).to(device)
     prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
     ck = _Checkpointer(out, cfg, net, g, metrics, state, t0)
 
@@ -274,6 +303,7 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None):
     with _bar(progress, steps, "cross-entropy") as bar:
         train_cross_entropy(net, x, y, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr_layer,
                             g=g, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
+                            transform=crop_flip if cfg.augment == "crop_flip" else None,
                             progress=bar.update if bar is not None else None, on_step=recorder,
                             on_epoch=lambda e, st, loss: metrics.write(
                                 {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}),

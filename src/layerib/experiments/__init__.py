@@ -7,6 +7,8 @@ numbers beside ours). Every runner takes the same keyword arguments::
     run(out, *, preset="default", data_root=None, download=None, device=None,
         seed=None, force=False, progress=False, argv=None) -> dict
 
+(``table1`` also takes ``seeds``, the number of seeds.)
+
 ``preset`` names a settings bundle of that experiment (``"quick"`` is a
 seconds-long smoke test on any data; an unknown name is a ConfigError);
 None for the others keeps the preset's value. Reproductions write results
@@ -34,9 +36,15 @@ def _infoplane(out, **kw) -> dict:
     return run(out, **kw)
 
 
+def _table1(out, **kw) -> dict:
+    from layerib.experiments.table1 import run
+    return run(out, **kw)
+
+
 #: name -> runner (see the module doc for the shared signature).
 EXPERIMENTS: dict[str, Callable[..., dict]] = {
     "fig1": _fig1,            # I(X; L_3 + eps) vs noise variance: MINE, AA-MINE and the Monte-Carlo truth
     "fig3": _fig3,            # t-SNE of layer 1 at beta = 1e2 and 1e-3, with quantisation measures
     "infoplane": _infoplane,  # information-plane trajectories, layer-wise IB beside end-to-end CE
+    "table1": _table1,        # Table 1: MNIST 1%, MNIST 100%, CIFAR-10 x {ce, iy, ib} x seeds
 }

@@ -26,7 +26,8 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       progress: Callable[[int], None] | None = None,
                       on_step: Callable[[int], None] | None = None, what: str = "CE",
                       resume: dict | None = None,
-                      on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None
+                      on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
+                      transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
                       ) -> None:
     opt = adam(params, lr=lr, weight_decay=weight_decay)
     n, bs = len(x), min(batch_size, len(x))
@@ -44,7 +45,8 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
             perm, start = torch.randperm(n, generator=g, device=x.device), 0
         idx = perm[start:start + bs]
         start += bs
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        xb = x[idx] if transform is None else transform(x[idx], g)
+        loss = F.cross_entropy(model(xb), y[idx])
         if not torch.isfinite(loss):
             raise NumericalError(f"non-finite cross-entropy loss in stage {what} at step {step}; "
                                  "lower the learning rate or set grad_clip "
@@ -75,10 +77,11 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     """Train ``net`` (output = logits ``(batch, num_classes)``) end to end with CE.
 
     Keyword args are those of the shared loop: ``steps, batch_size, lr, g,
-    weight_decay, grad_clip, on_epoch, progress, on_step, resume, on_checkpoint``
+    weight_decay, grad_clip, on_epoch, progress, on_step, resume, on_checkpoint, transform``
     (``on_step(n)`` is called after each of the ``n`` steps, e.g. an
     information-plane recorder; ``on_checkpoint(n, state)`` after that, where
-    ``state()`` is the loop's resumable state, which ``resume=`` continues from).
+    ``state()`` is the loop's resumable state, which ``resume=`` continues from;
+    ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.train.crop_flip`).
 
     Raises:
         NumericalError: the loss became non-finite.

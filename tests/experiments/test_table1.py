@@ -1,0 +1,154 @@
+"""`layerib reproduce table1 --preset quick` end to end on tiny fake MNIST and CIFAR-10."""
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_tiny_mnist
+
+from layerib.cli import main
+from layerib.config import TrainConfig
+from layerib.data.cifar10 import CIFAR10_CLASSES
+from layerib.errors import ConfigError
+from layerib.experiments import EXPERIMENTS, table1
+
+
+def write_tiny_cifar(root: Path, per_batch: int = 100, n_test: int = 100, seed: int = 0) -> Path:
+    """Official python batches (protocol-2 pickles, bytes keys) of a learnable fake CIFAR:
+    class c brightens channel c % 3 in a class-specific 8x8 square, plus noise."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+
+    def batch(n):
+        labels = rng.integers(0, 10, size=n)
+        img = rng.integers(0, 80, size=(n, 3, 32, 32))
+        for k, c in enumerate(labels):
+            r, col = 8 * (c // 4), 8 * (c % 4)
+            img[k, c % 3, r:r + 8, col:col + 8] = 250
+        return {b"labels": [int(v) for v in labels], b"data": img.reshape(n, 3072).astype(np.uint8)}
+
+    for name, n in [*((f"data_batch_{i}", per_batch) for i in range(1, 6)), ("test_batch", n_test)]:
+        (folder / name).write_bytes(pickle.dumps(batch(n), protocol=2))
+    meta = {b"label_names": [c.encode() for c in CIFAR10_CLASSES]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return root
+
+
+@pytest.fixture
+def tiny_root(tmp_path) -> Path:
+    root = make_tiny_mnist(tmp_path / "data", n_train=1000, n_test=100)
+    return write_tiny_cifar(root)
+
+
+def test_registered_and_presets():
+    assert "table1" in EXPERIMENTS
+    for name in ("quick", "paper"):
+        p = table1.resolve_preset(name)
+        assert {s for s, _ in p.cells} == set(table1.SETTINGS)
+        assert {m for _, m in p.cells} == {"ce", "iy", "ib", "ce_strong"}
+        cifar = p.cells[("cifar10", "ib")]
+        assert cifar.dataset == "cifar10" and cifar.arch == "conv" and cifar.method == "ib"
+        assert p.cells[("cifar10", "ce_strong")].augment == "crop_flip"
+        assert p.cells[("mnist1", "iy")].train_fraction == 0.01
+    assert table1.resolve_preset("paper").seeds == 3
+    assert table1.resolve_preset("paper").cells[("mnist100", "ib")].train_fraction == 1.0
+    assert table1.resolve_preset("default") == table1.resolve_preset("paper")
+    with pytest.raises(ConfigError, match="unknown table1 preset 'huge'"):
+        table1.resolve_preset("huge")
+    with pytest.raises(ConfigError, match="--seeds must be an integer >= 1"):
+        table1.resolve_preset("quick", seeds=0)
+
+
+def test_table1_quick_end_to_end_and_resume(tiny_root, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "t1"
+    argv = ["reproduce", "table1", "--preset", "quick", "--data-root", str(tiny_root),
+            "--offline", "--no-progress", "--out", str(out), "--seeds", "1"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "10 of 10 cell/seed runs finished" in printed and "results in" in printed
+    res = json.loads((out / "table1.json").read_text())
+    assert res["experiment"] == "table1" and res["preset"] == "quick"
+    cells = {(c["setting"], c["method"]): c for c in res["cells"]}
+    assert len(cells) == 10
+    for (setting, method), c in cells.items():
+        assert c["seeds"] == [0] and len(c["accuracy_percent"]) == 1
+        assert 0 <= c["accuracy_percent"][0] <= 100
+        assert c["mean_percent"] == c["accuracy_percent"][0] and c["std_percent"] is None
+        assert c["paper_percent"] is None  # tiny stand-in data: no paper number beside it
+        assert c["config_matches_preset"] and "seed" not in c["config"]
+        assert len(c["wall_seconds"]) == 1 and c["config"]["method"] == (
+            "ce" if method == "ce_strong" else method)
+        run = json.loads((out / setting / method / "seed0" / "result.json").read_text())
+        assert run["seed"] == 0 and run["dataset"] == c["config"]["dataset"]
+    assert cells[("cifar10", "ib")]["data_source"] == ["python-batches"]
+    assert cells[("cifar10", "ib")]["n_train"] == 10  # 2% of 500
+    assert cells[("mnist1", "ib")]["n_train"] == 10 and cells[("mnist100", "ce")]["n_train"] == 50
+    assert cells[("cifar10", "ce_strong")]["paper_percent_if_full_data"] is None
+    assert cells[("mnist1", "ib")]["paper_percent_if_full_data"] == 86.57
+    assert cells[("mnist1", "iy")]["beta"] == 0.0 and cells[("mnist1", "ib")]["beta"] > 0
+    md = (out / "table1.md").read_text()
+    assert md.count("| MNIST 1% |") == 3 and md.count("| CIFAR-10 |") == 4
+    assert "Stronger CE baseline" in md and "augment=crop_flip" in md
+    assert "Settings differ" not in md
+
+    # resume: finished cell/seeds are not run again; one more seed runs only that seed
+    ran = []
+    import layerib.train as train_mod  # table1.run imports run_training from here when called
+    original = train_mod.run_training
+
+    def counting(cfg, out_dir, **kw):
+        ran.append(Path(out_dir).relative_to(out).as_posix())
+        return original(cfg, out_dir, **kw)
+    monkeypatch.setattr(train_mod, "run_training", counting)
+    res2 = table1.run(out, preset="quick", seeds=1, data_root=str(tiny_root), download=False)
+    assert ran == [] and res2["cells"][0]["accuracy_percent"] == res["cells"][0]["accuracy_percent"]
+    res3 = table1.run(out, preset="quick", seeds=2, data_root=str(tiny_root), download=False,
+                      cells=["mnist1/iy"])
+    assert ran == ["mnist1/iy/seed1"]
+    c = next(c for c in res3["cells"] if (c["setting"], c["method"]) == ("mnist1", "iy"))
+    assert c["seeds"] == [0, 1]  # mean and sample std over the two seeds
+    assert c["mean_percent"] == pytest.approx(np.mean(c["accuracy_percent"]), abs=1e-9)
+    assert c["std_percent"] == pytest.approx(np.std(c["accuracy_percent"], ddof=1), abs=1e-9)
+    assert "11 of 20 cell/seed runs finished" in res3["summary"][0]
+
+
+def test_cells_filter_and_seeds_flag_errors(tiny_root, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="unknown table1 cell"):
+        table1.run(tmp_path / "x", preset="quick", cells=["cifar10/mine"])
+    argv = ["reproduce", "fig3", "--preset", "quick", "--out", str(tmp_path / "f"), "--seeds", "2"]
+    assert main(argv) == 2 and "--seeds applies to table1 only" in capsys.readouterr().err
+
+
+def test_train_cli_on_cifar10_conv(tiny_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "cifar10", "--arch", "conv", "--channels", "2,4", "--widths",
+            "8,10", "--cifar-source", "batches", "--method", "ib", "--train-fraction", "0.1",
+            "--batch-size", "16", "--epochs-per-layer", "1", "--min-steps-per-layer", "3",
+            "--readout-epochs", "1", "--critic-hidden", "8", "--mi-eval-batch-size", "32",
+            "--mi-eval-epochs", "0", "--data-root", str(tiny_root), "--offline", "--no-progress",
+            "--out", str(out)]
+    assert main(argv) == 0
+    res = json.loads((out / "result.json").read_text())
+    assert res["dataset"] == "cifar10" and res["data_source"] == "python-batches"
+    assert [layer["width"] for layer in res["layers"]] == [2 * 16 * 16, 4 * 8 * 8, 8, 10]
+    assert res["n_train"] == 50 and res["n_test"] == 100
+    capsys.readouterr()
+    assert main(argv[:-2] + ["--cifar-source", "folder", "--out", str(tmp_path / "r2")]) == 2
+    assert "no CIFAR-10 in" in capsys.readouterr().err  # no JPEG copy in the tiny root
+
+
+def test_config_fields_for_cifar_and_conv():
+    cfg = TrainConfig(dataset="cifar10", arch="conv", channels=(8, 16), method="ce",
+                      augment="crop_flip")
+    assert cfg.to_dict()["channels"] == [8, 16]
+    with pytest.raises(ConfigError, match="augment='crop_flip' needs method 'ce'"):
+        TrainConfig(method="ib", augment="crop_flip")
+    with pytest.raises(ConfigError, match="unknown arch 'resnet'"):
+        TrainConfig(arch="resnet")
+    with pytest.raises(ConfigError, match="channels must be positive"):
+        TrainConfig(channels=(0,))
+    with pytest.raises(ConfigError, match="cifar_source must be one of"):
+        TrainConfig(cifar_source="web")
