@@ -1,0 +1,74 @@
+"""The IB curve: aggregation over seeds (exact), the figure, and the quick preset end to end."""
+
+import csv
+import json
+import statistics
+
+import pytest
+
+from conftest import make_tiny_mnist
+from layerib.cli import main
+from layerib.errors import ConfigError
+from layerib.experiments.ibcurve import aggregate, curve_csv, resolve_preset, sweep_spec
+from layerib.plotting.ibcurve import plot_ib_curve
+from layerib.sweep import expand
+
+
+def _result(method, beta, seed, acc, ix, iy):
+    return {"method": method, "beta": beta, "seed": seed, "test_accuracy": acc,
+            "layers": [{"index": i + 1, "i_x_nats": ix * (i + 1), "i_y_nats": iy / (i + 1)}
+                       for i in range(2)]}
+
+
+def test_aggregate_groups_by_beta_with_mean_and_sample_std():
+    results = [_result("ib", 1.0, s, 0.8 + 0.01 * s, 2.0 + s, 1.5) for s in range(3)]
+    results += [_result("ib", 0.01, s, 0.9, 4.0, 2.0 - 0.1 * s) for s in range(2)]
+    results += [_result("ce", 0.0, s, 0.85, 5.0, 2.2) for s in range(3)]
+    curve = aggregate(results)
+    assert [p["beta"] for p in curve["ib"]] == [0.01, 1.0]  # sorted by beta
+    hi = curve["ib"][1]
+    assert hi["n_seeds"] == 3 and hi["seeds"] == [0, 1, 2]
+    assert hi["test_accuracy"]["mean"] == pytest.approx(0.81, abs=1e-12)
+    assert hi["test_accuracy"]["std"] == pytest.approx(0.01, abs=1e-12)  # sample std (n - 1)
+    assert hi["layers"][1]["i_x_nats"]["values"] == [4.0, 6.0, 8.0]
+    assert curve["ib"][0]["layers"][0]["i_y_nats"]["std"] == pytest.approx(
+        statistics.stdev([2.0, 1.9]), abs=1e-12)
+    assert curve["ce"]["n_seeds"] == 3 and curve["ce"]["test_accuracy"]["std"] == 0.0
+    rows = list(csv.DictReader(curve_csv(curve).splitlines()))
+    assert [(r["method"], r["beta"]) for r in rows] == [("ib", "0.01"), ("ib", "1.0"), ("ce", "")]
+    assert float(rows[1]["layer2_i_x_nats_mean"]) == 6.0
+    fig = plot_ib_curve(dict(curve, noise_var=100.0))
+    assert [ax.get_xscale() for ax in fig.axes] == ["log"] * 3
+    assert fig.axes[1].get_ylabel() == "nats"
+
+
+def test_default_preset_is_the_issue_grid():
+    p = resolve_preset("default")
+    assert p.betas == (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0) and p.seeds == (0, 1, 2)
+    points = expand(sweep_spec(p))
+    assert len(points) == 7 * 3 + 3 and points[-1].name == "method=ce__seed=2"
+    assert all(pt.config.train_fraction == 0.01 for pt in points)
+    assert resolve_preset("quick", seed=5).seeds == (5,)
+    with pytest.raises(ConfigError, match="unknown ibcurve preset 'big'"):
+        resolve_preset("big")
+
+
+def test_ibcurve_quick_end_to_end(tmp_path, capsys):
+    root = make_tiny_mnist(tmp_path / "data", n_train=2000, n_test=200)  # 1 %: 20 images
+    out = tmp_path / "ib"
+    args = ["reproduce", "ibcurve", "--preset", "quick", "--data-root", str(root), "--offline",
+            "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    assert "CE baseline: test accuracy" in capsys.readouterr().out
+    res = json.loads((out / "ibcurve.json").read_text())
+    assert res["experiment"] == "ibcurve" and res["n_train"] == 20 and res["points_run"] == 4
+    assert res["paper"]["numbers"] == {"ib": None, "ce": None}  # not the paper's data
+    rows = list(csv.DictReader((out / "ibcurve.csv").open()))
+    assert [r["method"] for r in rows] == ["ib", "ib", "ib", "ce"]
+    for r, p in zip(rows, res["curve"]["ib"]):  # the table is the runs' results, one seed each
+        run = json.loads((out / "runs" / f"method=ib__beta={p['beta']!r}" / "result.json").read_text())
+        assert float(r["test_accuracy_mean"]) == run["test_accuracy"]
+        assert float(r["layer3_i_y_nats_mean"]) == run["layers"][2]["i_y_nats"]
+    assert (out / "ibcurve.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((out / "runs" / "sweep.csv").read_text().splitlines()) == 5
+    assert main(args) == 2 and "already holds an ibcurve" in capsys.readouterr().err
