@@ -46,7 +46,8 @@ def test_default_preset_is_the_issue_grid():
     p = resolve_preset("default")
     assert p.betas == (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0) and p.seeds == (0, 1, 2)
     points = expand(sweep_spec(p))
-    assert len(points) == 7 * 3 + 3 and points[-1].name == "method=ce__seed=2"
+    assert len(points) == 3 + 7 * 3 and points[0].name == "method=ce__seed=0"
+    assert points[-1].name == "method=ib__seed=2__beta=100.0"  # CE first, then seed by seed
     assert all(pt.config.train_fraction == 0.01 for pt in points)
     assert resolve_preset("quick", seed=5).seeds == (5,)
     with pytest.raises(ConfigError, match="unknown ibcurve preset 'big'"):
@@ -64,7 +65,7 @@ def test_ibcurve_quick_end_to_end(tmp_path, capsys):
     assert res["experiment"] == "ibcurve" and res["n_train"] == 20 and res["points_run"] == 4
     assert res["paper"]["numbers"] == {"ib": None, "ce": None}  # not the paper's data
     rows = list(csv.DictReader((out / "ibcurve.csv").open()))
-    assert [r["method"] for r in rows] == ["ib", "ib", "ib", "ce"]
+    assert [r["method"] for r in rows] == ["ib", "ib", "ib", "ce"]  # the table: by beta, then CE
     for r, p in zip(rows, res["curve"]["ib"]):  # the table is the runs' results, one seed each
         run = json.loads((out / "runs" / f"method=ib__beta={p['beta']!r}" / "result.json").read_text())
         assert float(r["test_accuracy_mean"]) == run["test_accuracy"]
@@ -72,3 +73,11 @@ def test_ibcurve_quick_end_to_end(tmp_path, capsys):
     assert (out / "ibcurve.png").read_bytes()[:4] == b"\x89PNG"
     assert len((out / "runs" / "sweep.csv").read_text().splitlines()) == 5
     assert main(args) == 2 and "already holds an ibcurve" in capsys.readouterr().err
+
+
+def test_example_sweep_file_is_the_default_preset():
+    from pathlib import Path
+
+    from layerib.sweep import read_spec
+    example = Path(__file__).resolve().parents[2] / "examples" / "ibcurve.yaml"
+    assert read_spec(example) == sweep_spec(resolve_preset("default"))

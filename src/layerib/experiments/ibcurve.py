@@ -81,16 +81,17 @@ def resolve_preset(preset: str, seed: int | None = None, **overrides) -> IBCurve
 
 
 def sweep_spec(p: IBCurvePreset) -> SweepSpec:
-    """The sweep of a preset: IB over ``betas x seeds`` and, with ``baseline``, CE over ``seeds``.
+    """The sweep of a preset: IB over ``seeds x betas`` and, with ``baseline``, CE over ``seeds``.
 
+    Points run in grid order: the CE baseline first, then seed by seed over
+    every beta, so an interrupted sweep already spans the whole beta range.
     ``base`` holds only the settings that differ from the defaults.
     """
     defaults = TrainConfig().to_dict()
     base = {k: v for k, v in p.train.to_dict().items()
             if k not in ("method", "beta", "seed") and v != defaults[k]}
-    grids = [{"method": ["ib"], "beta": list(p.betas), "seed": list(p.seeds)}]
-    if p.baseline:
-        grids.append({"method": ["ce"], "seed": list(p.seeds)})
+    grids = [{"method": ["ce"], "seed": list(p.seeds)}] if p.baseline else []
+    grids.append({"method": ["ib"], "seed": list(p.seeds), "beta": list(p.betas)})
     return SweepSpec(base=base, grids=tuple(grids))
 
 
