@@ -156,13 +156,16 @@ def _record(outcome_: SweepOutcome, folder: Path, name: str, result: dict) -> No
 
 
 def _run_local(pending, out, outcome_, workers, threads, bar) -> None:
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         futures = {pool.submit(run_point, out / p.name, threads): p for p in pending}
         for fut in as_completed(futures):
             name = futures[fut].name
             _record(outcome_, out / name, name, fut.result())
             if bar is not None:
                 bar.update(1)
+    finally:  # on Ctrl-C the running points get it too; start no more
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_ray(pending, out, outcome_, address, threads, bar) -> None:
@@ -252,12 +255,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int | None = None,
         from tqdm.auto import tqdm
         bar_cm = tqdm(total=len(points), initial=len(outcome_.skipped), desc="sweep", unit="point",
                       dynamic_ncols=True)
-    with bar_cm as bar:
-        if pending and ray_address:
-            _run_ray(pending, out, outcome_, ray_address, threads, bar)
-        elif pending:
-            _run_local(pending, out, outcome_, workers, threads, bar)
-    outcome_.table = write_table(out, points)
+    try:
+        with bar_cm as bar:
+            if pending and ray_address:
+                _run_ray(pending, out, outcome_, ray_address, threads, bar)
+            elif pending:
+                _run_local(pending, out, outcome_, workers, threads, bar)
+    finally:  # an interrupted sweep still leaves a table of what finished
+        outcome_.table = write_table(out, points)
     return outcome_
 
 
