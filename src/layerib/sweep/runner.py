@@ -175,7 +175,14 @@ def _run_ray(pending, out, outcome_, address, threads, bar) -> None:
         raise ConfigError("--ray-address needs Ray: pip install 'layerib[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        extra = {"include_dashboard": False} if address == "local" else {}  # a new instance here
+        try:
+            ray.init(address=address, log_to_driver=False, **extra)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(f"cannot start or reach Ray at --ray-address {address}: {reason}; "
+                              "check `ray status` (and RAY_AUTH_MODE / the auth token if the "
+                              "cluster uses token authentication)") from None
     try:
         task = ray.remote(num_cpus=threads, max_retries=0)(_ray_point)
         refs = {task.remote(p.name, _point_yaml(p), threads): p for p in pending}
