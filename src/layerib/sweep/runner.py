@@ -183,6 +183,7 @@ def _run_ray(pending, out, outcome_, address, threads, bar) -> None:
             raise ConfigError(f"cannot start or reach Ray at --ray-address {address}: {reason}; "
                               "check `ray status` (and RAY_AUTH_MODE / the auth token if the "
                               "cluster uses token authentication)") from None
+    refs: dict = {}
     try:
         task = ray.remote(num_cpus=threads, max_retries=0)(_ray_point)
         refs = {task.remote(p.name, _point_yaml(p), threads): p for p in pending}
@@ -192,13 +193,17 @@ def _run_ray(pending, out, outcome_, address, threads, bar) -> None:
             try:
                 result, files = ray.get(done[0])
             except Exception as e:  # the task itself died (node lost, out of memory)
-                result, files = {"returncode": -1, "error": f"ray task failed: "
-                                 f"{str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}",
-                                 "seconds": None}, {}
+                lines = str(e).strip().splitlines()
+                result, files = {"returncode": -1, "seconds": None, "error": "ray task failed: "
+                                 + (lines[-1] if lines else type(e).__name__)}, {}
             _store_files(out / name, files)
             _record(outcome_, out / name, name, result)
             if bar is not None:
                 bar.update(1)
+    except BaseException:  # Ctrl-C or a driver error: the cluster starts no more points
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
     finally:
         if started:
             ray.shutdown()
