@@ -54,6 +54,41 @@ def test_default_preset_is_the_issue_grid():
         resolve_preset("big")
 
 
+def _fake_finished_sweep(out, root):
+    """Write every quick-preset point as finished (point.yaml + a made-up result.json)."""
+    import yaml
+
+    from layerib.sweep.spec import expand as expand_points
+    spec = sweep_spec(resolve_preset("quick", data_root=str(root), download=False))
+    for k, pt in enumerate(expand_points(spec)):
+        folder = out / "runs" / pt.name
+        folder.mkdir(parents=True)
+        (folder / "point.yaml").write_text(yaml.safe_dump(pt.config.to_dict()))
+        res = _result(pt.config.method, pt.config.effective_beta, pt.config.seed, 0.5 + 0.1 * k,
+                      1.0 + k, 0.5)
+        (folder / "result.json").write_text(json.dumps(dict(res, n_train=600, n_test=10000)))
+
+
+def test_ibcurve_gathers_a_finished_sweep_without_training(tmp_path, capsys):
+    out = tmp_path / "ib"
+    _fake_finished_sweep(out, tmp_path / "data")  # the data is never read: nothing trains
+    args = ["reproduce", "ibcurve", "--preset", "quick", "--data-root", str(tmp_path / "data"),
+            "--offline", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "beta=100: test accuracy 80.00 +- 0.00% over 1 seed(s)" in printed
+    assert "paper (Table 1, MNIST 1%): IB 86.57%, CE 85.78%" in printed  # 600 images: the paper's row
+    res = json.loads((out / "ibcurve.json").read_text())
+    assert res["points_run"] == 0 and res["points_reused"] == 4
+    rows = list(csv.DictReader((out / "ibcurve.csv").open()))
+    assert [(r["method"], r["beta"]) for r in rows] == [("ib", "0.001"), ("ib", "1.0"),
+                                                          ("ib", "100.0"), ("ce", "")]
+    assert float(rows[3]["test_accuracy_mean"]) == 0.5 and float(rows[0]["layer2_i_x_nats_mean"]) == 4.0
+    assert (out / "ibcurve.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(args) == 2 and "already holds an ibcurve" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # four real training processes: about 1 CPU-minute
 def test_ibcurve_quick_end_to_end(tmp_path, capsys):
     root = make_tiny_mnist(tmp_path / "data", n_train=2000, n_test=200)  # 1 %: 20 images
     out = tmp_path / "ib"
