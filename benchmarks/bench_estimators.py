@@ -44,7 +44,7 @@ def _staircase(args, s: CriticSettings):
         g = torch.Generator().manual_seed(int(10 * mi))
         x, y = sample_correlated_gaussians(args.n_train, 20, rho, g)
         xt, yt = sample_correlated_gaussians(args.n_test, 20, rho, g)
-        for critic in ("concat", "separable"):
+        for critic in args.staircase_critics:
             yield f"gaussian20d_{mi:g}nats", mi, critic, (x, y, xt, yt, 0.0)
 
 
@@ -73,6 +73,8 @@ def main() -> None:
     p.add_argument("--passes", type=int, default=2, help="held-out passes")
     p.add_argument("--bounds", default="dv,nwj,infonce", help="comma-separated bounds")
     p.add_argument("--gaussian-mi", default="2,4,6,8", help="staircase MI values (nats)")
+    p.add_argument("--staircase-critics", default="concat,separable",
+                   help="critics on (x, y) for the Gaussian staircase")
     p.add_argument("--noise-vars", default="0.001,0.01,0.1,1", help="linear-layer noise variances")
     p.add_argument("--layer-critics", default="mixture,gaussian,concat,separable,mine")
     p.add_argument("--concat-marginal", default="all", choices=("all", "shuffle"),
@@ -86,6 +88,7 @@ def main() -> None:
     args.gaussian_mi = [float(v) for v in args.gaussian_mi.split(",") if v]
     args.noise_vars = [float(v) for v in args.noise_vars.split(",") if v]
     args.layer_critics = [c for c in args.layer_critics.split(",") if c]
+    args.staircase_critics = [c for c in args.staircase_critics.split(",") if c]
     bounds = [b for b in args.bounds.split(",") if b]
     s = CriticSettings(steps=args.steps, lr=args.lr, batch_size=args.batch_size, hidden=args.hidden,
                        passes=args.passes, baseline=False, pair_batch_size=args.batch_size,

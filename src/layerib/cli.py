@@ -25,8 +25,16 @@ _TRAIN_FLAGS = {
     "lr_readout": float, "critic_steps": int, "critic_hidden": int, "ema_rate": float,
     "weight_decay": float, "grad_clip": float, "mi_eval_epochs": int,
     "mi_eval_batch_size": int, "device": str, "data_root": str,
-    "infoplane_evals": int, "infoplane_critic_steps": int,
+    "infoplane_evals": int, "infoplane_critic_steps": int, "checkpoint_every": int,
 }
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated integers such as 512,512,10, got {text!r}") from None
 
 
 def _add_train(sub) -> None:
@@ -45,7 +53,7 @@ def _add_train(sub) -> None:
         if name == "method":
             kw["choices"] = METHODS
         p.add_argument(flag, **kw)
-    p.add_argument("--widths", type=lambda s: tuple(int(w) for w in s.split(",")), default=None,
+    p.add_argument("--widths", type=_widths, default=None,
                    help="comma-separated layer widths (default: 512,512,10)")
     p.add_argument("--x-marginal", choices=("all", "shuffle"), default=None,
                    help="AA-MINE marginal pairs (default: all)")
@@ -55,10 +63,17 @@ def _add_train(sub) -> None:
                    help="bound on I(X;L+eps) the layer minimises (default: infonce; dv as in the paper)")
     p.add_argument("--x-critic", choices=("gaussian", "concat"), default=None,
                    help="AA-MINE inner critic (default: gaussian; concat is the paper's MLP critic)")
+    p.add_argument("--y-critic", choices=("concat", "heads"), default=None,
+                   help="I(Y;L) critic (default: concat, the paper's MLP on (L, onehot Y); "
+                        "heads: one MLP output per class, faster)")
     p.add_argument("--offline", action="store_true", help="never download data")
     p.add_argument("--config", type=Path, help="YAML file of config keys (flags override it)")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")
-    p.add_argument("--force", action="store_true", help="overwrite a finished run in --out")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite a finished run, or another config's run, in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint (re-running the same "
+                        "command into the same --out does so too); an error when there is none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -78,7 +93,7 @@ def _read_yaml(path: Path) -> dict:
 def build_train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then ``--config`` YAML, then flags -> a validated :class:`TrainConfig`."""
     cfg = config_from_dict(_read_yaml(args.config)) if args.config else TrainConfig()
-    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + ["widths", "x_marginal", "x_critic", "x_bound", "y_bound"]
+    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + ["widths", "x_marginal", "x_critic", "x_bound", "y_bound", "y_critic"]
              if getattr(args, k) is not None}
     if args.offline:
         flags["download"] = False
@@ -89,7 +104,7 @@ def _cmd_train(args) -> int:
     from layerib.train import run_training
     cfg = build_train_config(args)
     res = run_training(cfg, args.out, force=args.force, progress=not args.no_progress,
-                       argv=sys.argv)
+                       argv=sys.argv, resume=args.resume)
     print(f"{res['method']} on {res['dataset']} ({res['n_train']} training images): "
           f"test accuracy {100 * res['test_accuracy']:.2f}%  [{res['wall_seconds']:.0f} s]")
     print(f"{'layer':>5} {'I(Y;L) nats':>12} {'I(X;L+eps) nats':>16}   (noise var "
@@ -112,8 +127,15 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (exit status 2), like ours."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="layerib", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="layerib", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():

@@ -43,6 +43,7 @@ class TrainConfig:
     x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle
     y_bound: str = "infonce"          # bound on I(Y;L): infonce (per-sample over exact classes) or dv (MINE, the paper)
     x_bound: str = "infonce"    # bound on I(X;L+eps) the layer minimises: infonce (unexploitable) or dv (paper)
+    y_critic: str = "concat"          # I(Y;L) critic: concat MLP on (l, onehot y) (paper) or heads (MLP(l)_y, faster)
     x_critic: str = "gaussian"        # AA-MINE inner critic: gaussian (s(a.z-|a|^2/2)+f(z)+g.h) or concat MLP
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
@@ -51,6 +52,7 @@ class TrainConfig:
     evals_per_layer: int = 10         # held-out MI evaluations (metrics.jsonl) per layer stage
     infoplane_evals: int = 10         # CE: every layer's held-out (I(X;L+eps), I(Y;L)) at step 0 and this many times more (0: off)
     infoplane_critic_steps: int = 100  # CE: label-critic steps before each of those evaluations (critics kept between them)
+    checkpoint_every: int = 500       # save checkpoint.pt every this many steps of a stage (0: only at stage ends)
     device: str = "cpu"               # cpu, cuda, or auto
     data_root: str | None = None      # folder holding MNIST/raw; None: $LAYERIB_DATA_ROOT or a cache
     download: bool = True             # fetch missing data from the standard mirrors
@@ -103,6 +105,12 @@ def _finite(x) -> bool:
 
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
+    for name in ("dataset", "method", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device"):
+        v = getattr(c, name)
+        _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
+    _check(c.data_root is None or isinstance(c.data_root, str),
+           f"data_root must be a folder name (a string), got {c.data_root!r}")
+    _check(isinstance(c.download, bool), f"download must be true or false, got {c.download!r}")
     _check(c.dataset in DATASETS, f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
     _check(c.method in METHODS, f"unknown method {c.method!r}; choose one of {', '.join(METHODS)}")
     _check(c.beta is None or (_finite(c.beta) and c.beta >= 0),
@@ -114,9 +122,10 @@ def validate(c: TrainConfig) -> None:
     for name in ("seed", "batch_size", "epochs_per_layer", "min_steps_per_layer", "ce_epochs",
                  "readout_epochs", "critic_steps", "critic_hidden", "mi_eval_epochs",
                  "mi_eval_batch_size", "evals_per_layer", "infoplane_evals",
-                 "infoplane_critic_steps"):
+                 "infoplane_critic_steps", "checkpoint_every"):
         v = getattr(c, name)
-        low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs", "infoplane_evals") else 1
+        low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs", "infoplane_evals",
+                            "checkpoint_every") else 1
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= low,
                f"{name} must be an integer >= {low}, got {v!r}")
     _check(c.batch_size >= 2 and c.mi_eval_batch_size >= 2, "batch sizes must be at least 2")
@@ -131,6 +140,7 @@ def validate(c: TrainConfig) -> None:
     _check(c.y_bound in ("infonce", "dv"), f"y_bound must be 'infonce' or 'dv', got {c.y_bound!r}")
     _check(c.x_bound in ("infonce", "dv"),
            f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
+    _check(c.y_critic in ("concat", "heads"), f"y_critic must be 'concat' or 'heads', got {c.y_critic!r}")
     _check(c.x_critic in ("gaussian", "concat"), f"x_critic must be 'gaussian' or 'concat', got {c.x_critic!r}")
     _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.widths),

@@ -67,8 +67,8 @@ def versions() -> dict[str, str]:
     import torch
 
     import layerib
-    return {"python": sys.version.split()[0], "torch": torch.__version__,
-            "numpy": numpy.__version__, "layerib": layerib.__version__,
+    return {"python": sys.version.split()[0], "torch": str(torch.__version__),
+            "numpy": str(numpy.__version__), "layerib": str(layerib.__version__),
             "platform": platform.platform()}
 
 
@@ -79,18 +79,47 @@ class MetricsLog:
         self.path = Path(path)
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append ``record`` as one line; on a write error (full disk) the file is cut back
+        to its previous length, so no partial line is left.
+
+        Raises:
+            RunDirError: the line could not be written.
+        """
+        size = self.size()
         try:
             with open(self.path, "a") as f:
                 f.write(json.dumps(_clean(record)) + "\n")
         except OSError as e:
-            raise RunDirError(f"cannot append to {self.path}: {e.strerror or e}") from None
+            self._cut(size)
+            raise RunDirError(f"cannot append to {self.path}: {e.strerror or e}; free disk "
+                              "space or choose another --out") from None
+
+    def size(self) -> int:
+        """Length of the file in bytes (0 when it does not exist yet)."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def truncate(self, size: int) -> None:
+        """Cut the file back to ``size`` bytes (records written after a checkpoint)."""
+        if self.size() > size:
+            self._cut(size)
+
+    def _cut(self, size: int) -> None:
+        try:
+            if self.path.exists():
+                os.truncate(self.path, size)
+        except OSError:
+            pass
 
 
 def check_run_dir(out: Path, force: bool = False) -> None:
     """Check, without creating anything, that ``out`` can hold a new run.
 
     Raises:
-        RunDirError: ``out`` is a file, or holds a finished run and not ``force``.
+        RunDirError: ``out`` is a file, holds a finished run and not ``force``,
+            or cannot be created (a file on its path, a folder that is not writable).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -98,6 +127,27 @@ def check_run_dir(out: Path, force: bool = False) -> None:
     if (out / "result.json").exists() and not force:
         raise RunDirError(f"{out} already holds a finished run (result.json); "
                           "choose another --out or pass --force to overwrite")
+    base = out.absolute()
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise RunDirError(f"cannot create --out {out}: {base} is a file, not a folder; "
+                          "choose another path")
+    if not _writable(base):
+        raise RunDirError(f"{base} is not writable; choose a writable --out")
+
+
+def _writable(folder: Path) -> bool:
+    """True when a file can be created in ``folder`` (tried, not guessed: root ignores modes)."""
+    if not os.access(folder, os.W_OK):
+        return False
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".layerib-probe.")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(tmp)
+    return True
 
 
 def prepare_run_dir(out: Path, force: bool = False) -> Path:
@@ -113,9 +163,9 @@ def prepare_run_dir(out: Path, force: bool = False) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RunDirError(f"cannot create {out}: {e.strerror}; choose a writable --out") from None
-    if not os.access(out, os.W_OK):
+    if not _writable(out):
         raise RunDirError(f"{out} is not writable; choose a writable --out")
     if force:
-        for name in ("result.json", "metrics.jsonl"):
+        for name in ("result.json", "metrics.jsonl", "checkpoint.pt", "model.pt"):
             (out / name).unlink(missing_ok=True)
     return out

@@ -1,8 +1,10 @@
 """One training run, end to end: data, net, method, read-out, MI report, run folder.
 
 :func:`run_training` is what ``layerib train`` calls. It writes
-``config.json`` first, ``metrics.jsonl`` as it goes, and ``result.json``
-(atomically) last, so a folder with ``result.json`` holds a finished run.
+``config.json`` first, ``metrics.jsonl`` as it goes, ``checkpoint.pt`` at
+regular steps and at every stage's end (:mod:`layerib.checkpoint`; removed
+when the run ends), and ``model.pt`` and ``result.json`` (atomically) last, so
+a folder with ``result.json`` holds a finished run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from layerib.checkpoint import (CHECKPOINT, FORMAT, atomic_torch_save, check_finite_state,
+                                find_resume_state, kill_point, rng_state, set_rng_state)
 from layerib.config import TrainConfig, resolve_beta
 from layerib.data.mnist import ImageDataset, load_mnist
 from layerib.data.subsets import stratified_subset
@@ -56,14 +60,21 @@ def _layer_settings(cfg: TrainConfig, n: int) -> StageSettings:
         steps_per_epoch=per_epoch, lr_layer=cfg.lr_layer, lr_critic=cfg.lr_critic,
         critic_steps=cfg.critic_steps, critic_hidden=cfg.critic_hidden, ema_rate=cfg.ema_rate,
         x_critic=cfg.x_critic, x_marginal=cfg.x_marginal, x_bound=cfg.x_bound,
-        y_bound=cfg.y_bound,
+        y_bound=cfg.y_bound, y_critic=cfg.y_critic,
         weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, evals_per_layer=cfg.evals_per_layer,
         eval_batch_size=cfg.mi_eval_batch_size)
 
 
 def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
-                 progress: bool = False, argv: list[str] | None = None) -> dict:
+                 progress: bool = False, argv: list[str] | None = None,
+                 resume: bool = False) -> dict:
     """Train one net as ``cfg`` says and write its run folder ``out``.
+
+    A run saves ``out/checkpoint.pt`` every ``cfg.checkpoint_every`` steps of a
+    stage and at the end of every stage (:mod:`layerib.checkpoint`). Calling
+    this again with the same config and ``out`` (``resume=True`` or not)
+    continues from that checkpoint and gives the same result as a run that
+    was never interrupted (bit-identical on CPU).
 
     Returns:
         The result dictionary also written to ``out/result.json``: test
@@ -71,8 +82,10 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
         with held-out ``i_y_nats`` and ``i_x_nats`` (see :func:`layer_mi_report`).
 
     Raises:
-        LayerIBError: bad data, a run folder that cannot be used, or a
-            non-finite loss (:class:`NumericalError`).
+        LayerIBError: bad data, a run folder that cannot be used (a finished
+            run, or another config's run, without ``force``; ``resume`` without
+            a checkpoint), or a non-finite loss or parameter
+            (:class:`NumericalError`; the last good checkpoint is kept).
     """
     device = resolve_device(cfg.device)
     t0 = time.perf_counter()
@@ -80,25 +93,31 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     train, test = load_data(cfg)  # data errors surface before anything is written
     beta_auto = cfg.beta is None
     cfg = resolve_beta(cfg, len(train))
+    state = find_resume_state(Path(out), cfg.to_dict(), force=force, resume=resume)
     out = prepare_run_dir(Path(out), force=force)
-    atomic_write_json(out / "config.json", {"config": cfg.to_dict(), "argv": argv or sys.argv,
-                                            "versions": versions(), "data_source": train.source})
     metrics = MetricsLog(out / "metrics.jsonl")
+    if state is None:
+        atomic_write_json(out / "config.json", {"config": cfg.to_dict(), "argv": argv or sys.argv,
+                                                "versions": versions(), "data_source": train.source})
+        metrics.truncate(0)  # records of an attempt killed before its first checkpoint
     g = torch.Generator(device=device).manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     x, y = train.images.to(device), train.labels.to(device)
     x_test, y_test = test.images.to(device), test.labels.to(device)
     net = mlp(tuple(train.images.shape[1:]), cfg.widths).to(device)
     prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
+    ck = _Checkpointer(out, cfg, net, g, metrics, state, t0)
 
     if cfg.method == "ce":
-        head = _train_ce(cfg, net, x, y, g, metrics, progress,
+        head = _train_ce(cfg, net, x, y, g, metrics, progress, ck,
                          infoplane=(x_test, y_test, prior))
         feats, feats_test = _all_features(net, x), _all_features(net, x_test)
     else:
         feats, feats_test = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
-                                             metrics, progress)
-        head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress)
+                                             metrics, progress, ck)
+        head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
+                         stage=len(feats))
+    kill_point("report")
     test_acc = accuracy(head, feats_test[-1], y_test)
     train_acc = accuracy(head, feats[-1], y)
     metrics.write({"stage": "final", "test_accuracy": test_acc, "train_accuracy": train_acc})
@@ -108,30 +127,96 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
         "n_test": len(y_test), "beta": cfg.effective_beta, "beta_auto": beta_auto,
         "noise_var": cfg.noise_var,
-        "seed": cfg.seed, "wall_seconds": time.perf_counter() - t0, "device": str(device),
+        "seed": cfg.seed, "wall_seconds": ck.elapsed(), "device": str(device),
         "data_source": train.source, "config": cfg.to_dict(), "layers": layers,
         "versions": versions(),
     }
-    torch.save({"config": cfg.to_dict(), "net": net.state_dict(), "head": head.state_dict()
-                if hasattr(head, "state_dict") else None}, out / ".model.pt.tmp")
-    (out / ".model.pt.tmp").replace(out / "model.pt")
+    atomic_torch_save({"config": cfg.to_dict(), "net": net.state_dict(), "head": head.state_dict()
+                       if hasattr(head, "state_dict") else None}, out / "model.pt")
     atomic_write_json(out / "result.json", result)
+    (out / CHECKPOINT).unlink(missing_ok=True)  # finished: model.pt and result.json hold it all
     return result
+
+
+class _Checkpointer:
+    """Where a run is (stages done) and the saving of ``checkpoint.pt`` (see :mod:`layerib.checkpoint`).
+
+    Stages are numbered 0, 1, ...: ``layer1 .. layerK, readout`` for layer-wise
+    methods, ``ce`` for cross-entropy. ``done`` counts the finished ones;
+    ``local_for(k)`` is the saved mid-stage state of stage ``k`` (or None).
+    """
+
+    def __init__(self, out: Path, cfg: TrainConfig, net, g, metrics: MetricsLog,
+                 state: dict | None, t0: float):
+        self.out, self.cfg, self.net, self.g, self.metrics = out, cfg, net, g, metrics
+        self.every = cfg.checkpoint_every
+        self.done, self.local, self.head, self.elapsed0 = 0, None, None, 0.0
+        if state is not None:
+            self.done, self.local, self.head = state["done"], state["local"], state["head"]
+            self.elapsed0 = state["elapsed"]
+            net.load_state_dict(state["net"])
+            metrics.truncate(state["metrics_bytes"])  # drop records written after it
+            set_rng_state(g, state["rng"])
+            log.warning("resuming %s from its checkpoint: %d stage(s) done, step %s of the next",
+                        out, self.done, self.local["step"] if self.local else 0)
+        self.t0 = t0
+
+    def elapsed(self) -> float:
+        """Wall seconds of the run so far, over all its attempts."""
+        return self.elapsed0 + time.perf_counter() - self.t0
+
+    def local_for(self, stage_index: int) -> dict | None:
+        return self.local if self.done == stage_index else None
+
+    def save(self, stage: str, step: int, local: dict | None) -> None:
+        state = {"format": FORMAT, "config": self.cfg.to_dict(), "done": self.done,
+                 "stage": stage, "step": step, "local": local, "net": self.net.state_dict(),
+                 "head": self.head, "rng": rng_state(self.g),
+                 "metrics_bytes": self.metrics.size(), "elapsed": self.elapsed(),
+                 "versions": versions()}
+        check_finite_state(state, stage, step)  # never overwrite a good checkpoint with NaN
+        atomic_torch_save(state, self.out / CHECKPOINT)
+
+    def hook(self, stage: str, steps: int, extra=None):
+        """The loops' ``on_checkpoint``: save every ``checkpoint_every`` steps of the stage's
+        ``steps`` but the last (:meth:`stage_done` saves that one); a test kill point."""
+        def on_checkpoint(step: int, state_fn) -> None:
+            if self.every and step % self.every == 0 and step < steps:
+                local = state_fn()
+                if extra is not None:
+                    local.update(extra())
+                self.save(stage, step, local)
+            kill_point(f"{stage}:{step}")
+        return on_checkpoint
+
+    def stage_done(self, stage: str, step: int) -> None:
+        """Stage finished: count it and save a checkpoint at the boundary."""
+        self.done += 1
+        self.local = None
+        self.save(stage, step, None)
+        kill_point(f"after:{stage}")
 
 
 def _bar(progress: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True) if progress else nullcontext()
 
 
-def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress):
+def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck):
     h, h_test = x, x_test
     feats, feats_test = [], []
     s = _layer_settings(cfg, len(x))
     for i, layer in enumerate(net.layers, start=1):
-        with _bar(progress, s.steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
-            train_layer(layer, i, h, y, prior, net.feature_dims[i - 1], s, g,
-                        heldout=(h_test, y_test), on_eval=metrics.write,
-                        progress=bar.update if bar is not None else None)
+        if ck.done < i:  # else trained before an interruption; its weights are loaded
+            local = ck.local_for(i - 1)
+            with _bar(progress, s.steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
+                if bar is not None and local is not None:
+                    bar.update(local["step"])
+                train_layer(layer, i, h, y, prior, net.feature_dims[i - 1], s, g,
+                            heldout=(h_test, y_test), on_eval=metrics.write,
+                            progress=bar.update if bar is not None else None,
+                            resume=local, on_checkpoint=ck.hook(f"layer{i}", s.steps))
+            net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
+            ck.stage_done(f"layer{i}", s.steps)
         net.freeze(i)
         h, h_test = forward_cached(layer, h), forward_cached(layer, h_test)
         feats.append(h.flatten(1))
@@ -139,13 +224,22 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
     return feats, feats_test
 
 
-def _fit_head(cfg, features, y, num_classes, g, metrics, progress):
+def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage):
+    """The read-out, stage number ``stage`` (it comes after the K layer stages, 0 .. K-1)."""
+    if ck.done > stage:  # fitted before an interruption
+        head = torch.nn.Linear(features.shape[1], num_classes).to(features.device)
+        head.load_state_dict(ck.head)
+        return head.eval()
     steps, _ = steps_for(len(y), cfg.batch_size, cfg.readout_epochs, cfg.min_steps_per_layer)
     with _bar(progress, steps, "read-out") as bar:
-        return fit_readout(features, y, num_classes, steps=steps, batch_size=cfg.batch_size,
+        head = fit_readout(features, y, num_classes, steps=steps, batch_size=cfg.batch_size,
                            lr=cfg.lr_readout, g=g, progress=bar.update if bar is not None else None,
                            on_epoch=lambda e, st, loss: metrics.write(
-                               {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}))
+                               {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}),
+                           resume=ck.local_for(stage), on_checkpoint=ck.hook("readout", steps))
+    ck.head = head.state_dict()
+    ck.stage_done("readout", steps)
+    return head
 
 
 def _infoplane_recorder(cfg, net, x, y, heldout, steps, per_epoch, write):
@@ -158,22 +252,33 @@ def _infoplane_recorder(cfg, net, x, y, heldout, steps, per_epoch, write):
         noise_var=cfg.noise_var, steps_per_epoch=per_epoch, batch_size=cfg.batch_size,
         eval_batch_size=cfg.mi_eval_batch_size, critic_steps=cfg.infoplane_critic_steps,
         hidden=cfg.critic_hidden, lr=cfg.lr_critic, ema_rate=cfg.ema_rate, y_bound=cfg.y_bound,
+        y_critic=cfg.y_critic,
         seed=cfg.seed)
 
 
-def _train_ce(cfg, net, x, y, g, metrics, progress, infoplane=None):
+def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None):
+    if ck.done >= 1:  # trained before an interruption; the net's weights are loaded
+        net.eval()
+        return lambda f: f
     steps, per_epoch = steps_for(len(y), cfg.batch_size, cfg.ce_epochs,
                                  cfg.min_steps_per_layer * len(net))
     recorder = (_infoplane_recorder(cfg, net, x, y, infoplane, steps, per_epoch, metrics.write)
                 if infoplane is not None else None)
+    local = ck.local_for(0)
     if recorder is not None:
-        recorder(0)
+        if local is None:
+            recorder(0)
+        else:
+            recorder.load_state_dict(local["recorder"])
+    extra = (lambda: {"recorder": recorder.state_dict()}) if recorder is not None else None
     with _bar(progress, steps, "cross-entropy") as bar:
         train_cross_entropy(net, x, y, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr_layer,
                             g=g, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
                             progress=bar.update if bar is not None else None, on_step=recorder,
                             on_epoch=lambda e, st, loss: metrics.write(
-                                {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}))
+                                {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}),
+                            resume=local, on_checkpoint=ck.hook("ce", steps, extra))
+    ck.stage_done("ce", steps)
     return lambda f: f  # the net's last layer is the CE head: logits are its output
 
 

@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from conftest import make_tiny_mnist
+from layerib.checkpoint import KILL_ENV
 from layerib.cli import main
 from layerib.errors import RunDirError
 from layerib.sweep import read_table, run_sweep, spec_from_dict
@@ -54,25 +55,31 @@ def test_local_sweep_writes_points_and_table(local_sweep):
     assert rows[0]["layer1_i_x_nats"] != rows[1]["layer1_i_x_nats"]
 
 
-def test_rerun_runs_only_missing_points_and_records_failures(local_sweep, tmp_path):
+def test_rerun_runs_only_missing_points_and_records_failures(local_sweep, tmp_path, monkeypatch):
     root, done, _ = local_sweep
     out = tmp_path / "half"
     shutil.copytree(done, out)
-    for name in NAMES[1:3]:  # a half-finished sweep: two points never finished
-        (out / name / "result.json").unlink()
+    for name in NAMES[1:3]:  # a half-finished sweep: two points never ran
+        shutil.rmtree(out / name)
     kept = {n: (out / n / "result.json").stat().st_mtime_ns for n in (NAMES[0], NAMES[3])}
-    # the data moved away: the two missing points fail, recorded, and do not stop the sweep
-    res = run_sweep(_spec(tmp_path / "no-data"), out, workers=2, threads=1)
+    # both missing points are killed after their first layer (test hook of layerib.checkpoint):
+    # recorded as failed, and they do not stop the sweep
+    monkeypatch.setenv(KILL_ENV, "after:layer1")
+    res = run_sweep(_spec(root), out, workers=2, threads=1)
     assert sorted(res.failed) == NAMES[1:3] and sorted(res.skipped) == [NAMES[0], NAMES[3]]
-    assert all("MNIST" in e for e in res.failed.values()), res.failed
+    assert all("SIGKILL" in e for e in res.failed.values()), res.failed
     rows = {r["point"]: r for r in read_table(out / "sweep.csv")}
-    assert rows[NAMES[1]]["status"] == "failed" and "MNIST" in rows[NAMES[1]]["error"]
+    assert rows[NAMES[1]]["status"] == "failed" and "SIGKILL" in rows[NAMES[1]]["error"]
     assert rows[NAMES[0]]["status"] == "done" and rows[NAMES[0]]["error"] == ""
-    # with the data back only the two missing points run, and the table is as before
+    assert (out / NAMES[1] / "checkpoint.pt").exists()
+    # re-run: only the two points run, each continuing from its checkpoint, and the table
+    # is exactly that of the uninterrupted sweep
+    monkeypatch.delenv(KILL_ENV)
     res = run_sweep(_spec(root), out, workers=2, threads=1)
     assert sorted(res.ran) == NAMES[1:3] and not res.failed
     assert {n: (out / n / "result.json").stat().st_mtime_ns for n in kept} == kept
     assert not (out / NAMES[1] / "error.json").exists()
+    assert not (out / NAMES[1] / "checkpoint.pt").exists()  # removed when the run finished
     assert _values(out / "sweep.csv") == _values(done / "sweep.csv")
 
 

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from layerib.checkpoint import rng_state, set_rng_state
+from layerib.optim import adam
 from layerib.errors import NumericalError
 
 
@@ -22,43 +24,61 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       weight_decay: float = 0.0, grad_clip: float | None = None,
                       on_epoch: Callable[[int, int, float], None] | None = None,
                       progress: Callable[[int], None] | None = None,
-                      on_step: Callable[[int], None] | None = None, what: str = "CE") -> None:
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+                      on_step: Callable[[int], None] | None = None, what: str = "CE",
+                      resume: dict | None = None,
+                      on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None
+                      ) -> None:
+    opt = adam(params, lr=lr, weight_decay=weight_decay)
     n, bs = len(x), min(batch_size, len(x))
     per_epoch = n // bs
     step, epoch, total = 0, 0, 0.0
+    perm, start = None, 0
+    if resume is not None:  # continue exactly where the checkpoint left off
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["opt"])
+        step, epoch, total = resume["step"], resume["epoch"], resume["total"]
+        perm, start = resume["perm"].to(x.device), resume["start"]
+        set_rng_state(g, resume["rng"])
     while step < steps:
-        perm = torch.randperm(n, generator=g, device=x.device)
-        for s in range(0, per_epoch * bs, bs):
-            idx = perm[s:s + bs]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                raise NumericalError(f"non-finite {what} loss at step {step}; lower the learning rate")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            opt.step()
-            total += float(loss.detach())
-            step += 1
-            if progress:
-                progress(1)
-            if on_step:
-                on_step(step)
-            if step >= steps:
-                break
-        epoch += 1
-        if on_epoch:
-            on_epoch(epoch, step, total / per_epoch)
-        total = 0.0
+        if perm is None or start >= per_epoch * bs:  # a new epoch: a fresh permutation
+            perm, start = torch.randperm(n, generator=g, device=x.device), 0
+        idx = perm[start:start + bs]
+        start += bs
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        if not torch.isfinite(loss):
+            raise NumericalError(f"non-finite cross-entropy loss in stage {what} at step {step}; "
+                                 "lower the learning rate or set grad_clip "
+                                 "(the last good checkpoint is kept)")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        total += float(loss.detach())
+        step += 1
+        if progress:
+            progress(1)
+        if on_step:
+            on_step(step)
+        if start >= per_epoch * bs or step >= steps:
+            epoch += 1
+            if on_epoch:
+                on_epoch(epoch, step, total / per_epoch)
+            total = 0.0
+        if on_checkpoint:
+            on_checkpoint(step, lambda: {
+                "step": step, "epoch": epoch, "total": total, "perm": perm, "start": start,
+                "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng_state(g)})
 
 
 def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) -> None:
     """Train ``net`` (output = logits ``(batch, num_classes)``) end to end with CE.
 
     Keyword args are those of the shared loop: ``steps, batch_size, lr, g,
-    weight_decay, grad_clip, on_epoch, progress, on_step`` (``on_step(n)`` is
-    called after each of the ``n`` steps, e.g. an information-plane recorder).
+    weight_decay, grad_clip, on_epoch, progress, on_step, resume, on_checkpoint``
+    (``on_step(n)`` is called after each of the ``n`` steps, e.g. an
+    information-plane recorder; ``on_checkpoint(n, state)`` after that, where
+    ``state()`` is the loop's resumable state, which ``resume=`` continues from).
 
     Raises:
         NumericalError: the loss became non-finite.
@@ -72,7 +92,11 @@ def fit_readout(features: torch.Tensor, y: torch.Tensor, num_classes: int, **kw)
     """Fit a linear read-out ``(batch, dim) -> (batch, num_classes)`` with CE on frozen features.
 
     No nonlinearity, so the read-out composes with the net's linear last layer
-    and adds no capacity (Elad et al. 2019, Sec. 4).
+    and adds no capacity (Elad et al. 2019, Sec. 4). Keyword args as for
+    :func:`train_cross_entropy` (``resume`` restores the read-out's weights too).
+
+    Raises:
+        NumericalError: the loss became non-finite.
     """
     readout = nn.Linear(features.shape[1], num_classes).to(features.device)
     _minibatch_epochs(readout, list(readout.parameters()), features, y, what="read-out", **kw)

@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from layerib.optim import adam
 from layerib.ib.objective import aa_estimator, label_estimator
 from layerib.mi.protocol import heldout_estimate
 
@@ -61,7 +62,7 @@ class InfoPlaneRecorder:
         steps_per_epoch: to report ``epoch`` beside ``step``.
         batch_size: label-critic training batch size; eval_batch_size: held-out B.
         critic_steps: label-critic steps before each evaluation.
-        hidden, lr, ema_rate, y_bound: label-critic settings (as in :class:`TrainConfig`).
+        hidden, lr, ema_rate, y_bound, y_critic: label-critic settings (as in :class:`TrainConfig`).
         seed: seeds the recorder's batches, noise and critic initialisation.
     """
 
@@ -69,7 +70,8 @@ class InfoPlaneRecorder:
                  y_test: torch.Tensor, prior: torch.Tensor, write: Callable[[dict], None], *,
                  steps: list[int], noise_var: float, steps_per_epoch: int, batch_size: int,
                  eval_batch_size: int, critic_steps: int, hidden: int, lr: float,
-                 ema_rate: float, y_bound: str, seed: int = 0):
+                 ema_rate: float, y_bound: str, seed: int = 0,
+                 y_critic: str = "concat"):
         self.net, self.x, self.y, self.x_test, self.y_test = net, x, y, x_test, y_test
         self.write, self.steps = write, set(steps)
         self.noise_var, self.steps_per_epoch = noise_var, steps_per_epoch
@@ -80,13 +82,27 @@ class InfoPlaneRecorder:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             dims = net.feature_dims
-            self.i_y = [label_estimator(d, prior, hidden, ema_rate, y_bound).to(x.device) for d in dims]
+            self.i_y = [label_estimator(d, prior, hidden, ema_rate, y_bound, y_critic).to(x.device) for d in dims]
             self.i_x = [aa_estimator(d, noise_var, hidden, ema_rate, "gaussian", "all",
                                      "infonce").to(x.device) for d in dims]
         # one optimiser over the independent critics: Adam is per-parameter, so this
         # equals one optimiser per critic at a third of the per-step overhead
-        self.opt = torch.optim.Adam([p for e in self.i_y for p in e.parameters()], lr=lr)
+        self.opt = adam([p for e in self.i_y for p in e.parameters()], lr=lr)
         self.n_records = 0
+
+    def state_dict(self) -> dict:
+        """The recorder's state (critics, optimiser, generator), for checkpoints."""
+        return {"i_y": [e.state_dict() for e in self.i_y], "i_x": [e.state_dict() for e in self.i_x],
+                "opt": self.opt.state_dict(),
+                "g": self.g.get_state(), "n_records": self.n_records}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        for e, sd in zip(self.i_y + self.i_x, state["i_y"] + state["i_x"]):
+            e.load_state_dict(sd)  # i_x: the Gaussian critic's start point, set from the first batch
+        self.opt.load_state_dict(state["opt"])
+        self.g.set_state(state["g"])
+        self.n_records = state["n_records"]
 
     def __call__(self, step: int) -> None:
         if step in self.steps:

@@ -16,6 +16,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from layerib.checkpoint import rng_state, set_rng_state
+from layerib.optim import adam
 from layerib.errors import NumericalError
 from layerib.ib.objective import IBObjective
 from layerib.mi.protocol import heldout_estimate
@@ -45,6 +47,7 @@ class StageSettings:
     grad_clip: float | None
     evals_per_layer: int
     eval_batch_size: int
+    y_critic: str = "concat"
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -65,7 +68,10 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                 prior: torch.Tensor, dim: int, s: StageSettings, g: torch.Generator,
                 heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
                 on_eval: Callable[[dict], None] | None = None,
-                progress: Callable[[int], None] | None = None) -> IBObjective:
+                progress: Callable[[int], None] | None = None,
+                resume: dict | None = None,
+                on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None
+                ) -> IBObjective:
     """Train one layer with the IB objective; returns the stage's trained critics.
 
     Args:
@@ -77,58 +83,81 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times.
         on_eval: called with one metrics record per evaluation.
         progress: called with the number of steps just done.
+        resume: a dict returned by ``on_checkpoint``'s state function: the stage
+            continues from it (the layer's weights must already be restored) and
+            ends exactly as an uninterrupted stage would.
+        on_checkpoint: called after every step as ``on_checkpoint(step, state)``;
+            ``state()`` returns the stage's resumable state (step, batch
+            permutation and position, critics with MINE's moving averages, both
+            optimisers, generator states).
 
     Raises:
         NumericalError: a bound or the loss became non-finite (names layer, step, term).
     """
     obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
-                      s.x_critic, s.x_marginal, s.x_bound, s.y_bound).to(h.device)
+                      s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic).to(h.device)
     critics = list(obj.parameters())
-    opt_c = torch.optim.Adam(critics, lr=s.lr_critic)
-    opt_l = torch.optim.Adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)
+    opt_c = adam(critics, lr=s.lr_critic)
+    opt_l = adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)
     layer.train()
     n, bs = len(h), min(s.batch_size, len(h))
     step, sums = 0, {"i_y": 0.0, "i_x": 0.0, "n": 0}
+    perm, start = None, 0
+    if resume is not None:
+        obj.load_state_dict(resume["obj"])
+        opt_c.load_state_dict(resume["opt_c"])
+        opt_l.load_state_dict(resume["opt_l"])
+        step, sums, perm, start = resume["step"], dict(resume["sums"]), resume["perm"], resume["start"]
+        perm = perm.to(h.device)
+        set_rng_state(g, resume["rng"])
     eval_interval = max(s.steps // s.evals_per_layer, 1)
     while step < s.steps:
-        perm = torch.randperm(n, generator=g, device=h.device)
-        for start in range(0, n - bs + 1, bs):
-            idx = perm[start:start + bs]
-            hb, yb = h[idx], y[idx]
-            l = layer(hb).flatten(1)
-            z = l + obj.sample_noise(l, g)  # L + eps; eps only measures, the net stays deterministic
-            for _ in range(s.critic_steps):
-                surrogate, iy, ix = obj.critic_objective(l, yb, z)
-                _check_finite(surrogate, "critic objective", index, step)
-                _step(opt_c, -surrogate, critics, s.grad_clip)
-            obj.requires_grad_(False)
-            lagrangian, _, _ = obj.layer_objective(l, yb, z)
-            _check_finite(lagrangian, "IB Lagrangian", index, step)
-            _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
-            obj.requires_grad_(True)
-            with torch.no_grad():
-                ix = obj.reported_i_x.value(l, z) if s.x_bound == "infonce" else ix
-            sums["i_y"] += float(iy.detach())
-            sums["i_x"] += float(ix.detach())
-            sums["n"] += 1
-            step += 1
-            if progress:
-                progress(1)
-            if step % eval_interval == 0 or step == s.steps:
-                if on_eval:
-                    epoch = step / s.steps_per_epoch
-                    on_eval(_stage_record(layer, obj, index, step, epoch, sums, heldout, s))
-                sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
-            if step >= s.steps:
-                break
+        if perm is None or start + bs > n:  # a new epoch: a fresh permutation
+            perm, start = torch.randperm(n, generator=g, device=h.device), 0
+        idx = perm[start:start + bs]
+        start += bs
+        hb, yb = h[idx], y[idx]
+        l = layer(hb).flatten(1)
+        z = l + obj.sample_noise(l, g)  # L + eps; eps only measures, the net stays deterministic
+        for _ in range(s.critic_steps):
+            surrogate, iy, ix = obj.critic_objective(l, yb, z)
+            _check_finite(surrogate, "critic objective", index, step)
+            _step(opt_c, -surrogate, critics, s.grad_clip)
+        obj.requires_grad_(False)
+        lagrangian, _, ix_layer = obj.layer_objective(l, yb, z)
+        _check_finite(lagrangian, "IB Lagrangian", index, step)
+        _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
+        obj.requires_grad_(True)
+        if s.x_bound == "infonce":  # the value the layer saw (before its update)
+            if ix_layer is None:  # beta = 0: the term is only reported
+                with torch.no_grad():
+                    ix_layer = obj.i_x_value(l, z)
+            ix = ix_layer
+        # accumulated on the device in float64: no device-to-host copy per step
+        sums["i_y"] = sums["i_y"] + iy.detach().double()
+        sums["i_x"] = sums["i_x"] + ix.detach().double()
+        sums["n"] += 1
+        step += 1
+        if progress:
+            progress(1)
+        if step % eval_interval == 0 or step == s.steps:
+            if on_eval:
+                epoch = step / s.steps_per_epoch
+                on_eval(_stage_record(layer, obj, index, step, epoch, sums, heldout, s))
+            sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
+        if on_checkpoint:
+            on_checkpoint(step, lambda: {
+                "step": step, "perm": perm, "start": start, "sums": dict(sums),
+                "obj": obj.state_dict(), "opt_c": opt_c.state_dict(),
+                "opt_l": opt_l.state_dict(), "rng": rng_state(g)})
     return obj
 
 
 def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, s) -> dict:
     rec = {"stage": "layer", "layer": index, "epoch": epoch, "step": step,
            "beta": s.beta, "noise_var": s.noise_var,
-           "train_i_y_nats": sums["i_y"] / max(sums["n"], 1),
-           "train_i_x_nats": sums["i_x"] / max(sums["n"], 1)}
+           "train_i_y_nats": float(sums["i_y"]) / max(sums["n"], 1),
+           "train_i_x_nats": float(sums["i_x"]) / max(sums["n"], 1)}
     if heldout is not None:
         h_test, y_test = heldout
         with torch.inference_mode():

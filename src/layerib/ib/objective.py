@@ -18,20 +18,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelCritic
+from layerib.mi.bounds import infonce_bound
+from layerib.mi.critics import LABEL_CRITICS, ConcatCritic, GaussianNoiseCritic
 from layerib.mi.estimators import MIEstimator
 
 
 def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
-                    bound: str = "dv") -> MIEstimator:
+                    bound: str = "dv", critic: str = "concat") -> MIEstimator:
     """MINE for I(Y; L) with a :class:`LabelCritic` and the exact class marginal ``prior``.
 
     ``bound="dv"`` is the paper's DV bound (marginal expectation over the batch's
     L and exactly over the classes); ``"infonce"`` normalises each sample over
-    the classes (:func:`layerib.mi.bounds.infonce_known_marginal`).
+    the classes (:func:`layerib.mi.bounds.infonce_known_marginal`). ``critic``:
+    ``"concat"`` (:class:`~layerib.mi.critics.LabelCritic`, the paper's) or ``"heads"``
+    (:class:`~layerib.mi.critics.LabelHeadsCritic`, one output per class; faster).
     """
-    critic = LabelCritic(dim, len(prior), hidden)
-    return MIEstimator(critic, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
+    module = LABEL_CRITICS[critic](dim, len(prior), hidden)
+    return MIEstimator(module, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
 
 
 def aa_estimator(dim: int, noise_var: float, hidden: int, ema_rate: float,
@@ -62,20 +65,24 @@ class IBObjective(nn.Module):
         prior: ``(num_classes,)`` class frequencies of the training labels.
         beta: the trade-off of Eq. 2 (0 gives the "I(Y; L) only" variant).
         noise_var: sigma^2 of the measuring noise.
-        hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound: critic settings
+        hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound, y_critic: critic settings
             (see :class:`layerib.config.TrainConfig`).
     """
 
     def __init__(self, dim: int, prior: torch.Tensor, beta: float, noise_var: float,
                  hidden: int = 256, ema_rate: float = 0.01, x_critic: str = "gaussian",
-                 x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv"):
+                 x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv",
+                 y_critic: str = "concat"):
         super().__init__()
         self.beta, self.noise_var, self.x_bound = beta, noise_var, x_bound
-        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound)
+        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic)
         self.i_x = aa_estimator(dim, noise_var, hidden, ema_rate, x_critic, x_marginal)
         # the same critic under the InfoNCE bound (shares its parameters)
         self.i_x_infonce = MIEstimator(self.i_x.critic, bound="infonce", marginal="all",
                                        infonce_over="u")
+        # The default pair (Gaussian-noise critic, InfoNCE over u): q(z) cancels exactly from
+        # what the layer minimises and reports, so q is neither trained nor evaluated.
+        self.q_free = x_critic == "gaussian" and x_bound == "infonce"
 
     @property
     def reported_i_x(self) -> MIEstimator:
@@ -92,11 +99,24 @@ class IBObjective(nn.Module):
 
         Returns:
             ``(surrogate, i_y, i_x)``: maximise ``surrogate`` over critic parameters;
-            ``i_y`` and ``i_x`` are this batch's plain DV values (nats).
+            ``i_y`` and ``i_x`` are this batch's plain bound values (nats); ``i_x`` is
+            None with :attr:`q_free` (no AA-MINE critic parameter is trained then).
         """
         sy, iy = self.i_y.objective(l.detach(), y)
+        if self.q_free:  # nothing of the AA-MINE critic is learnt (see __init__)
+            return sy, iy, None
         sx, ix = self.i_x.objective(l.detach(), z.detach())
         return sy + sx, iy, ix
+
+    def i_x_value(self, l: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The I(X; L + eps) term the layer minimises and reports (nats), shape ``()``.
+
+        With :attr:`q_free` it is the InfoNCE bound of the critic's exact Gaussian part
+        (equal to ``reported_i_x.value(l, z)``, without evaluating q).
+        """
+        if self.q_free:
+            return infonce_bound(self.i_x.critic.gauss_pair_scores(l, z).T)
+        return self.reported_i_x.value(l, z)
 
     def layer_objective(self, l: torch.Tensor, y: torch.Tensor, z: torch.Tensor):
         """Eq. 2 on this batch, differentiable w.r.t. the layer: ``(lagrangian, i_y, i_x)``.
@@ -115,5 +135,5 @@ class IBObjective(nn.Module):
         iy = self.i_y.value(l, y)
         if self.beta == 0:
             return iy, iy, None
-        ix = self.reported_i_x.value(l, z)
+        ix = self.i_x_value(l, z)
         return iy - self.beta * ix, iy, ix

@@ -39,7 +39,8 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
         torch.manual_seed(seed + i)
         n_batches = max(len(f) // min(bs, len(f)), 1)
         epochs = max(cfg.mi_eval_epochs, math.ceil(min(cfg.min_steps_per_layer, 1000) / n_batches))
-        est_y = label_estimator(f.shape[1], prior, cfg.critic_hidden, cfg.ema_rate, cfg.y_bound).to(f.device)
+        est_y = label_estimator(f.shape[1], prior, cfg.critic_hidden, cfg.ema_rate, cfg.y_bound,
+                                cfg.y_critic).to(f.device)
         train_estimator(est_y, f, y, epochs=epochs, batch_size=bs, lr=cfg.lr_critic, seed=seed + i)
         ry = heldout_estimate(est_y, ft, y_test, bs, seed=seed + i)
         est_x = aa_estimator(f.shape[1], cfg.noise_var, cfg.critic_hidden, cfg.ema_rate,

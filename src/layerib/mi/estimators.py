@@ -73,6 +73,14 @@ class MIEstimator(nn.Module):
         self.ema = MovingAverageLogMeanExp(ema_rate) if (bound == "dv" and ema_rate) else None
         self.register_buffer("prior", prior if prior is not None else torch.ones(0))
 
+    def get_extra_state(self) -> dict:
+        """MINE's moving average, so that ``state_dict()`` holds all of the estimator's state."""
+        return {"ema": self.ema.state_dict() if self.ema is not None else None}
+
+    def set_extra_state(self, state: dict) -> None:
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+
     def scores(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Critic scores ``(joint (batch,), marginal (...))`` for the chosen marginal.
 

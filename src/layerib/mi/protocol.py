@@ -18,6 +18,7 @@ from typing import Callable
 
 import torch
 
+from layerib.optim import adam
 from layerib.mi.estimators import MIEstimator
 
 
@@ -130,7 +131,7 @@ def train_estimator(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, *, epoch
         The plain bound of every training batch (nats): the training curve.
     """
     g = torch.Generator(device=u.device).manual_seed(seed)
-    opt = torch.optim.Adam(est.parameters(), lr=lr)
+    opt = adam(est.parameters(), lr=lr)
     history = []
     n = len(u)
     bs = min(batch_size, n)

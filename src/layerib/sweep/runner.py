@@ -7,8 +7,10 @@ holds ``sweep.yaml`` (the spec), one folder per point (``point.yaml`` with
 the point's full settings, the run folder of :mod:`layerib.train`,
 ``train.log``, and ``error.json`` while the point has failed) and
 ``sweep.csv`` (:mod:`layerib.sweep.table`). A point whose folder holds
-``result.json`` is finished and skipped on re-run; a point folder whose
-``point.yaml`` holds other settings is an error, never silently reused.
+``result.json`` is finished and skipped on re-run; one holding a stopped run
+continues it from its checkpoint (:mod:`layerib.checkpoint`; with Ray it
+starts again); a point folder whose ``point.yaml`` holds other settings is an
+error, never silently reused.
 
 With Ray, each point runs as the same subprocess inside a Ray task on any
 node, in a temporary folder there; the task returns the folder's files and
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -99,7 +102,8 @@ def run_point(folder: str | Path, threads: int = 1) -> dict[str, Any]:
     """Train the point whose settings are in ``folder/point.yaml`` into ``folder``.
 
     Runs ``python -m layerib train`` in a subprocess with ``threads`` threads
-    and writes its output to ``folder/train.log``.
+    and writes its output to ``folder/train.log``. A folder holding a stopped
+    run of the point (``config.json``) continues it from its checkpoint.
 
     Returns:
         ``{"returncode": int, "error": one-line message or None, "seconds": float}``.
@@ -111,13 +115,17 @@ def run_point(folder: str | Path, threads: int = 1) -> dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONPATH=path)
     cmd = [sys.executable, "-m", "layerib", "train", "--config", str(folder / POINT_FILE),
-           "--out", str(folder), "--no-progress", "--force"]  # --force: clear a killed attempt
+           "--out", str(folder), "--no-progress"]
+    if not (folder / "config.json").exists():  # nothing trained yet: point.yaml, logs only
+        cmd.append("--force")  # else `layerib train` resumes the run from its checkpoint
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
     (folder / LOG_FILE).write_text(proc.stdout)
     error = None
-    if proc.returncode != 0:
+    if proc.returncode < 0:  # killed: its last output line is no error message
+        error = f"killed by {signal.Signals(-proc.returncode).name}"
+    elif proc.returncode != 0:
         lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
         error = lines[-1].strip() if lines else f"exit status {proc.returncode}"
     return {"returncode": proc.returncode, "error": error, "seconds": time.perf_counter() - t0}
@@ -196,6 +204,8 @@ def _run_ray(pending, out, outcome_, address, threads, bar) -> None:
                 lines = str(e).strip().splitlines()
                 result, files = {"returncode": -1, "seconds": None, "error": "ray task failed: "
                                  + (lines[-1] if lines else type(e).__name__)}, {}
+            if result["returncode"] == 0:  # a local attempt's checkpoint is stale now
+                (out / name / "checkpoint.pt").unlink(missing_ok=True)
             _store_files(out / name, files)
             _record(outcome_, out / name, name, result)
             if bar is not None:

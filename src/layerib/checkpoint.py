@@ -1,0 +1,198 @@
+"""Checkpoints of a training run: atomic save, checked load, and the resume point.
+
+A run folder's ``checkpoint.pt`` holds everything needed to continue a run as
+if it had never stopped (see :func:`layerib.train.run_training`): the net, the
+stage's critics and optimisers (MINE's moving averages travel in the critics'
+``state_dict``), the batch permutation and position in it, the state of the
+run's ``torch.Generator`` and of torch's global generator, the step, the
+config, the wall time so far and the length of ``metrics.jsonl`` at that
+moment. Stages run in a fixed order, ``layer1 .. layerK, readout`` for
+layer-wise methods and ``ce`` for cross-entropy; the resume point is
+``(stages done, the current stage's step)``.
+
+Writes go to a temporary file in the same folder, are flushed and fsynced,
+then renamed over ``checkpoint.pt`` (:func:`atomic_torch_save`): a run killed
+at any moment leaves either the previous or the new checkpoint, never a
+partial one, and a full disk leaves no temporary file.
+
+Test-only hook: when the environment variable ``LAYERIB_TEST_KILL_AT`` is set
+to ``STAGE:STEP`` (e.g. ``layer2:5``, ``readout:3``, ``ce:7``), ``after:STAGE``
+(right after the checkpoint that ends that stage) or ``report`` (at the start
+of the final MI report), the process sends itself SIGKILL when it gets there
+(:func:`kill_point`). It exists for the interruption tests and has no other use.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from layerib.errors import NumericalError, RunDirError
+
+CHECKPOINT = "checkpoint.pt"
+#: Format version of the checkpoint dictionary.
+FORMAT = 1
+#: Test-only: ``STAGE:STEP``, ``after:STAGE`` or ``report``; see the module doc.
+KILL_ENV = "LAYERIB_TEST_KILL_AT"
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save(obj)`` to ``path`` via a temporary file, fsync and ``os.replace``.
+
+    Raises:
+        RunDirError: the folder is not writable or the disk is full; the
+            temporary file is removed and ``path`` keeps its old content.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise RunDirError(f"cannot write {path}: {e.strerror or e}; free disk space or choose "
+                          "another --out (the previous checkpoint is kept)") from None
+    except RuntimeError as e:  # torch.save wraps write errors of its zip writer
+        if "write" not in str(e).lower() and "space" not in str(e).lower():
+            raise
+        raise RunDirError(f"cannot write {path}: {os.strerror(errno.ENOSPC)} or write error; "
+                          "free disk space or choose another --out") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: Path) -> dict | None:
+    """The checkpoint dictionary at ``path``, or None when there is none.
+
+    Raises:
+        RunDirError: the file exists but cannot be read or is not a layerib checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # runs no pickled code
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise RunDirError(f"cannot read checkpoint {path} ({type(e).__name__}); delete it or "
+                          "pass --force to start the run again") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise RunDirError(f"{path} is not a layerib checkpoint (format {FORMAT}); delete it or "
+                          "pass --force to start the run again")
+    return state
+
+
+def check_finite_state(state: Any, stage: str, step: int, _path: str = "") -> None:
+    """Raise :class:`NumericalError` naming the first non-finite float tensor in ``state``.
+
+    ``state`` is a nested dict/list of tensors (state dicts of the net, critics,
+    optimisers). Called before every checkpoint, so a saved checkpoint never
+    holds NaN or inf and the last good one survives a numerical failure.
+    """
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point() and not torch.isfinite(state).all():
+            raise NumericalError(f"non-finite parameter {_path.lstrip('.')} in stage {stage} at "
+                                 f"step {step}; lower the learning rates or set grad_clip "
+                                 "(the last good checkpoint is kept)")
+    elif isinstance(state, dict):
+        for k, v in state.items():
+            check_finite_state(v, stage, step, f"{_path}.{k}")
+    elif isinstance(state, (list, tuple)):
+        for k, v in enumerate(state):
+            check_finite_state(v, stage, step, f"{_path}.{k}")
+
+
+#: config keys that may differ between the attempts of one run: where the data is read
+#: from, and how often checkpoints are saved (neither changes the result).
+_IGNORED_KEYS = ("data_root", "download", "checkpoint_every")
+
+
+def config_differences(saved: dict, config: dict) -> list[str]:
+    """Keys whose values differ between two config dicts (JSON-normalised), but :data:`_IGNORED_KEYS`."""
+    a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
+    return sorted(k for k in set(a) | set(b) if k not in _IGNORED_KEYS and a.get(k) != b.get(k))
+
+
+def find_resume_state(out: Path, config: dict, *, force: bool = False,
+                      resume: bool = False) -> dict | None:
+    """The checkpoint to continue from in ``out``, None to start afresh, or an error.
+
+    A folder that holds nothing (or only temporary files) starts a new run; one
+    holding an unfinished run of the same ``config`` (its ``config.json``)
+    continues from its ``checkpoint.pt`` (or starts again when the run was
+    stopped before its first checkpoint). ``force`` always starts afresh.
+
+    Raises:
+        RunDirError: ``out`` holds files of another config, or files that are no
+            layerib run (without ``force``); ``resume`` with nothing to resume, or
+            with ``force``; an unreadable ``config.json`` or checkpoint.
+    """
+    out = Path(out)
+    if force:
+        if resume:
+            raise RunDirError("--resume and --force contradict each other: --force starts the "
+                              "run again; pass one of them")
+        return None
+    entries = [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
+    if not entries:
+        if resume:
+            raise RunDirError(f"--resume: {out} holds no run to resume; run without --resume")
+        return None
+    cfg_path = out / "config.json"
+    if not cfg_path.is_file():
+        raise RunDirError(f"{out} is not empty and holds no layerib run (no config.json); "
+                          "choose a new or empty --out, or pass --force to write into it")
+    try:
+        saved = json.loads(cfg_path.read_text())["config"]
+        if not isinstance(saved, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunDirError(f"cannot read {cfg_path}; pass --force to start the run again") from None
+    diff = config_differences(saved, config)
+    if diff:
+        raise RunDirError(f"{out} holds a different run (config differs in {', '.join(diff)}); "
+                          "choose another --out or pass --force to overwrite it")
+    state = load_checkpoint(out / CHECKPOINT)
+    if state is None:
+        if resume:
+            raise RunDirError(f"--resume: {out} has no checkpoint yet; run without --resume "
+                              "to start it again")
+        return None
+    diff = config_differences(state["config"], config)
+    if diff:
+        raise RunDirError(f"{out / CHECKPOINT} belongs to a different config ({', '.join(diff)}); "
+                          "pass --force to start the run again")
+    return state
+
+
+def rng_state(g: torch.Generator) -> dict:
+    """States of the run generator ``g`` and torch's global generators (CPU, CUDA)."""
+    state = {"g": g.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(g: torch.Generator, state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
+    g.set_state(state["g"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def kill_point(where: str) -> None:
+    """Test-only: SIGKILL this process when ``$LAYERIB_TEST_KILL_AT`` equals ``where``."""
+    if os.environ.get(KILL_ENV) == where:
+        os.kill(os.getpid(), signal.SIGKILL)

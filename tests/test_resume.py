@@ -1,0 +1,210 @@
+"""Checkpoints and resume: a run killed anywhere and resumed ends exactly as an uninterrupted one.
+
+The SIGKILL test runs ``layerib train`` in forked child processes (and its last
+resume as ``python -m layerib train`` in a fresh interpreter) on a tiny fake
+MNIST; the test-only hook ``LAYERIB_TEST_KILL_AT`` (:mod:`layerib.checkpoint`)
+makes the process SIGKILL itself at a chosen point. The in-process tests stop a
+run at a point by raising from the same hook, which covers more points cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import layerib.train as train_mod
+from layerib.checkpoint import CHECKPOINT, KILL_ENV, load_checkpoint
+from layerib.config import TrainConfig
+from layerib.train import run_training
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+# 300 training images, batches of 64: 4 steps an epoch, 12 steps per layer and read-out
+TINY = ["--epochs-per-layer", "1", "--min-steps-per-layer", "12", "--readout-epochs", "1",
+        "--batch-size", "64", "--widths", "32,16,10", "--critic-hidden", "16",
+        "--mi-eval-epochs", "1", "--mi-eval-batch-size", "50", "--beta", "0.01",
+        "--noise-var", "0.5", "--lr-layer", "0.01", "--lr-readout", "0.05",
+        "--checkpoint-every", "4", "--no-progress", "--offline"]
+
+
+def _without_wall_time(path: Path) -> str:
+    """result.json's text without its one wall-time line (the only run-dependent field)."""
+    return "".join(line for line in path.read_text().splitlines(keepends=True)
+                   if '"wall_seconds"' not in line)
+
+
+def _argv(data, out, extra=()):
+    cfg = Path(data) / "tiny.yaml"  # keys without a flag of their own
+    cfg.write_text("evals_per_layer: 2\n")
+    return ["train", "--method", "ib", "--data-root", str(data), "--out", str(out),
+            "--config", str(cfg), *TINY, *extra]
+
+
+def _train(data, out, kill_at=None, extra=()):
+    """``python -m layerib train`` in a fresh interpreter; returns the CompletedProcess."""
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    env.pop(KILL_ENV, None)
+    if kill_at:
+        env[KILL_ENV] = kill_at
+    return subprocess.run([sys.executable, "-m", "layerib", *_argv(data, out, extra)],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def _train_forked(data, out, kill_at=None, extra=(), timeout=120.0) -> int:
+    """The same command in a forked child (no interpreter start-up: seconds faster).
+
+    Returns what ``subprocess`` would: the exit status, or ``-signal`` when killed.
+    The child runs single-threaded (as ``OMP_NUM_THREADS=1`` runs), as DataLoader
+    workers do after a fork.
+    """
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        rc = 1
+        try:
+            torch.set_num_threads(1)
+            os.environ.pop(KILL_ENV, None)
+            if kill_at:
+                os.environ[KILL_ENV] = kill_at
+            from layerib.cli import main
+            rc = main(_argv(data, out, extra))
+        finally:
+            os._exit(rc)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"forked training did not finish in {timeout} s")
+        time.sleep(0.05)
+
+
+def test_sigkill_anywhere_then_resume_gives_the_uninterrupted_result(tiny_mnist, tmp_path):
+    ref = tmp_path / "ref"
+    assert _train_forked(tiny_mnist, ref) == 0
+    assert not (ref / CHECKPOINT).exists()
+
+    out = tmp_path / "killed"
+    # (kill point, what the last checkpoint holds then: stages done, stage, step)
+    chain = [("layer1:6", (0, "layer1", 4)),    # during a layer stage (2 steps lost)
+             ("after:layer2", (2, "layer2", 12)),  # between two stages
+             ("readout:11", (3, "readout", 8)),    # during the read-out
+             ("report", (4, "readout", 12))]       # during the final MI report
+    for k, (kill_at, (done, stage, step)) in enumerate(chain):
+        extra = ["--resume"] if k % 2 else []
+        rc = _train_forked(tiny_mnist, out, kill_at, extra)
+        assert rc == -signal.SIGKILL, (kill_at, rc)
+        assert not (out / "result.json").exists()
+        ck = load_checkpoint(out / CHECKPOINT)
+        assert (ck["done"], ck["stage"], ck["step"]) == (done, stage, step), kill_at
+    proc = _train(tiny_mnist, out)  # the same command, in a fresh interpreter, resumes
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming" in proc.stderr and "Traceback" not in proc.stderr
+
+    assert _without_wall_time(out / "result.json") == _without_wall_time(ref / "result.json")
+    assert (out / "metrics.jsonl").read_bytes() == (ref / "metrics.jsonl").read_bytes()
+    a, b = torch.load(out / "model.pt"), torch.load(ref / "model.pt")
+    assert all(torch.equal(a["net"][k], b["net"][k]) for k in b["net"])
+    res = json.loads((out / "result.json").read_text())
+    assert res["test_accuracy"] > 0.5  # it learnt something (chance is 0.1)
+    assert not list(out.glob(".*tmp")) and not (out / CHECKPOINT).exists()
+
+
+class _Stop(Exception):
+    """Stands in for a kill in the in-process tests."""
+
+
+def _cfg(root, **kw) -> TrainConfig:
+    base = dict(epochs_per_layer=1, min_steps_per_layer=12, readout_epochs=1, batch_size=64,
+                widths=(32, 16, 10), critic_hidden=16, mi_eval_epochs=1, mi_eval_batch_size=50,
+                beta=0.01, noise_var=0.5, lr_layer=0.01, lr_readout=0.05, checkpoint_every=4,
+                ce_epochs=1, evals_per_layer=3, infoplane_evals=3, infoplane_critic_steps=5,
+                data_root=str(root), download=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _stop_at(monkeypatch, where):
+    def kill_point(point):
+        if point == where:
+            raise _Stop(point)
+    monkeypatch.setattr(train_mod, "kill_point", kill_point)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """A tiny MNIST for the in-process tests, and their uninterrupted runs, each made once."""
+    from conftest import make_tiny_mnist
+    root = tmp_path_factory.mktemp("shared")
+    data = make_tiny_mnist(root / "data")
+    refs = {}
+
+    def ref(**kw) -> Path:
+        key = tuple(sorted(kw.items()))
+        if key not in refs:
+            refs[key] = root / f"ref{len(refs)}"
+            run_training(_cfg(data, **kw), refs[key])
+        return refs[key]
+    return data, ref
+
+
+DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE's EMA, global RNG
+
+
+@pytest.mark.parametrize("method,stop,kw", [
+    ("ce", "ce:7", {}),            # cross-entropy with the information-plane recorder
+    ("ce", "after:ce", {}),        # CE done, killed before the report
+    ("iy", "layer3:9", {}),        # the last layer, checkpoint at 8
+    ("ib", "layer2:5", DV_SHUFFLE),
+    ("ib", "readout:4", {}),       # exactly on a checkpoint
+])
+def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
+                                                              method, stop, kw):
+    data, ref_of = shared
+    ref = ref_of(method=method, **kw)
+    cfg = _cfg(data, method=method, **kw)
+    out = tmp_path / "run"
+    _stop_at(monkeypatch, stop)
+    with pytest.raises(_Stop):
+        run_training(cfg, out)
+    (out / ".checkpoint.pt.junk.tmp").write_bytes(b"half a checkpoint")  # a kill mid-write
+    monkeypatch.undo()
+    run_training(cfg, out, resume=True)
+    assert _without_wall_time(out / "result.json") == _without_wall_time(ref / "result.json")
+    assert (out / "metrics.jsonl").read_bytes() == (ref / "metrics.jsonl").read_bytes()
+
+
+def test_checkpoint_holds_the_whole_state(tiny_mnist, tmp_path, monkeypatch):
+    _stop_at(monkeypatch, "layer2:5")
+    with pytest.raises(_Stop):
+        run_training(_cfg(tiny_mnist, x_bound="dv", y_bound="dv"), tmp_path / "run")
+    ck = load_checkpoint(tmp_path / "run" / CHECKPOINT)
+    assert (ck["done"], ck["stage"], ck["step"]) == (1, "layer2", 4)
+    local = ck["local"]
+    assert {"perm", "start", "obj", "opt_c", "opt_l", "rng", "sums"} <= set(local)
+    emas = [v for k, v in local["obj"].items() if k.endswith("_extra_state")]
+    assert emas and all(e["ema"]["log_ema"] is not None for e in emas if e["ema"])  # MINE's EMA
+    assert {"g", "torch"} <= set(ck["rng"]) and ck["config"]["seed"] == 0
+    assert ck["metrics_bytes"] == len((tmp_path / "run" / "metrics.jsonl").read_bytes())
+    assert set(ck["versions"]) >= {"python", "torch", "numpy", "layerib"}
+
+
+def test_same_seed_gives_byte_identical_result(shared, tmp_path):
+    data, ref_of = shared
+    run_training(_cfg(data, method="ib"), tmp_path / "b")  # same seed and settings
+    a, b = ref_of(method="ib") / "result.json", tmp_path / "b" / "result.json"
+    assert _without_wall_time(a) == _without_wall_time(b)
+    assert a.read_text() != _without_wall_time(a)  # the one line removed is there
+    res = json.loads(a.read_text())
+    assert {"python", "torch", "numpy", "layerib", "platform"} <= set(res["versions"])
+    other = run_training(_cfg(data, method="ib", seed=1), tmp_path / "c")
+    assert other["layers"][0]["i_x_nats"] != res["layers"][0]["i_x_nats"]  # the seed matters
