@@ -67,6 +67,9 @@ def test_config_differences_ignore_data_location():
     stored = dict(cfg.to_dict(), data_root="/elsewhere", download=False)
     assert config_differences(stored, cfg) == []
     assert config_differences(dict(stored, beta=2.0), cfg) == ["beta: 2.0 -> 1.0"]
+    older = {k: v for k, v in stored.items() if k != "ema_rate"}  # written before ema_rate existed
+    assert config_differences(older, cfg) == []
+    assert config_differences(older, TrainConfig(beta=1.0, ema_rate=0.5)) == ["ema_rate: 0.01 -> 0.5"]
 
 
 def test_read_spec_errors(tmp_path):

@@ -149,7 +149,12 @@ def expand(spec: SweepSpec) -> list[SweepPoint]:
 
 
 def config_differences(stored: dict[str, Any], cfg: TrainConfig) -> list[str]:
-    """``["key: stored -> new", ...]`` for settings (not :data:`LOCATION_KEYS`) that differ."""
+    """``["key: stored -> new", ...]`` for settings (not :data:`LOCATION_KEYS`) that differ.
+
+    A key missing from ``stored`` (a setting added to TrainConfig after the
+    point was written) counts as its default.
+    """
     new = cfg.to_dict()
+    stored = dict(TrainConfig().to_dict(), **stored)
     return [f"{k}: {stored.get(k)!r} -> {new[k]!r}" for k in new
             if k not in LOCATION_KEYS and stored.get(k) != new[k]]
