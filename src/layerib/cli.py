@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from layerib import cli_estimate, cli_report, cli_reproduce
+from layerib import cli_estimate, cli_report, cli_reproduce, cli_sweep
 from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, DATASETS, METHODS, TrainConfig,
                             config_from_dict)
 from layerib.errors import ConfigError, LayerIBError
@@ -135,6 +135,7 @@ COMMANDS = {
     "reproduce": (cli_reproduce.add, cli_reproduce.run),
     "report": (cli_report.add, cli_report.run),
     "estimate": (cli_estimate.add, cli_estimate.run),
+    "sweep": (cli_sweep.add, cli_sweep.run),
 }
 
 

@@ -36,6 +36,11 @@ def _infoplane(out, **kw) -> dict:
     return run(out, **kw)
 
 
+def _ibcurve(out, **kw) -> dict:
+    from layerib.experiments.ibcurve import run
+    return run(out, **kw)
+
+
 def _table1(out, **kw) -> dict:
     from layerib.experiments.table1 import run
     return run(out, **kw)
@@ -45,6 +50,7 @@ def _table1(out, **kw) -> dict:
 EXPERIMENTS: dict[str, Callable[..., dict]] = {
     "fig1": _fig1,            # I(X; L_3 + eps) vs noise variance: MINE, AA-MINE and the Monte-Carlo truth
     "fig3": _fig3,            # t-SNE of layer 1 at beta = 1e2 and 1e-3, with quantisation measures
+    "ibcurve": _ibcurve,      # test accuracy and per-layer MI against beta (sweep over seeds), CE baseline
     "infoplane": _infoplane,  # information-plane trajectories, layer-wise IB beside end-to-end CE
     "table1": _table1,        # Table 1: MNIST 1%, MNIST 100%, CIFAR-10 x {ce, iy, ib} x seeds
 }

@@ -9,6 +9,7 @@ the values in.
 
 from layerib.plotting.curves import plot_training_curves
 from layerib.plotting.fig3 import plot_tsne_panels
+from layerib.plotting.ibcurve import plot_ib_curve
 from layerib.plotting.infoplane import plot_information_plane
 
-__all__ = ["plot_information_plane", "plot_training_curves", "plot_tsne_panels"]
+__all__ = ["plot_ib_curve", "plot_information_plane", "plot_training_curves", "plot_tsne_panels"]
