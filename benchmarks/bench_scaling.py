@@ -12,12 +12,12 @@ set size) and writes a CSV. A script, not a test:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from bench_train_speed import write_csv  # this folder is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,11 +64,7 @@ def main() -> None:
         print(f"IB time per epoch grew {grow:.1f}x for {hi['n_train'] / lo['n_train']:.0f}x the "
               f"images: per-image cost {lo['ib_ms_per_image']:.3f} -> {hi['ib_ms_per_image']:.3f} ms "
               f"({'linear or better' if hi['ib_ms_per_image'] <= 1.1 * lo['ib_ms_per_image'] else 'super-linear'})")
-    with open(a.out + ".tmp", "w", newline="") as f:
-        w = csv.DictWriter(f, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(a.out + ".tmp", a.out)
+    write_csv(a.out, rows)
     print(f"wrote {a.out}")
 
 

@@ -21,6 +21,7 @@ import csv
 import math
 import resource
 import time
+from pathlib import Path
 
 import torch
 
@@ -28,6 +29,7 @@ from layerib.config import TrainConfig, resolve_beta
 from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import forward_cached, train_layer
 from layerib.models.mlp import mlp
+from layerib.results import atomic_write
 from layerib.train import _layer_settings, load_data
 
 
@@ -79,6 +81,15 @@ def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: i
             "threads": torch.get_num_threads()}
 
 
+def write_csv(path: str, rows: list[dict]) -> None:
+    """``rows`` (dicts with the first row's keys) as a CSV, atomically."""
+    def write(f) -> None:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    atomic_write(Path(path), write)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fraction", type=float, default=0.1, help="training-set fraction")
@@ -99,12 +110,7 @@ def main() -> None:
     row = {k: v for k, v in r.items() if k != "ib_layer_seconds_per_epoch"}
     for i, t in enumerate(r["ib_layer_seconds_per_epoch"], start=1):
         row[f"ib_layer{i}_seconds_per_epoch"] = t
-    with open(a.out + ".tmp", "w", newline="") as f:
-        w = csv.DictWriter(f, list(row))
-        w.writeheader()
-        w.writerow(row)
-    import os
-    os.replace(a.out + ".tmp", a.out)
+    write_csv(a.out, [row])
     print(f"wrote {a.out}")
 
 

@@ -28,13 +28,13 @@ import errno
 import json
 import os
 import signal
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from layerib.errors import NumericalError, RunDirError
+from layerib.results import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 #: Format version of the checkpoint dictionary.
@@ -50,27 +50,15 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         RunDirError: the folder is not writable or the disk is full; the
             temporary file is removed and ``path`` keeps its old content.
     """
-    path = Path(path)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+    def write(f) -> None:
+        try:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as e:
-        raise RunDirError(f"cannot write {path}: {e.strerror or e}; free disk space or choose "
-                          "another --out (the previous checkpoint is kept)") from None
-    except RuntimeError as e:  # torch.save wraps write errors of its zip writer
-        if "write" not in str(e).lower() and "space" not in str(e).lower():
-            raise
-        raise RunDirError(f"cannot write {path}: {os.strerror(errno.ENOSPC)} or write error; "
-                          "free disk space or choose another --out") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        except RuntimeError as e:  # torch.save wraps write errors of its zip writer
+            if "write" not in str(e).lower() and "space" not in str(e).lower():
+                raise
+            raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} or write error") from None
+
+    atomic_write(path, write, binary=True, kept=" (the previous checkpoint is kept)")
 
 
 def load_checkpoint(path: Path) -> dict | None:

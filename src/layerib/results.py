@@ -15,7 +15,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 from layerib.errors import RunDirError
 
@@ -31,29 +31,45 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``.
+def atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = False,
+                 kept: str = "") -> None:
+    """Call ``write(f)`` on a temporary file beside ``path``, fsync it, then ``os.replace``.
+
+    The one write primitive of run folders (JSON, text, checkpoints, models).
+
+    Args:
+        kept: appended to the error message (e.g. that the previous file is kept).
 
     Raises:
         RunDirError: the folder is not writable or the disk is full; no partial
-            file is left behind.
+            file is left behind and ``path`` keeps its old content.
     """
     path = Path(path)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
         raise RunDirError(f"cannot write {path}: {e.strerror or e}; free disk space or choose "
-                          "another --out") from None
+                          f"another --out{kept}") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_write`).
+
+    Raises:
+        RunDirError: the folder is not writable or the disk is full; no partial
+            file is left behind.
+    """
+    atomic_write(path, lambda f: f.write(text))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
