@@ -34,7 +34,8 @@ from layerib.train import _layer_settings, load_data
 
 
 def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: int = 1,
-            min_steps: int = 20, seed: int = 0, y_critic: str = "concat") -> dict:
+            min_steps: int = 20, seed: int = 0, y_critic: str = "concat",
+            critic_update: str = "alternating") -> dict:
     """Seconds per epoch of each IB layer stage and of CE on the MNIST MLP.
 
     Each method runs ``max(epochs, ceil(min_steps / steps_per_epoch))`` epochs (so
@@ -45,7 +46,8 @@ def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: i
         "ib_seconds_per_epoch" (mean over layers), "ib_all_stages_seconds_per_epoch",
         "ce_seconds_per_epoch", "ratio_stage", "ratio_all", "peak_rss_mib", "threads"}``.
     """
-    cfg = TrainConfig(train_fraction=fraction, widths=widths, seed=seed, y_critic=y_critic)
+    cfg = TrainConfig(train_fraction=fraction, widths=widths, seed=seed, y_critic=y_critic,
+                      critic_update=critic_update)
     train, _ = load_data(cfg)
     cfg = resolve_beta(cfg, len(train))
     x, y = train.images, train.labels
@@ -72,7 +74,8 @@ def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: i
     train_cross_entropy(ce_net, x, y, steps=s.steps, batch_size=cfg.batch_size, lr=cfg.lr_layer, g=g)
     ce = (time.perf_counter() - t) / n_epochs
     mean_ib = sum(ib) / len(ib)
-    return {"n_train": len(y), "y_critic": y_critic, "widths": "-".join(map(str, widths)), "batch_size": cfg.batch_size,
+    return {"n_train": len(y), "y_critic": y_critic,
+            "critic_update": critic_update, "widths": "-".join(map(str, widths)), "batch_size": cfg.batch_size,
             "steps_per_epoch": per_epoch, "epochs_timed": n_epochs,
             "ib_layer_seconds_per_epoch": ib, "ib_seconds_per_epoch": mean_ib,
             "ib_all_stages_seconds_per_epoch": sum(ib), "ce_seconds_per_epoch": ce,
@@ -96,10 +99,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1, help="epochs timed per method")
     p.add_argument("--y-critic", default="concat", choices=("concat", "heads"),
                    help="I(Y;L) critic of the IB stages")
+    p.add_argument("--critic-update", default="alternating", choices=("alternating", "joint"),
+                   help="how the IB stages update critic and layer (see layerib.ib.layerwise)")
     p.add_argument("--out", default="bench_train_speed.csv")
     a = p.parse_args()
-    r = measure(a.fraction, epochs=a.epochs, y_critic=a.y_critic)
-    print(f"MNIST {r['n_train']} images, I(Y;L) critic {r['y_critic']}, batch {r['batch_size']}, {r['threads']} threads, "
+    r = measure(a.fraction, epochs=a.epochs, y_critic=a.y_critic, critic_update=a.critic_update)
+    print(f"MNIST {r['n_train']} images, I(Y;L) critic {r['y_critic']}, {r['critic_update']} updates, batch {r['batch_size']}, {r['threads']} threads, "
           f"{r['epochs_timed']} epochs timed, peak RSS {r['peak_rss_mib']:.0f} MiB")
     for i, t in enumerate(r["ib_layer_seconds_per_epoch"], start=1):
         print(f"{'ib layer ' + str(i):>22}: {t:7.2f} s/epoch")

@@ -27,7 +27,19 @@ def test_auto_beta_scales_as_one_over_n():
     ({"x_bound": "nwj"}, "x_bound"),
     ({"seed": 1.5}, "seed"),
     ({"grad_clip": 0.0}, "grad_clip"),
+    ({"critic_update": "both"}, "critic_update must be one of auto, joint, alternating"),
+    ({"critic_update": "joint", "y_bound": "dv"}, "needs y_bound='infonce'.*use critic_update='alternating'"),
+    ({"critic_update": "joint", "x_critic": "concat"}, "x_critic='gaussian'"),
+    ({"critic_update": "joint", "critic_steps": 3}, "set it to 1"),
 ])
 def test_bad_values(values, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict(values)
+
+
+def test_auto_critic_update_is_joint_only_where_exact():
+    from layerib.config import resolve_critic_update
+    assert resolve_critic_update(TrainConfig()) == "joint"
+    for change in ({"y_bound": "dv"}, {"x_bound": "dv"}, {"x_critic": "concat"}, {"critic_steps": 3}):
+        assert resolve_critic_update(TrainConfig(**change)) == "alternating", change
+    assert resolve_critic_update(TrainConfig(critic_update="alternating")) == "alternating"

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from layerib import cli_estimate, cli_report, cli_reproduce, cli_sweep
-from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, DATASETS, METHODS, TrainConfig,
+from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, DATASETS, METHODS, TrainConfig,
                             config_from_dict)
 from layerib.errors import ConfigError, LayerIBError
 
@@ -76,6 +76,12 @@ def _add_train(sub) -> None:
     p.add_argument("--y-critic", choices=("concat", "heads"), default=None,
                    help="I(Y;L) critic (default: concat, the paper's MLP on (L, onehot Y); "
                         "heads: one MLP output per class, faster)")
+    p.add_argument("--critic-update", choices=CRITIC_UPDATES, default=None,
+                   help="joint: one forward/backward pass updates the label critic and the layer "
+                        "(exact with the InfoNCE bounds, the gaussian x critic and one critic "
+                        "step); alternating: critic step(s), then a layer step on the updated "
+                        "critic (the paper's scheme); auto: joint where exact, else alternating "
+                        "(default: auto)")
     p.add_argument("--offline", action="store_true", help="never download data")
     p.add_argument("--config", type=Path, help="YAML file of config keys (flags override it)")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")
@@ -104,7 +110,7 @@ def build_train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then ``--config`` YAML, then flags -> a validated :class:`TrainConfig`."""
     cfg = config_from_dict(_read_yaml(args.config)) if args.config else TrainConfig()
     extra = ["widths", "arch", "channels", "cifar_source", "augment", "x_marginal", "x_critic",
-             "x_bound", "y_bound", "y_critic"]
+             "x_bound", "y_bound", "y_critic", "critic_update"]
     flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + extra
              if getattr(args, k) is not None}
     if args.offline:

@@ -17,6 +17,7 @@ from layerib.errors import ConfigError
 DATASETS = ("mnist", "cifar10")
 ARCHS = ("mlp", "conv")
 CIFAR_SOURCES = ("auto", "batches", "folder")
+CRITIC_UPDATES = ("auto", "joint", "alternating")
 AUGMENTS = ("none", "crop_flip")
 METHODS = ("ib", "iy", "ce")
 
@@ -45,6 +46,7 @@ class TrainConfig:
     lr_critic: float = 1e-3           # Adam learning rate of both critics
     lr_readout: float = 1e-2          # Adam learning rate of the read-out
     critic_steps: int = 1             # k critic steps per layer step (alternating, separate optimisers)
+    critic_update: str = "auto"       # joint: one pass updates critic and layer; alternating: critic steps then a layer step; auto: joint where exact (see resolve_critic_update)
     critic_hidden: int = 128          # hidden width of the critics' MLPs
     ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
     x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle
@@ -102,6 +104,21 @@ def resolve_beta(cfg: "TrainConfig", n_train: int) -> "TrainConfig":
     return cfg if cfg.beta is not None else dataclasses.replace(cfg, beta=auto_beta(n_train))
 
 
+def joint_update_exact(c: "TrainConfig") -> bool:
+    """Whether one shared pass is exact gradient ascent for critic and layer (see
+    :mod:`layerib.ib.layerwise`): InfoNCE bounds on both terms, the q-free Gaussian
+    AA-MINE critic, and one critic step per layer step."""
+    return (c.y_bound == "infonce" and c.x_bound == "infonce" and c.x_critic == "gaussian"
+            and c.critic_steps == 1)
+
+
+def resolve_critic_update(c: "TrainConfig") -> str:
+    """``critic_update`` as used: ``auto`` is ``joint`` where that is exact, else ``alternating``."""
+    if c.critic_update != "auto":
+        return c.critic_update
+    return "joint" if joint_update_exact(c) else "alternating"
+
+
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
@@ -114,7 +131,7 @@ def _finite(x) -> bool:
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
     for name in ("dataset", "method", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device",
-                 "arch", "cifar_source", "augment"):
+                 "arch", "cifar_source", "augment", "critic_update"):
         v = getattr(c, name)
         _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
     _check(c.data_root is None or isinstance(c.data_root, str),
@@ -163,6 +180,17 @@ def validate(c: TrainConfig) -> None:
     _check(c.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {c.augment!r}")
     _check(c.augment == "none" or c.method == "ce",
            f"augment={c.augment!r} needs method 'ce' (layer-wise stages train on cached features)")
+    _check(c.critic_update in CRITIC_UPDATES,
+           f"critic_update must be one of {', '.join(CRITIC_UPDATES)}, got {c.critic_update!r}")
+    if c.critic_update == "joint":
+        _check(c.y_bound == "infonce" and c.x_bound == "infonce" and c.x_critic == "gaussian",
+               "critic_update='joint' needs y_bound='infonce', x_bound='infonce' and "
+               "x_critic='gaussian' (then the critics and the layer ascend the same objective); "
+               f"got y_bound={c.y_bound!r}, x_bound={c.x_bound!r}, x_critic={c.x_critic!r}: "
+               "use critic_update='alternating' or 'auto' with these")
+        _check(c.critic_steps == 1, f"critic_update='joint' makes one critic step per layer step; "
+               f"got critic_steps={c.critic_steps}: set it to 1 or use critic_update='alternating' "
+               "(or 'auto')")
     _check(c.device in ("cpu", "cuda", "auto") or c.device.startswith("cuda:"),
            f"device must be cpu, cuda or auto, got {c.device!r}")
 

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from layerib.checkpoint import (CHECKPOINT, FORMAT, atomic_torch_save, check_finite_state,
                                 find_resume_state, kill_point, rng_state, set_rng_state)
-from layerib.config import TrainConfig, resolve_beta
+from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.data.cifar10 import load_cifar10, normalize_cifar10
 from layerib.data.mnist import ImageDataset, load_mnist
 from layerib.data.subsets import stratified_subset
@@ -87,7 +87,7 @@ def _layer_settings(cfg: TrainConfig, n: int) -> StageSettings:
     return StageSettings(
         beta=cfg.effective_beta, noise_var=cfg.noise_var, batch_size=cfg.batch_size, steps=steps,
         steps_per_epoch=per_epoch, lr_layer=cfg.lr_layer, lr_critic=cfg.lr_critic,
-        critic_steps=cfg.critic_steps, critic_hidden=cfg.critic_hidden, ema_rate=cfg.ema_rate,
+        critic_steps=cfg.critic_steps, critic_update=resolve_critic_update(cfg), critic_hidden=cfg.critic_hidden, ema_rate=cfg.ema_rate,
         x_critic=cfg.x_critic, x_marginal=cfg.x_marginal, x_bound=cfg.x_bound,
         y_bound=cfg.y_bound, y_critic=cfg.y_critic,
         weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, evals_per_layer=cfg.evals_per_layer,
@@ -155,6 +155,7 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
         "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
         "n_test": len(y_test), "beta": cfg.effective_beta, "beta_auto": beta_auto,
+        "critic_update": resolve_critic_update(cfg) if cfg.method != "ce" else None,
         "noise_var": cfg.noise_var,
         "seed": cfg.seed, "wall_seconds": ck.elapsed(), "device": str(device),
         "data_source": train.source, "config": cfg.to_dict(), "layers": layers,

@@ -152,3 +152,22 @@ def test_config_fields_for_cifar_and_conv():
         TrainConfig(channels=(0,))
     with pytest.raises(ConfigError, match="cifar_source must be one of"):
         TrainConfig(cifar_source="web")
+
+
+def test_finished_runs_are_compared_with_the_preset_on_what_the_method_reads():
+    p = table1.resolve_preset("paper")
+    ib, ce = p.cells[("mnist1", "ib")], p.cells[("mnist1", "ce")]
+    run = ib.to_dict() | {"beta": 1.0, "seed": 2}
+    assert table1._matches_preset(run, ib)
+    # written before critic_update / checkpoint_every existed: their defaults apply
+    old = {k: v for k, v in run.items() if k not in ("critic_update", "checkpoint_every")}
+    assert table1._matches_preset(old, ib)
+    assert not table1._matches_preset(run | {"min_steps_per_layer": 600}, ib)
+    other = "joint" if ib.critic_update == "alternating" else "alternating"
+    assert not table1._matches_preset(run | {"critic_update": other}, ib)
+    # CE never reads the critics' settings
+    ce_run = ce.to_dict() | {"y_critic": "heads", "critic_steps": 5, "beta": 1.0}
+    assert table1._matches_preset(ce_run, ce)
+    assert not table1._matches_preset(ce_run | {"ce_epochs": 3}, ce)
+    # the MNIST 1 % IB cell runs the validation-chosen schedule, the baselines the defaults
+    assert ib.min_steps_per_layer == 100 and ce.min_steps_per_layer == TrainConfig().min_steps_per_layer

@@ -54,9 +54,10 @@ class Table1Preset:
     note: str = ""
 
 
-def _mnist(fraction: float, **kw) -> dict:
+def _mnist(fraction: float, per_method: dict | None = None, **kw) -> dict:
     base = TrainConfig(dataset="mnist", train_fraction=fraction, **kw)
-    return {m: dataclasses.replace(base, method=m) for m in METHODS}
+    per_method = per_method or {}
+    return {m: dataclasses.replace(base, method=m, **per_method.get(m, {})) for m in METHODS}
 
 
 def _cifar(ce_strong: TrainConfig | None, **kw) -> dict:
@@ -87,8 +88,19 @@ _QUICK_CONV = dict(channels=(4, 8), widths=(32, 10))
 _CIFAR_PAPER = dict(channels=(32, 64), widths=(256, 10), batch_size=128, epochs_per_layer=3,
                     min_steps_per_layer=0, ce_epochs=6, readout_epochs=3, infoplane_evals=0,
                     evals_per_layer=3)
-_CIFAR_STRONG = TrainConfig(dataset="cifar10", arch="conv", method="ce", channels=(64, 128, 256),
-                            widths=(256, 10), batch_size=128, ce_epochs=10,
+# MNIST 1 % (600 images, 2 steps per epoch): the IB stages stop after 100 steps per layer
+# instead of the default 600. Chosen on a validation set (the 59400 MNIST training images
+# outside each seed's subset; never the test set) from {50, 100, 150, 200, 300, 600}: mean
+# validation accuracy over seeds 0-2 peaked at 100-150 steps (87.6 % against 85.2 % at 600).
+# The baselines were tried the same way and keep the defaults: CE is flat (88.2 % at 150
+# steps, 88.4 % at 600) and I(Y;L) only needs the long schedule (60.9 % at 150, 84.0 % at 300,
+# 84.7 % at 600: without the compression term the layer's output scale grows and the label
+# critic lags). See the issue-4 note for the numbers.
+_MNIST1_IB = dict(min_steps_per_layer=100)
+# The stronger CE baseline: a third conv block and random crop + flip, twice the epochs.
+# (64, 128, 256) channels would cost 8 min per epoch on one CPU thread, 3x this one.
+_CIFAR_STRONG = TrainConfig(dataset="cifar10", arch="conv", method="ce", channels=(32, 64, 128),
+                            widths=(256, 10), batch_size=128, ce_epochs=12,
                             min_steps_per_layer=0, augment="crop_flip", infoplane_evals=0)
 
 PRESETS = {
@@ -100,7 +112,8 @@ PRESETS = {
         seeds=1, note="smoke test: MNIST 100% and CIFAR-10 cells use 5% / 2% subsets, "
                       "a few dozen steps; not a result"),
     "paper": _preset(
-        _mnist(0.01, infoplane_evals=0), _mnist(1.0, infoplane_evals=0),
+        _mnist(0.01, per_method={"ib": _MNIST1_IB}, infoplane_evals=0),
+        _mnist(1.0, infoplane_evals=0),
         _cifar(_CIFAR_STRONG, **_CIFAR_PAPER), seeds=3),
 }
 
@@ -150,7 +163,7 @@ def run(out: str | Path, *, preset: str = "paper", data_root: str | None = None,
     Raises:
         LayerIBError: unknown preset, bad data, an unusable run folder, a non-finite loss.
     """
-    from layerib.results import atomic_write_json, versions
+    from layerib.results import atomic_write_json, atomic_write_text, versions
     from layerib.train import run_training
 
     t0 = time.perf_counter()
@@ -178,9 +191,7 @@ def run(out: str | Path, *, preset: str = "paper", data_root: str | None = None,
                   "argv": argv or sys.argv, "versions": versions(),
                   "wall_seconds_this_call": time.perf_counter() - t0})
     atomic_write_json(out / "table1.json", table)
-    tmp = out / ".table1.md.tmp"
-    tmp.write_text(render_markdown(table))
-    tmp.replace(out / "table1.md")
+    atomic_write_text(out / "table1.md", render_markdown(table))
     return table
 
 
@@ -192,6 +203,31 @@ def _read(path: Path) -> dict:
 def _settings_of(cfg: dict) -> dict:
     """A run's settings without what differs between its seeds or machines."""
     return {k: v for k, v in cfg.items() if k not in ("seed", "data_root", "device", "download")}
+
+
+#: fields a method never reads, left out when a finished run is compared with the preset
+_UNUSED = {
+    "ce": {"beta", "epochs_per_layer", "critic_steps", "critic_update", "x_marginal", "y_bound",
+           "x_bound", "y_critic", "x_critic", "lr_critic", "ema_rate", "evals_per_layer"},
+    "ib": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps"},
+    "iy": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "beta"},
+}
+#: fields that do not change what a run computes (how often it saves, not what it learns)
+_NO_EFFECT = {"checkpoint_every"}
+
+
+def _matches_preset(run_cfg: dict, cfg: TrainConfig) -> bool:
+    """Whether a finished run used the preset's settings for ``cfg``'s cell.
+
+    A key the run's config lacks (written before the field existed) takes the field's
+    default, which reproduces the behaviour from before the field was added; fields
+    the cell's method never reads, and ones with no effect on results, are ignored.
+    """
+    want = dataclasses.replace(cfg, beta=run_cfg.get("beta", cfg.beta) if cfg.beta is None
+                               else cfg.beta).to_dict()
+    have = {**TrainConfig().to_dict(), **run_cfg}
+    skip = _UNUSED[cfg.method] | _NO_EFFECT
+    return all(have[k] == v for k, v in _settings_of(want).items() if k not in skip)
 
 
 def collect(out: Path, p: Table1Preset, seeds) -> dict:
@@ -220,9 +256,7 @@ def collect(out: Path, p: Table1Preset, seeds) -> dict:
             "data_source": sorted({r.get("data_source", "?") for r in runs}),
             "beta": runs[0]["beta"] if runs else None,
             "config": _settings_of(runs[0]["config"] if runs else cfg.to_dict()),
-            "config_matches_preset": (all(_settings_of(r["config"]) == _settings_of(
-                dataclasses.replace(cfg, beta=r["config"]["beta"] if cfg.beta is None
-                                    else cfg.beta).to_dict()) for r in runs)),
+            "config_matches_preset": all(_matches_preset(r["config"], cfg) for r in runs),
         })
     done = sum(len(c["accuracy_percent"]) for c in cells)
     summary = [f"table1: {done} of {len(cells) * len(list(seeds))} cell/seed runs finished"]

@@ -5,6 +5,18 @@ For i = 1 .. K: layer i is trained on the cached output of the frozen layers
 bounds, one Adam optimiser for the critics) with one layer update (maximising
 I(Y; L_i) - beta I(X; L_i + eps), its own Adam optimiser); then it is frozen
 and its output on the whole data set is cached for layer i+1.
+
+With ``critic_update="joint"`` one forward and one backward pass per step
+update the label critic and the layer together (each with its own Adam). This
+is exact gradient ascent on both, not an approximation of the alternating
+scheme, when the two ascend the same function of the critic's parameters: the
+label critic's training objective is its InfoNCE bound itself (``y_bound``
+infonce, no EMA-corrected surrogate), and the AA-MINE term has no trained
+parameters (``x_critic`` gaussian with ``x_bound`` infonce, where q(z) cancels;
+``IBObjective.q_free``). The Lagrangian I(Y; L) - beta I(X; L + eps) then has
+the critic's gradient of I(Y; L) alone. It differs from alternating in that the
+layer's step uses the critic from before (not after) this step's critic update;
+it saves one label-critic forward and backward pass per step.
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ class StageSettings:
     evals_per_layer: int
     eval_batch_size: int
     y_critic: str = "concat"
+    critic_update: str = "alternating"
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -74,6 +87,9 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                 ) -> IBObjective:
     """Train one layer with the IB objective; returns the stage's trained critics.
 
+    ``s.critic_update``: ``"alternating"`` (``critic_steps`` critic updates, then one
+    layer update) or ``"joint"`` (one shared pass; see the module docstring).
+
     Args:
         layer: the layer to train, mapping ``h`` ``(N, ...)`` to ``(N, dim)``.
         index: its 1-based position (for messages and metrics).
@@ -97,6 +113,10 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
     obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
                       s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic).to(h.device)
     critics = list(obj.parameters())
+    joint = s.critic_update == "joint"
+    if joint and not (obj.q_free and s.y_bound == "infonce"):
+        raise ValueError("critic_update='joint' needs y_bound='infonce' and the q-free AA-MINE "
+                         "critic (x_critic='gaussian', x_bound='infonce'); use 'alternating'")
     opt_c = adam(critics, lr=s.lr_critic)
     opt_l = adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)
     layer.train()
@@ -119,15 +139,28 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         hb, yb = h[idx], y[idx]
         l = layer(hb).flatten(1)
         z = l + obj.sample_noise(l, g)  # L + eps; eps only measures, the net stays deterministic
-        for _ in range(s.critic_steps):
-            surrogate, iy, ix = obj.critic_objective(l, yb, z)
-            _check_finite(surrogate, "critic objective", index, step)
-            _step(opt_c, -surrogate, critics, s.grad_clip)
-        obj.requires_grad_(False)
-        lagrangian, _, ix_layer = obj.layer_objective(l, yb, z)
-        _check_finite(lagrangian, "IB Lagrangian", index, step)
-        _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
-        obj.requires_grad_(True)
+        if joint:  # one pass: the critic ascends I(Y;L), the layer the Lagrangian
+            lagrangian, iy, ix_layer = obj.layer_objective(l, yb, z)
+            _check_finite(lagrangian, "IB Lagrangian", index, step)
+            opt_c.zero_grad(set_to_none=True)
+            opt_l.zero_grad(set_to_none=True)
+            (-lagrangian).backward()
+            if s.grad_clip:
+                torch.nn.utils.clip_grad_norm_(critics, s.grad_clip)
+                torch.nn.utils.clip_grad_norm_(list(layer.parameters()), s.grad_clip)
+            opt_c.step()
+            opt_l.step()
+            iy = iy.detach()
+        else:
+            for _ in range(s.critic_steps):
+                surrogate, iy, ix = obj.critic_objective(l, yb, z)
+                _check_finite(surrogate, "critic objective", index, step)
+                _step(opt_c, -surrogate, critics, s.grad_clip)
+            obj.requires_grad_(False)
+            lagrangian, _, ix_layer = obj.layer_objective(l, yb, z)
+            _check_finite(lagrangian, "IB Lagrangian", index, step)
+            _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
+            obj.requires_grad_(True)
         if s.x_bound == "infonce":  # the value the layer saw (before its update)
             if ix_layer is None:  # beta = 0: the term is only reported
                 with torch.no_grad():
