@@ -127,28 +127,33 @@ def test_training_goes_on_with_critic_outputs_of_1e4(monkeypatch, critic, value)
 
 # with the default Gaussian critic + InfoNCE, no AA-MINE critic is trained (q cancels), so
 # its non-finite output first shows in the layer's IB Lagrangian
+@pytest.mark.parametrize("update", ["joint", "alternating"])
 @pytest.mark.parametrize("critic,term", [("label", "critic objective"),
                                          ("gaussian", "IB Lagrangian")])
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_nan_or_inf_critic_outputs_stop_training_naming_layer_step_term(monkeypatch, critic,
-                                                                        term, value):
+                                                                        term, value, update):
     _force_outputs(monkeypatch, value, critic)
     x, y, g = _toy()
     net = mlp((8,), (16, 12, 4))
     with pytest.raises(NumericalError, match=f"non-finite {term} at layer 2, step 0"):
         train_layer(net.layers[1], 2, net.layers[0](x).detach(), y, torch.full((4,), 0.25),
-                    12, _stage(), g)
+                    12, _stage(critic_update=update), g)
 
 
-def test_nan_in_the_lagrangian_names_its_term(monkeypatch):
+@pytest.mark.parametrize("update", ["joint", "alternating"])
+def test_nan_in_the_lagrangian_names_its_term(monkeypatch, update):
     orig = IBObjective.layer_objective
-    monkeypatch.setattr(IBObjective, "layer_objective",
-                        lambda self, l, y, z: tuple(t * float("nan") if t is not None else t
-                                                    for t in orig(self, l, y, z)))
+
+    def nan_lagrangian(self, l, y, z):
+        lagrangian, iy, ix = orig(self, l, y, z)
+        return lagrangian * float("nan"), iy, ix
+    monkeypatch.setattr(IBObjective, "layer_objective", nan_lagrangian)
     x, y, g = _toy()
     net = mlp((8,), (16, 12, 4))
     with pytest.raises(NumericalError, match="non-finite IB Lagrangian at layer 1, step 0"):
-        train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), 16, _stage(), g)
+        train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), 16,
+                    _stage(critic_update=update), g)
 
 
 def test_parameter_guard_names_the_parameter():

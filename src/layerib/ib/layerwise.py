@@ -141,7 +141,9 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         z = l + obj.sample_noise(l, g)  # L + eps; eps only measures, the net stays deterministic
         if joint:  # one pass: the critic ascends I(Y;L), the layer the Lagrangian
             lagrangian, iy, ix_layer = obj.layer_objective(l, yb, z)
-            _check_finite(lagrangian, "IB Lagrangian", index, step)
+            if not torch.isfinite(lagrangian):  # one check per step; then name the culprit
+                _check_finite(iy, "critic objective", index, step)
+                _check_finite(lagrangian, "IB Lagrangian", index, step)
             opt_c.zero_grad(set_to_none=True)
             opt_l.zero_grad(set_to_none=True)
             (-lagrangian).backward()
