@@ -3,7 +3,6 @@
 import csv
 import json
 import math
-import time
 
 import pytest
 
@@ -15,10 +14,9 @@ from layerib.experiments.fig1 import COLUMNS, read_csv, resolve_preset
 
 def test_quick_preset_end_to_end(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "fig1"
-    t0 = time.perf_counter()
     rc = main(["reproduce", "fig1", "--preset", "quick", "--data-root", str(tiny_mnist),
                "--out", str(out), "--offline", "--no-progress"])
-    assert rc == 0 and time.perf_counter() - t0 < 60
+    assert rc == 0  # its speed is a benchmark's business, not a test's
     with open(out / "fig1.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == COLUMNS
