@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from layerib.config import TrainConfig, resolve_beta
+from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import forward_cached, train_layer
 from layerib.models.mlp import mlp
@@ -35,7 +35,7 @@ from layerib.train import _layer_settings, load_data
 
 def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: int = 1,
             min_steps: int = 20, seed: int = 0, y_critic: str = "concat",
-            critic_update: str = "alternating") -> dict:
+            critic_update: str = "auto") -> dict:
     """Seconds per epoch of each IB layer stage and of CE on the MNIST MLP.
 
     Each method runs ``max(epochs, ceil(min_steps / steps_per_epoch))`` epochs (so
@@ -75,7 +75,7 @@ def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: i
     ce = (time.perf_counter() - t) / n_epochs
     mean_ib = sum(ib) / len(ib)
     return {"n_train": len(y), "y_critic": y_critic,
-            "critic_update": critic_update, "widths": "-".join(map(str, widths)), "batch_size": cfg.batch_size,
+            "critic_update": resolve_critic_update(cfg), "widths": "-".join(map(str, widths)), "batch_size": cfg.batch_size,
             "steps_per_epoch": per_epoch, "epochs_timed": n_epochs,
             "ib_layer_seconds_per_epoch": ib, "ib_seconds_per_epoch": mean_ib,
             "ib_all_stages_seconds_per_epoch": sum(ib), "ce_seconds_per_epoch": ce,
@@ -99,7 +99,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1, help="epochs timed per method")
     p.add_argument("--y-critic", default="concat", choices=("concat", "heads"),
                    help="I(Y;L) critic of the IB stages")
-    p.add_argument("--critic-update", default="alternating", choices=("alternating", "joint"),
+    p.add_argument("--critic-update", default="auto", choices=("auto", "joint", "alternating"),
                    help="how the IB stages update critic and layer (see layerib.ib.layerwise)")
     p.add_argument("--out", default="bench_train_speed.csv")
     a = p.parse_args()

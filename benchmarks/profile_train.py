@@ -26,7 +26,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100, help="steps profiled per method")
     p.add_argument("--layer", type=int, default=1, choices=(1, 2, 3), help="IB layer stage profiled")
     p.add_argument("--top", type=int, default=15, help="rows printed per profile")
-    p.add_argument("--critic-update", default="alternating", choices=("alternating", "joint"))
+    p.add_argument("--critic-update", default="auto", choices=("auto", "joint", "alternating"))
     p.add_argument("--y-critic", default="concat", choices=("concat", "heads"))
     a = p.parse_args()
     cfg = TrainConfig(train_fraction=0.1, min_steps_per_layer=0, critic_update=a.critic_update,

@@ -208,3 +208,16 @@ def test_same_seed_gives_byte_identical_result(shared, tmp_path):
     assert {"python", "torch", "numpy", "layerib", "platform"} <= set(res["versions"])
     other = run_training(_cfg(data, method="ib", seed=1), tmp_path / "c")
     assert other["layers"][0]["i_x_nats"] != res["layers"][0]["i_x_nats"]  # the seed matters
+
+
+def test_runs_from_before_critic_update_count_as_alternating():
+    """A run folder written before critic_update existed alternated; resuming it under the
+    default (auto = joint) would change the scheme mid-run, so it must be refused, and
+    resuming it with --critic-update alternating must not be."""
+    from layerib.checkpoint import config_differences
+    from layerib.config import TrainConfig
+    new = TrainConfig().to_dict()
+    old = {k: v for k, v in new.items() if k != "critic_update"}
+    assert config_differences(old, new) == ["critic_update"]
+    assert config_differences(old, TrainConfig(critic_update="alternating").to_dict()) == []
+    assert config_differences(TrainConfig(critic_update="joint").to_dict(), new) == []

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from layerib.config import effective_settings
 from layerib.errors import NumericalError, RunDirError
 from layerib.results import atomic_write
 
@@ -109,6 +110,8 @@ _IGNORED_KEYS = ("data_root", "download", "checkpoint_every")
 def config_differences(saved: dict, config: dict) -> list[str]:
     """Keys whose values differ between two config dicts (JSON-normalised), but :data:`_IGNORED_KEYS`."""
     a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
+    if "method" in a and "method" in b:  # TrainConfig dicts: compare what they run
+        a, b = effective_settings(a), effective_settings(b)
     return sorted(k for k in set(a) | set(b) if k not in _IGNORED_KEYS and a.get(k) != b.get(k))
 
 
@@ -150,7 +153,8 @@ def find_resume_state(out: Path, config: dict, *, force: bool = False,
     diff = config_differences(saved, config)
     if diff:
         raise RunDirError(f"{out} holds a different run (config differs in {', '.join(diff)}); "
-                          "choose another --out or pass --force to overwrite it")
+                          "continue it with the settings in its config.json, choose another "
+                          "--out, or pass --force to overwrite it")
     state = load_checkpoint(out / CHECKPOINT)
     if state is None:
         if resume:

@@ -159,15 +159,18 @@ def test_finished_runs_are_compared_with_the_preset_on_what_the_method_reads():
     ib, ce = p.cells[("mnist1", "ib")], p.cells[("mnist1", "ce")]
     run = ib.to_dict() | {"beta": 1.0, "seed": 2}
     assert table1._matches_preset(run, ib)
-    # written before critic_update / checkpoint_every existed: their defaults apply
-    old = {k: v for k, v in run.items() if k not in ("critic_update", "checkpoint_every")}
-    assert table1._matches_preset(old, ib)
+    # checkpoint_every changes nothing; "joint" is what the preset's "auto" runs
+    assert table1._matches_preset(run | {"checkpoint_every": 7, "critic_update": "joint"}, ib)
+    # written before critic_update existed: such runs alternated, the preset's runs do not
+    old = {k: v for k, v in run.items() if k != "critic_update"}
+    assert not table1._matches_preset(old, ib)
+    assert not table1._matches_preset(run | {"critic_update": "alternating"}, ib)
     assert not table1._matches_preset(run | {"min_steps_per_layer": 600}, ib)
-    other = "joint" if ib.critic_update == "alternating" else "alternating"
-    assert not table1._matches_preset(run | {"critic_update": other}, ib)
-    # CE never reads the critics' settings
+    # an explicit --beta is not the preset's automatic beta, even at the same value
+    assert not table1._matches_preset(run, ib, beta_auto=False)
+    # CE never trains critics: their settings cannot change its accuracy
     ce_run = ce.to_dict() | {"y_critic": "heads", "critic_steps": 5, "beta": 1.0}
-    assert table1._matches_preset(ce_run, ce)
+    assert table1._matches_preset({k: v for k, v in ce_run.items() if k != "critic_update"}, ce)
     assert not table1._matches_preset(ce_run | {"ce_epochs": 3}, ce)
     # the MNIST 1 % IB cell runs the validation-chosen schedule, the baselines the defaults
     assert ib.min_steps_per_layer == 100 and ce.min_steps_per_layer == TrainConfig().min_steps_per_layer

@@ -3,8 +3,8 @@
 Cells: MNIST 1 % (600 images), MNIST 100 % (60000) and CIFAR-10 (50000), each
 trained with end-to-end cross-entropy (``ce``), layer-wise I(Y; L) only
 (``iy``, beta = 0) and layer-wise IB (``ib``), for ``seeds`` seeds; plus, on
-CIFAR-10, a stronger CE baseline (``ce_strong``: a wider conv-net with random
-crop + flip) that shows how far the paper-like nets are from a better CE model
+CIFAR-10, a stronger CE baseline (``ce_strong``: a deeper conv-net, 32-64-128, with
+random crop + flip) that shows how far the paper-like nets are from a better CE model
 on the same data. Every cell/seed is an ordinary run folder written by
 :func:`layerib.train.run_training`::
 
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerib.config import TrainConfig
+from layerib.config import TrainConfig, effective_settings
 from layerib.errors import ConfigError
 from layerib.experiments.paper_numbers import TABLE1
 
@@ -204,27 +204,36 @@ def _settings_of(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in ("seed", "data_root", "device", "download")}
 
 
-#: fields a method never reads, left out when a finished run is compared with the preset
+#: fields that cannot change a method's test accuracy, left out when a finished run is
+#: compared with the preset (CE reads some critic settings, but only for its MI report)
 _UNUSED = {
     "ce": {"beta", "epochs_per_layer", "critic_steps", "critic_update", "x_marginal", "y_bound",
-           "x_bound", "y_critic", "x_critic", "lr_critic", "ema_rate", "evals_per_layer"},
-    "ib": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps"},
-    "iy": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "beta"},
+           "x_bound", "y_critic", "x_critic", "lr_critic", "ema_rate", "evals_per_layer",
+           "critic_hidden", "mi_eval_epochs", "mi_eval_batch_size", "infoplane_evals",
+           "infoplane_critic_steps"},
+    "ib": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "mi_eval_epochs",
+           "mi_eval_batch_size"},
+    "iy": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "mi_eval_epochs",
+           "mi_eval_batch_size", "beta"},
 }
 #: fields that do not change what a run computes (how often it saves, not what it learns)
 _NO_EFFECT = {"checkpoint_every"}
 
 
-def _matches_preset(run_cfg: dict, cfg: TrainConfig) -> bool:
+def _matches_preset(run_cfg: dict, cfg: TrainConfig, beta_auto: bool = True) -> bool:
     """Whether a finished run used the preset's settings for ``cfg``'s cell.
 
-    A key the run's config lacks (written before the field existed) takes the field's
-    default, which reproduces the behaviour from before the field was added; fields
-    the cell's method never reads, and ones with no effect on results, are ignored.
+    Both sides are compared as the settings they run with
+    (:func:`layerib.config.effective_settings`: a key an older run lacks means what it
+    meant then, ``critic_update="auto"`` is resolved); fields that cannot change the
+    cell's test accuracy are ignored. Where the preset's beta is automatic, the run's
+    beta must have been automatic too (``beta_auto`` of its ``result.json``).
     """
+    if cfg.beta is None and cfg.method == "ib" and not beta_auto:
+        return False
     want = dataclasses.replace(cfg, beta=run_cfg.get("beta", cfg.beta) if cfg.beta is None
                                else cfg.beta).to_dict()
-    have = {**TrainConfig().to_dict(), **run_cfg}
+    have, want = effective_settings(run_cfg), effective_settings(want)
     skip = _UNUSED[cfg.method] | _NO_EFFECT
     return all(have[k] == v for k, v in _settings_of(want).items() if k not in skip)
 
@@ -255,7 +264,8 @@ def collect(out: Path, p: Table1Preset, seeds) -> dict:
             "data_source": sorted({r.get("data_source", "?") for r in runs}),
             "beta": runs[0]["beta"] if runs else None,
             "config": _settings_of(runs[0]["config"] if runs else cfg.to_dict()),
-            "config_matches_preset": all(_matches_preset(r["config"], cfg) for r in runs),
+            "config_matches_preset": all(_matches_preset(r["config"], cfg, r.get("beta_auto", True))
+                                         for r in runs),
         })
     done = sum(len(c["accuracy_percent"]) for c in cells)
     summary = [f"table1: {done} of {len(cells) * len(list(seeds))} cell/seed runs finished"]

@@ -1,10 +1,12 @@
 """Layer-by-layer IB training (Elad et al. 2019, Sec. 4; NOTES.md Sec. 4).
 
 For i = 1 .. K: layer i is trained on the cached output of the frozen layers
-1 .. i-1 by alternating ``critic_steps`` critic updates (maximising both DV
-bounds, one Adam optimiser for the critics) with one layer update (maximising
-I(Y; L_i) - beta I(X; L_i + eps), its own Adam optimiser); then it is frozen
-and its output on the whole data set is cached for layer i+1.
+1 .. i-1, with its critics (one Adam optimiser for the critics, its own for the
+layer) maximising their bounds and the layer maximising I(Y; L_i) - beta
+I(X; L_i + eps); then it is frozen and its output on the whole data set is
+cached for layer i+1. ``critic_update="alternating"`` (the paper's scheme)
+makes ``critic_steps`` critic updates, then one layer update against the updated
+critics.
 
 With ``critic_update="joint"`` one forward and one backward pass per step
 update the label critic and the layer together (each with its own Adam). This
@@ -30,7 +32,7 @@ from torch import nn
 
 from layerib.checkpoint import rng_state, set_rng_state
 from layerib.optim import adam
-from layerib.errors import NumericalError
+from layerib.errors import ConfigError, NumericalError
 from layerib.ib.objective import IBObjective
 from layerib.mi.protocol import heldout_estimate
 
@@ -60,6 +62,8 @@ class StageSettings:
     evals_per_layer: int
     eval_batch_size: int
     y_critic: str = "concat"
+    #: "alternating" or "joint" (already resolved: ``TrainConfig``'s "auto" is resolved by
+    #: :func:`layerib.config.resolve_critic_update` in ``train._layer_settings``)
     critic_update: str = "alternating"
 
 
@@ -109,14 +113,16 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
 
     Raises:
         NumericalError: a bound or the loss became non-finite (names layer, step, term).
+        ConfigError: ``critic_update="joint"`` with settings under which it is not exact.
     """
     obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
                       s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic).to(h.device)
     critics = list(obj.parameters())
     joint = s.critic_update == "joint"
-    if joint and not (obj.q_free and s.y_bound == "infonce"):
-        raise ValueError("critic_update='joint' needs y_bound='infonce' and the q-free AA-MINE "
-                         "critic (x_critic='gaussian', x_bound='infonce'); use 'alternating'")
+    if joint and not (obj.q_free and s.y_bound == "infonce" and s.critic_steps == 1):
+        raise ConfigError("critic_update='joint' needs y_bound='infonce', the q-free AA-MINE "
+                          "critic (x_critic='gaussian', x_bound='infonce') and critic_steps=1; "
+                          "use critic_update='alternating'")
     opt_c = adam(critics, lr=s.lr_critic)
     opt_l = adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)
     layer.train()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerib.config import TrainConfig, config_from_dict
+from layerib.config import TrainConfig, config_from_dict, effective_settings
 from layerib.errors import ConfigError
 
 #: Keys that say where the data is, not what is computed: a point folder made
@@ -152,9 +152,9 @@ def config_differences(stored: dict[str, Any], cfg: TrainConfig) -> list[str]:
     """``["key: stored -> new", ...]`` for settings (not :data:`LOCATION_KEYS`) that differ.
 
     A key missing from ``stored`` (a setting added to TrainConfig after the
-    point was written) counts as its default.
+    point was written) counts as what it meant then (:func:`layerib.config.effective_settings`).
     """
-    new = cfg.to_dict()
-    stored = dict(TrainConfig().to_dict(), **stored)
+    new = effective_settings(cfg.to_dict())
+    stored = effective_settings(stored)
     return [f"{k}: {stored.get(k)!r} -> {new[k]!r}" for k in new
             if k not in LOCATION_KEYS and stored.get(k) != new[k]]
