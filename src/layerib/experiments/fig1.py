@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from layerib.errors import ConfigError, RunDirError
+from layerib.experiments.presets import choose, set_fields
 from layerib.mi.recipes import CriticSettings
 
 PAPER = {
@@ -86,9 +87,7 @@ def resolve_preset(preset: str, **overrides) -> Fig1Preset:
     Raises:
         ConfigError: an unknown preset name.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown fig1 preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return dataclasses.replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    return set_fields(choose(PRESETS, preset, "fig1"), overrides)
 
 
 def _data(p: Fig1Preset, device):

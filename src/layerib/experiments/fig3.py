@@ -40,7 +40,8 @@ import numpy as np
 import torch
 
 from layerib.config import TrainConfig
-from layerib.errors import ConfigError, RunDirError
+from layerib.errors import RunDirError
+from layerib.experiments.presets import choose, with_train
 
 #: What the paper shows (Fig. 3 and Sec. 4); no numbers are given.
 PAPER = {
@@ -86,11 +87,7 @@ def resolve_preset(preset: str, **overrides) -> Fig3Preset:
     Raises:
         ConfigError: an unknown preset name.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown fig3 preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    p = PRESETS[preset]
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(p, train=dataclasses.replace(p.train, **changes))
+    return with_train(choose(PRESETS, preset, "fig3"), overrides)
 
 
 def _train_first_layer(cfg: TrainConfig, beta: float, train, test, metrics, progress):

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerib.config import TrainConfig
-from layerib.errors import ConfigError, LayerIBError, RunDirError
+from layerib.errors import LayerIBError, RunDirError
+from layerib.experiments.presets import choose, read_stored, with_train
 from layerib.experiments.paper_numbers import table1_accuracy
 from layerib.sweep.spec import SweepSpec
 
@@ -72,11 +73,7 @@ def resolve_preset(preset: str, seed: int | None = None, **overrides) -> IBCurve
     Raises:
         ConfigError: an unknown preset name.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown ibcurve preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    p = PRESETS[preset]
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    p = dataclasses.replace(p, train=dataclasses.replace(p.train, **changes))
+    p = with_train(choose(PRESETS, preset, "ibcurve"), overrides)
     return p if seed is None else dataclasses.replace(p, seeds=(seed,))
 
 
@@ -234,13 +231,10 @@ def render(out: str | Path) -> Path:
     Raises:
         RunDirError: ``out`` holds no finished ibcurve reproduction.
     """
-    from layerib.analysis.runs import read_json
     from layerib.plotting.ibcurve import plot_ib_curve
 
     out = Path(out)
-    res = read_json(out / "ibcurve.json")
-    if res is None:
-        raise RunDirError(f"{out} holds no finished ibcurve reproduction (ibcurve.json)")
+    res = read_stored(out, "ibcurve")
     curve = dict(res["curve"], noise_var=res["noise_var"])
     fig = plot_ib_curve(curve, title=f"layer-wise IB on {res['n_train']} {res['config']['dataset']} images, "
                                      f"{len(res['seeds'])} seed(s)")

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerib.config import TrainConfig
-from layerib.errors import ConfigError, RunDirError
+from layerib.errors import RunDirError
+from layerib.experiments.presets import choose, read_stored, with_train
 from layerib.experiments.paper_numbers import table1_accuracy
 
 PAPER = {
@@ -65,11 +66,7 @@ def resolve_preset(preset: str, **overrides) -> InfoPlanePreset:
     Raises:
         ConfigError: an unknown preset name.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown infoplane preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    p = PRESETS[preset]
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(p, train=dataclasses.replace(p.train, **changes))
+    return with_train(choose(PRESETS, preset, "infoplane"), overrides)
 
 
 def _point(traj: dict, k: int) -> dict:
@@ -147,13 +144,11 @@ def render(out: str | Path) -> Path:
     Raises:
         RunDirError: ``out`` holds no finished infoplane reproduction.
     """
-    from layerib.analysis.runs import infoplane_trajectories, read_json, read_metrics
+    from layerib.analysis.runs import infoplane_trajectories, read_metrics
     from layerib.plotting.infoplane import plot_information_plane
 
     out = Path(out)
-    res = read_json(out / "infoplane.json")
-    if res is None:
-        raise RunDirError(f"{out} holds no finished infoplane reproduction (infoplane.json)")
+    res = read_stored(out, "infoplane")
     panels = {TITLES.get(m, m): infoplane_trajectories(read_metrics(out / r["dir"] / "metrics.jsonl"))
               for m, r in res["runs"].items()}
     fig = plot_information_plane(panels, noise_var=res["noise_var"],

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from layerib.config import TrainConfig, effective_settings
 from layerib.errors import ConfigError
+from layerib.experiments.presets import choose, set_fields
 from layerib.experiments.paper_numbers import TABLE1
 
 #: The data settings, in the paper's row order: name -> (dataset, train fraction, label).
@@ -125,14 +126,10 @@ def resolve_preset(preset: str, seeds: int | None = None, **overrides) -> Table1
     """
     if preset == "default":
         preset = "paper"
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown table1 preset {preset!r}; choose one of "
-                          f"{', '.join(PRESETS)}")
+    p = choose(PRESETS, preset, "table1")
     if seeds is not None and (not isinstance(seeds, int) or seeds < 1):
         raise ConfigError(f"--seeds must be an integer >= 1, got {seeds!r}")
-    p = PRESETS[preset]
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    cells = {k: dataclasses.replace(c, **changes) for k, c in p.cells.items()}
+    cells = {k: set_fields(c, overrides) for k, c in p.cells.items()}
     return dataclasses.replace(p, cells=cells, seeds=seeds or p.seeds)
 
 
