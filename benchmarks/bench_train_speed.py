@@ -29,8 +29,8 @@ from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import forward_cached, train_layer
 from layerib.models.mlp import mlp
-from layerib.results import atomic_write
-from layerib.train import _layer_settings, load_data
+from layerib.runs.folder import atomic_write
+from layerib.runs.training import _layer_settings, load_data
 
 
 def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: int = 1,

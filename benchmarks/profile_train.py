@@ -18,7 +18,7 @@ from layerib.config import TrainConfig, resolve_beta
 from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import train_layer
 from layerib.models.mlp import mlp
-from layerib.train import _layer_settings, load_data
+from layerib.runs.training import _layer_settings, load_data
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import torch
 
 from layerib.cli import main
 from layerib.errors import ConfigError
-from layerib.train import resolve_device
+from layerib.runs.training import resolve_device
 from test_cli import FAST
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")

@@ -8,7 +8,7 @@ from layerib.config import TrainConfig
 from layerib.data.mnist import load_mnist
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, RunDirError
-from layerib.train import run_training
+from layerib.runs.training import run_training
 
 
 def _run(root, out, fraction, method="ib"):

@@ -96,7 +96,7 @@ def test_table1_quick_end_to_end_and_resume(tiny_root, tmp_path, capsys, monkeyp
 
     # resume: finished cell/seeds are not run again; one more seed runs only that seed
     ran = []
-    import layerib.train as train_mod  # table1.run imports run_training from here when called
+    import layerib.runs.training as train_mod  # table1.run imports run_training from here when called
     original = train_mod.run_training
 
     def counting(cfg, out_dir, **kw):

@@ -10,7 +10,7 @@ from layerib.config import TrainConfig
 from layerib.errors import ConfigError
 from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
 from layerib.models.mlp import mlp
-from layerib.train import run_training
+from layerib.runs.training import run_training
 
 TINY = dict(method="ce", widths=(32, 16, 10), batch_size=64, min_steps_per_layer=6, ce_epochs=1,
             readout_epochs=1, critic_hidden=16, mi_eval_batch_size=50, infoplane_critic_steps=5,

@@ -9,7 +9,7 @@ from layerib.config import TrainConfig
 from layerib.ib.endtoend import accuracy, fit_readout
 from layerib.ib.layerwise import forward_cached, train_layer
 from layerib.models.mlp import mlp
-from layerib.train import _layer_settings
+from layerib.runs.training import _layer_settings
 
 
 def _toy(n=256, seed=0):

@@ -7,7 +7,7 @@ from layerib.config import TrainConfig
 from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
 from layerib.models.conv import build_net, conv_net
 from layerib.models.layered import LayeredNet
-from layerib.train import crop_flip
+from layerib.runs.training import crop_flip
 
 
 def test_conv_net_shapes_and_feature_dims():

@@ -117,7 +117,7 @@ def test_training_curves():
 
 
 def test_plotting_never_touches_pyplot():
-    code = ("import sys, layerib.plotting, layerib.html_report; "
+    code = ("import sys, layerib.plotting, layerib.report.html; "
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import make_tiny_mnist
-from layerib.checkpoint import KILL_ENV
+from layerib.runs.checkpoint import KILL_ENV
 from layerib.cli import main
 from layerib.errors import RunDirError
 from layerib.sweep import read_table, run_sweep, spec_from_dict
@@ -62,7 +62,7 @@ def test_rerun_runs_only_missing_points_and_records_failures(local_sweep, tmp_pa
     for name in NAMES[1:3]:  # a half-finished sweep: two points never ran
         shutil.rmtree(out / name)
     kept = {n: (out / n / "result.json").stat().st_mtime_ns for n in (NAMES[0], NAMES[3])}
-    # both missing points are killed after their first layer (test hook of layerib.checkpoint):
+    # both missing points are killed after their first layer (test hook of layerib.runs.checkpoint):
     # recorded as failed, and they do not stop the sweep
     monkeypatch.setenv(KILL_ENV, "after:layer1")
     res = run_sweep(_spec(root), out, workers=2, threads=1)

@@ -1,7 +1,7 @@
 """Reading run folders back: config, result, metrics, and the series figures need.
 
 Figures never retrain (STYLE.md): they read what a run wrote. A run folder
-(:mod:`layerib.train`) holds ``config.json``, ``metrics.jsonl`` and
+(:mod:`layerib.runs.training`) holds ``config.json``, ``metrics.jsonl`` and
 ``result.json``; a reproduction folder holds ``<name>.json`` with an
 ``"experiment"`` key (and its figure) and may hold run folders of its own.
 """

@@ -17,7 +17,7 @@ from layerib.analysis.runs import read_json
 from layerib.data.mnist import load_mnist
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, RunDirError
-from layerib.estimate import load_run
+from layerib.runs.estimation import load_run
 
 
 @torch.inference_mode()

@@ -92,7 +92,7 @@ def resolve_preset(preset: str, **overrides) -> Fig1Preset:
 
 def _data(p: Fig1Preset, device):
     from layerib.data.mnist import load_mnist
-    from layerib.estimate import take_subset
+    from layerib.runs.estimation import take_subset
     train = take_subset(load_mnist(p.data_root, "train", p.download), p.n_train, p.seed)
     test = take_subset(load_mnist(p.data_root, "test", p.download), p.n_test, p.seed)
     return train.images.to(device), test.images.to(device), train.source
@@ -100,7 +100,7 @@ def _data(p: Fig1Preset, device):
 
 def _row(p: Fig1Preset, nv: float, x_tr, x_te, f_tr, f_te, mine: CriticSettings,
          aa: CriticSettings) -> dict:
-    from layerib.estimate import ground_truth
+    from layerib.runs.estimation import ground_truth
     from layerib.mi.recipes import estimate_x
     truth = ground_truth(f_te.cpu(), nv, p.mc_samples, p.seed)
     t0 = time.perf_counter()
@@ -130,10 +130,10 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
     """
     from tqdm.auto import tqdm
 
-    from layerib.estimate import layer_features
+    from layerib.runs.estimation import layer_features
     from layerib.models.mlp import mlp
-    from layerib.results import atomic_write_json, prepare_run_dir, versions
-    from layerib.train import resolve_device
+    from layerib.runs.folder import atomic_write_json, prepare_run_dir, versions
+    from layerib.runs.training import resolve_device
 
     t0 = time.perf_counter()
     p = resolve_preset(preset, data_root=data_root, download=download, device=device, seed=seed)
@@ -183,7 +183,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     """``rows`` as CSV with :data:`COLUMNS`, written atomically."""
     import io
 
-    from layerib.results import atomic_write_text
+    from layerib.runs.folder import atomic_write_text
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()

@@ -93,7 +93,7 @@ def resolve_preset(preset: str, **overrides) -> Fig3Preset:
 def _train_first_layer(cfg: TrainConfig, beta: float, train, test, metrics, progress):
     from layerib.ib.layerwise import train_layer
     from layerib.models.mlp import mlp
-    from layerib.train import _layer_settings
+    from layerib.runs.training import _layer_settings
 
     torch.manual_seed(cfg.seed)  # same initial layer for every beta
     g = torch.Generator(device=train.images.device).manual_seed(cfg.seed)
@@ -186,8 +186,8 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
         LayerIBError: unknown preset, bad data, ``out`` holding a finished
             reproduction (without ``force``), or a non-finite loss.
     """
-    from layerib.results import MetricsLog, atomic_write_json, prepare_run_dir, versions
-    from layerib.train import load_data, resolve_device
+    from layerib.runs.folder import MetricsLog, atomic_write_json, prepare_run_dir, versions
+    from layerib.runs.training import load_data, resolve_device
 
     t0 = time.perf_counter()
     p = resolve_preset(preset, data_root=data_root, download=download, device=device, seed=seed)

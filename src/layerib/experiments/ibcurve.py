@@ -170,7 +170,7 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
             (without ``force``), bad data, or failed points (the sweep is
             kept; re-run to retry them).
     """
-    from layerib.results import atomic_write_json, atomic_write_text
+    from layerib.runs.folder import atomic_write_json, atomic_write_text
     from layerib.sweep import expand, run_sweep
 
     t0 = time.perf_counter()

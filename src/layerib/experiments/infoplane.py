@@ -2,7 +2,7 @@
 
 The paper defers its information-plane analysis to supplementary material we
 do not have, so there are no numbers to match. :func:`run` trains the MNIST
-MLP twice with :func:`layerib.train.run_training`, into ``ib/`` (layer-wise
+MLP twice with :func:`layerib.runs.training.run_training`, into ``ib/`` (layer-wise
 IB) and ``ce/`` (end-to-end cross-entropy), with every other setting equal.
 Both runs record held-out (I(X; L_i + eps), I(Y; L_i)) with the same
 estimators and the same pinned noise variance: layer-wise training for the
@@ -94,8 +94,8 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
             run (without ``force``), or a non-finite loss.
     """
     from layerib.analysis.runs import infoplane_trajectories, read_metrics
-    from layerib.results import atomic_write_json
-    from layerib.train import run_training
+    from layerib.runs.folder import atomic_write_json
+    from layerib.runs.training import run_training
 
     t0 = time.perf_counter()
     cfg = resolve_preset(preset, data_root=data_root, download=download, device=device,

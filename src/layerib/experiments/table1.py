@@ -6,7 +6,7 @@ trained with end-to-end cross-entropy (``ce``), layer-wise I(Y; L) only
 CIFAR-10, a stronger CE baseline (``ce_strong``: a deeper conv-net, 32-64-128, with
 random crop + flip) that shows how far the paper-like nets are from a better CE model
 on the same data. Every cell/seed is an ordinary run folder written by
-:func:`layerib.train.run_training`::
+:func:`layerib.runs.training.run_training`::
 
     DIR/<setting>/<method>/seed<k>/{config.json, metrics.jsonl, result.json, model.pt}
 
@@ -159,8 +159,8 @@ def run(out: str | Path, *, preset: str = "paper", data_root: str | None = None,
     Raises:
         LayerIBError: unknown preset, bad data, an unusable run folder, a non-finite loss.
     """
-    from layerib.results import atomic_write_json, atomic_write_text, versions
-    from layerib.train import run_training
+    from layerib.runs.folder import atomic_write_json, atomic_write_text, versions
+    from layerib.runs.training import run_training
 
     t0 = time.perf_counter()
     p = resolve_preset(preset, seeds, data_root=data_root, download=download, device=device)

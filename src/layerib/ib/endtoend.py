@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from layerib.checkpoint import rng_state, set_rng_state
-from layerib.optim import adam
+from layerib.utils.rng import rng_state, set_rng_state
+from layerib.utils.optim import adam
 from layerib.errors import NumericalError
 
 
@@ -81,7 +81,7 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     (``on_step(n)`` is called after each of the ``n`` steps, e.g. an
     information-plane recorder; ``on_checkpoint(n, state)`` after that, where
     ``state()`` is the loop's resumable state, which ``resume=`` continues from;
-    ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.train.crop_flip`).
+    ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.runs.training.crop_flip`).
 
     Raises:
         NumericalError: the loss became non-finite.

@@ -29,7 +29,7 @@ from typing import Callable
 
 import torch
 
-from layerib.optim import adam
+from layerib.utils.optim import adam
 from layerib.ib.objective import aa_estimator, label_estimator
 from layerib.mi.protocol import heldout_estimate
 

@@ -30,8 +30,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from layerib.checkpoint import rng_state, set_rng_state
-from layerib.optim import adam
+from layerib.utils.rng import rng_state, set_rng_state
+from layerib.utils.optim import adam
 from layerib.errors import ConfigError, NumericalError
 from layerib.ib.objective import IBObjective
 from layerib.mi.protocol import heldout_estimate

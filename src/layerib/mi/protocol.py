@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from layerib.optim import adam
+from layerib.utils.optim import adam
 from layerib.mi.estimators import MIEstimator
 
 

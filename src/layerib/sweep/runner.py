@@ -4,11 +4,11 @@ A point runs as ``python -m layerib train --config point.yaml --out <point folde
 in its own process with ``OMP_NUM_THREADS`` threads, so a crash, a bad
 setting or a thread pool never reaches the other points. The sweep folder
 holds ``sweep.yaml`` (the spec), one folder per point (``point.yaml`` with
-the point's full settings, the run folder of :mod:`layerib.train`,
+the point's full settings, the run folder of :mod:`layerib.runs.training`,
 ``train.log``, and ``error.json`` while the point has failed) and
 ``sweep.csv`` (:mod:`layerib.sweep.table`). A point whose folder holds
 ``result.json`` is finished and skipped on re-run; one holding a stopped run
-continues it from its checkpoint (:mod:`layerib.checkpoint`; with Ray it
+continues it from its checkpoint (:mod:`layerib.runs.checkpoint`; with Ray it
 starts again); a point folder whose ``point.yaml`` holds other settings is an
 error, never silently reused.
 
@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from layerib.errors import ConfigError, RunDirError
-from layerib.results import atomic_write_json, atomic_write_text
+from layerib.runs.folder import atomic_write_json, atomic_write_text
 from layerib.sweep.spec import SweepPoint, SweepSpec, config_differences, expand
 
 log = logging.getLogger(__name__)

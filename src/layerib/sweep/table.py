@@ -15,7 +15,7 @@ import io
 import json
 from pathlib import Path
 
-from layerib.results import atomic_write_text
+from layerib.runs.folder import atomic_write_text
 from layerib.sweep.spec import SweepPoint, format_value
 
 #: Fields of ``result.json`` copied into ``sweep.csv``, in order.

@@ -2,7 +2,7 @@
 
 :func:`run_training` is what ``layerib train`` calls. It writes
 ``config.json`` first, ``metrics.jsonl`` as it goes, ``checkpoint.pt`` at
-regular steps and at every stage's end (:mod:`layerib.checkpoint`; removed
+regular steps and at every stage's end (:mod:`layerib.runs.checkpoint`; removed
 when the run ends), and ``model.pt`` and ``result.json`` (atomically) last, so
 a folder with ``result.json`` holds a finished run.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from layerib.checkpoint import (CHECKPOINT, FORMAT, atomic_torch_save, check_finite_state,
+from layerib.runs.checkpoint import (CHECKPOINT, FORMAT, atomic_torch_save, check_finite_state,
                                 find_resume_state, kill_point, rng_state, set_rng_state)
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.data.cifar10 import load_cifar10, normalize_cifar10
@@ -29,7 +29,7 @@ from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
 from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
 from layerib.ib.report import layer_mi_report
 from layerib.models.conv import build_net
-from layerib.results import (MetricsLog, atomic_write_json, check_run_dir, prepare_run_dir,
+from layerib.runs.folder import (MetricsLog, atomic_write_json, check_run_dir, prepare_run_dir,
                              versions)
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     """Train one net as ``cfg`` says and write its run folder ``out``.
 
     A run saves ``out/checkpoint.pt`` every ``cfg.checkpoint_every`` steps of a
-    stage and at the end of every stage (:mod:`layerib.checkpoint`). Calling
+    stage and at the end of every stage (:mod:`layerib.runs.checkpoint`). Calling
     this again with the same config and ``out`` (``resume=True`` or not)
     continues from that checkpoint and gives the same result as a run that
     was never interrupted (bit-identical on CPU).
@@ -169,7 +169,7 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
 
 
 class _Checkpointer:
-    """Where a run is (stages done) and the saving of ``checkpoint.pt`` (see :mod:`layerib.checkpoint`).
+    """Where a run is (stages done) and the saving of ``checkpoint.pt`` (see :mod:`layerib.runs.checkpoint`).
 
     Stages are numbered 0, 1, ...: ``layer1 .. layerK, readout`` for layer-wise
     methods, ``ce`` for cross-entropy. ``done`` counts the finished ones;

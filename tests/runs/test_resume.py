@@ -2,7 +2,7 @@
 
 The SIGKILL test runs ``layerib train`` in forked child processes (and its last
 resume as ``python -m layerib train`` in a fresh interpreter) on a tiny fake
-MNIST; the test-only hook ``LAYERIB_TEST_KILL_AT`` (:mod:`layerib.checkpoint`)
+MNIST; the test-only hook ``LAYERIB_TEST_KILL_AT`` (:mod:`layerib.runs.checkpoint`)
 makes the process SIGKILL itself at a chosen point. The in-process tests stop a
 run at a point by raising from the same hook, which covers more points cheaply.
 """
@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import layerib.train as train_mod
-from layerib.checkpoint import CHECKPOINT, KILL_ENV, load_checkpoint
+import layerib.runs.training as train_mod
+from layerib.runs.checkpoint import CHECKPOINT, KILL_ENV, load_checkpoint
 from layerib.config import TrainConfig
-from layerib.train import run_training
+from layerib.runs.training import run_training
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 # 300 training images, batches of 64: 4 steps an epoch, 12 steps per layer and read-out
 TINY = ["--epochs-per-layer", "1", "--min-steps-per-layer", "12", "--readout-epochs", "1",
         "--batch-size", "64", "--widths", "32,16,10", "--critic-hidden", "16",
@@ -214,7 +214,7 @@ def test_runs_from_before_critic_update_count_as_alternating():
     """A run folder written before critic_update existed alternated; resuming it under the
     default (auto = joint) would change the scheme mid-run, so it must be refused, and
     resuming it with --critic-update alternating must not be."""
-    from layerib.checkpoint import config_differences
+    from layerib.runs.checkpoint import config_differences
     from layerib.config import TrainConfig
     new = TrainConfig().to_dict()
     old = {k: v for k, v in new.items() if k != "critic_update"}

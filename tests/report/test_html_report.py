@@ -7,7 +7,7 @@ from html_checks import check_html
 from matplotlib.figure import Figure
 
 from layerib.cli import main
-from layerib.html_report import build_report
+from layerib.report.html import build_report
 
 
 def _write_run(d, method="ib", n_train=600):

@@ -1,22 +1,17 @@
-"""Command line: a thin shell over the Python API.
+"""``layerib train``: flags -> :class:`~layerib.config.TrainConfig` -> :func:`~layerib.runs.training.run_training`.
 
-``layerib train ...`` parses flags, builds a :class:`TrainConfig` (defaults,
-then ``--config file.yaml``, then flags) and calls
-:func:`layerib.train.run_training`. A :class:`LayerIBError` becomes a one-line
-``layerib: error: ...`` on stderr and exit status 2.
+Settings: the defaults, then ``--config file.yaml``, then flags.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from layerib import cli_estimate, cli_report, cli_reproduce, cli_sweep
 from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, DATASETS, METHODS, TrainConfig,
                             config_from_dict)
-from layerib.errors import ConfigError, LayerIBError
+from layerib.errors import ConfigError
 
 #: flag -> config field, for the flags of ``layerib train`` that map one-to-one.
 _TRAIN_FLAGS = {
@@ -38,7 +33,7 @@ def _widths(text: str) -> tuple[int, ...]:
             f"must be comma-separated integers such as 512,512,10, got {text!r}") from None
 
 
-def _add_train(sub) -> None:
+def add(sub) -> None:
     p = sub.add_parser("train", help="train one net (layer-wise IB, I(Y;L) only, or CE)",
                        description="Train a net layer by layer with the IB objective "
                                    "(Elad et al. 2019, Eq. 2), or a baseline, and write a run folder.")
@@ -118,8 +113,8 @@ def build_train_config(args: argparse.Namespace) -> TrainConfig:
     return config_from_dict(flags, base=cfg)
 
 
-def _cmd_train(args) -> int:
-    from layerib.train import run_training
+def run(args) -> int:
+    from layerib.runs.training import run_training
     cfg = build_train_config(args)
     res = run_training(cfg, args.out, force=args.force, progress=not args.no_progress,
                        argv=sys.argv, resume=args.resume)
@@ -133,47 +128,3 @@ def _cmd_train(args) -> int:
     return 0
 
 
-#: Sub-commands: name -> (function adding its parser to ``sub``, function running it).
-#: A sub-command module adds one entry here; its runner takes the parsed args
-#: and returns the exit status.
-COMMANDS = {
-    "train": (_add_train, lambda args: _cmd_train(args)),
-    "reproduce": (cli_reproduce.add, cli_reproduce.run),
-    "report": (cli_report.add, cli_report.run),
-    "estimate": (cli_estimate.add, cli_estimate.run),
-    "sweep": (cli_sweep.add, cli_sweep.run),
-}
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line (exit status 2), like ours."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="layerib", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for add, _ in COMMANDS.values():
-        add(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return COMMANDS[args.command][1](args)
-    except LayerIBError as e:
-        print(f"layerib: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("layerib: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

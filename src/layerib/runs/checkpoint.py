@@ -1,7 +1,7 @@
 """Checkpoints of a training run: atomic save, checked load, and the resume point.
 
 A run folder's ``checkpoint.pt`` holds everything needed to continue a run as
-if it had never stopped (see :func:`layerib.train.run_training`): the net, the
+if it had never stopped (see :func:`layerib.runs.training.run_training`): the net, the
 stage's critics and optimisers (MINE's moving averages travel in the critics'
 ``state_dict``), the batch permutation and position in it, the state of the
 run's ``torch.Generator`` and of torch's global generator, the step, the
@@ -35,7 +35,8 @@ import torch
 
 from layerib.config import effective_settings
 from layerib.errors import NumericalError, RunDirError
-from layerib.results import atomic_write
+from layerib.runs.folder import atomic_write
+from layerib.utils.rng import rng_state, set_rng_state  # noqa: F401 (re-exported for run code)
 
 CHECKPOINT = "checkpoint.pt"
 #: Format version of the checkpoint dictionary.
@@ -166,22 +167,6 @@ def find_resume_state(out: Path, config: dict, *, force: bool = False,
         raise RunDirError(f"{out / CHECKPOINT} belongs to a different config ({', '.join(diff)}); "
                           "pass --force to start the run again")
     return state
-
-
-def rng_state(g: torch.Generator) -> dict:
-    """States of the run generator ``g`` and torch's global generators (CPU, CUDA)."""
-    state = {"g": g.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(g: torch.Generator, state: dict) -> None:
-    """Restore what :func:`rng_state` returned."""
-    g.set_state(state["g"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def kill_point(where: str) -> None:

@@ -30,7 +30,7 @@ from layerib.mi.ground_truth import mixture_mi
 from layerib.mi.recipes import CriticSettings, check_names, estimate_x, estimate_y
 from layerib.models.layered import LayeredNet
 from layerib.models.mlp import mlp
-from layerib.results import atomic_write_json, versions
+from layerib.runs.folder import atomic_write_json, versions
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class EstimateConfig:
 
 
 def load_run(run_dir: str | Path) -> tuple[LayeredNet, dict]:
-    """The net and config dict of a run folder written by :func:`layerib.train.run_training`.
+    """The net and config dict of a run folder written by :func:`layerib.runs.training.run_training`.
 
     Raises:
         RunDirError: no such folder, no ``model.pt``, or a file that does not hold a layerib net.

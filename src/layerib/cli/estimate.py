@@ -1,7 +1,7 @@
 """``layerib estimate [--run RUN_DIR] --out FILE.json``: per-layer MI estimates beside the truth.
 
-A thin shell: flags -> :class:`~layerib.estimate.EstimateConfig` ->
-:func:`~layerib.estimate.run_estimate`, then the table.
+A thin shell: flags -> :class:`~layerib.runs.estimation.EstimateConfig` ->
+:func:`~layerib.runs.estimation.run_estimate`, then the table.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def add(sub) -> None:
 
 
 def build_config(args: argparse.Namespace):
-    """The :class:`~layerib.estimate.EstimateConfig` the flags ask for."""
-    from layerib.estimate import EstimateConfig
+    """The :class:`~layerib.runs.estimation.EstimateConfig` the flags ask for."""
+    from layerib.runs.estimation import EstimateConfig
     critic = CriticSettings(steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                             hidden=args.hidden, n_centers=args.n_centers, passes=args.passes,
                             baseline=not args.no_baseline, seed=args.seed,
@@ -75,7 +75,7 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Estimate, write the JSON, print the table; exit status 0."""
-    from layerib.estimate import format_table, run_estimate
+    from layerib.runs.estimation import format_table, run_estimate
     if args.run is not None and not args.run.is_dir():
         raise RunDirError(f"run folder {args.run} does not exist; pass a folder written by layerib train")
     if args.out is None and args.run is None:

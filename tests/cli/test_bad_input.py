@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from conftest import write_idx
-from layerib.checkpoint import CHECKPOINT, load_checkpoint
+from layerib.runs.checkpoint import CHECKPOINT, load_checkpoint
 from layerib.cli import build_train_config, main, make_parser
-from layerib.results import MetricsLog
+from layerib.runs.folder import MetricsLog
 
 TINY = ["--epochs-per-layer", "1", "--min-steps-per-layer", "8", "--readout-epochs", "1",
         "--batch-size", "64", "--widths", "32,16,10", "--critic-hidden", "16",

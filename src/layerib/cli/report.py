@@ -17,7 +17,7 @@ def add(sub) -> None:
 
 def run(args) -> int:
     """Build and write the page; exit status 0."""
-    from layerib.html_report import write_report
+    from layerib.report.html import write_report
     out = write_report(args.dirs, args.out)
     print(f"report of {len(args.dirs)} folder(s) in {out}")
     return 0

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from layerib.checkpoint import CHECKPOINT, check_finite_state, load_checkpoint
+from layerib.runs.checkpoint import CHECKPOINT, check_finite_state, load_checkpoint
 from layerib.cli import main
 from layerib.config import TrainConfig
 from layerib.errors import NumericalError
@@ -23,7 +23,7 @@ from layerib.mi import bounds
 from layerib.mi.critics import GaussianNoiseCritic, LabelCritic
 from layerib.mi.mine import MovingAverageLogMeanExp, mine_surrogate
 from layerib.models.mlp import mlp
-from layerib.train import _layer_settings
+from layerib.runs.training import _layer_settings
 
 B, C = 16, 10
 

@@ -259,7 +259,7 @@ def build_report(dirs: list[Path]) -> str:
 
 def write_report(dirs: list[Path], out: Path) -> Path:
     """Write :func:`build_report` of ``dirs`` to ``out`` (atomically); returns ``out``."""
-    from layerib.results import atomic_write_text
+    from layerib.runs.folder import atomic_write_text
 
     html = build_report(dirs)
     out = Path(out)

@@ -1,0 +1,1 @@
+"""Small shared pieces: the optimiser (:mod:`~layerib.utils.optim`), RNG state (:mod:`~layerib.utils.rng`)."""
