@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from layerib.errors import ConfigError
 
-DATASETS = ("mnist", "cifar10")
-ARCHS = ("mlp", "conv")
+#: Registered data-set names (see :mod:`layerib.data.registry`); ``folder:PATH`` and
+#: ``npz:PATH`` name a user's image folder or ``.npz`` arrays.
+DATASETS = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100")
+DATASET_PREFIXES = ("folder:", "npz:")
+ARCHS = ("mlp", "conv")  #: the built-in nets (layerib.models.registry.MODELS)
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
 AUGMENTS = ("none", "crop_flip")
@@ -24,47 +28,61 @@ METHODS = ("ib", "iy", "ce")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one ``layerib train`` run (MI in nats, noise as a variance)."""
+    """Settings of one ``layerib train`` run (MI in nats, noise as a variance).
 
-    dataset: str = "mnist"            # data set name; see DATASETS
-    method: str = "ib"                # ib: I(Y;L)-beta*I(X;L+eps) per layer; iy: beta=0; ce: end-to-end CE
-    beta: float | None = None         # IB trade-off beta of Eq. 2 (ignored for iy, ce); None: auto_beta(n_train)
-    noise_var: float = 100.0          # sigma^2 of the measuring noise eps ~ N(0, sigma^2 I); 1 saturates I(X;L+eps) at ln B
+    One flat, frozen set of keys (the names of the CLI flags, the YAML keys and the
+    ``**settings`` of :func:`layerib.train_layerwise`), grouped into the sections of
+    :data:`SECTIONS` (data, model, IB objective, estimators, schedule, run):
+    ``cfg.section("objective")`` gives one group as a dict. The comment after each
+    field is its help text on the command line (:func:`field_help`).
+    """
+
+    # --- data
+    dataset: str = "mnist"            # data set: a registered name (mnist, fashion-mnist, kmnist, cifar10, cifar100) or folder:PATH / npz:PATH
     train_fraction: float = 1.0       # stratified seeded subset of the training set, in (0, 1]
-    seed: int = 0                     # seeds the subset, init, batches and noise
-    widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths (conv: the FC layers after the blocks); the last has no nonlinearity
-    arch: str = "mlp"                 # mlp, or conv: conv blocks (channels) then FC layers (widths); see models/conv.py
-    channels: tuple[int, ...] = (32, 64)  # conv: output channels of each block (3x3 conv, ReLU, 2x2 max-pool)
     cifar_source: str = "auto"        # cifar10 copy: auto (python batches if present, else the JPEG zip/folder), batches, folder
-    augment: str = "none"             # ce only: none, or crop_flip (4-pixel padded random crop + horizontal flip per batch)
+    data_root: str | None = None      # folder holding the data sets (MNIST/raw, ...); None: $LAYERIB_DATA_ROOT or a cache
+    download: bool = True             # fetch missing data from the standard mirrors (checksums checked)
+    # --- model
+    arch: str = "mlp"                 # built-in net: mlp, or conv (conv blocks of channels, then FC layers of widths); see models/registry.py
+    widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths (conv: the FC layers after the blocks); the last has no nonlinearity
+    channels: tuple[int, ...] = (32, 64)  # conv: output channels of each block (3x3 conv, ReLU, 2x2 max-pool)
+    model: str | None = None          # PACKAGE.MODULE:FACTORY of a function (input_shape) -> list of layers; replaces arch
+    # --- IB objective
+    method: str = "ib"                # ib: I(Y;L)-beta*I(X;L+eps) per layer; iy: beta=0; ce: end-to-end cross-entropy
+    beta: float | None = None         # IB trade-off beta of Eq. 2 (ignored for iy, ce); None: 600 / number of training images
+    noise_var: float = 100.0          # sigma^2 of the measuring noise eps ~ N(0, sigma^2 I), in squared units of the layer output
+    # --- estimators
+    y_bound: str = "infonce"          # bound on I(Y;L): infonce (per-sample over the exact classes) or dv (MINE, the paper)
+    x_bound: str = "infonce"          # bound on I(X;L+eps) the layer minimises: infonce (unexploitable) or dv (the paper)
+    y_critic: str = "concat"          # I(Y;L) critic: concat MLP on (l, onehot y) (the paper) or heads (MLP(l)_y, faster)
+    x_critic: str = "gaussian"        # AA-MINE inner critic: gaussian (exact Gaussian term + learnt q(z)) or concat MLP (the paper)
+    x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle (a derangement)
+    critic_hidden: int = 128          # hidden width of the critics' MLPs
+    critic_steps: int = 1             # k critic steps per layer step (alternating update)
+    critic_update: str = "auto"       # joint: one pass updates critic and layer; alternating: critic steps then a layer step (the paper); auto: joint where exact
+    ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
+    lr_critic: float = 1e-3           # Adam learning rate of the critics
+    mi_eval_epochs: int = 1           # final MI report: epochs to train fresh critics on each frozen layer (at least min_steps_per_layer steps, <= 1000)
+    mi_eval_batch_size: int = 512     # batch size B of held-out MI estimates (ln B is their ceiling)
+    # --- schedule
     batch_size: int = 256             # training batch size for layers, critics and CE
     epochs_per_layer: int = 5         # IB/IY: epochs for each layer stage (see min_steps_per_layer)
     min_steps_per_layer: int = 600    # IB/IY: at least this many steps per layer (small subsets); also read-out, CE x layers
     ce_epochs: int = 15               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
     readout_epochs: int = 5           # epochs of the linear read-out on the frozen net (CE on cached outputs)
     lr_layer: float = 1e-3            # Adam learning rate of the layer being trained (and of CE training)
-    lr_critic: float = 1e-3           # Adam learning rate of both critics
     lr_readout: float = 1e-2          # Adam learning rate of the read-out
-    critic_steps: int = 1             # k critic steps per layer step (alternating, separate optimisers)
-    critic_update: str = "auto"       # joint: one pass updates critic and layer; alternating: critic steps then a layer step; auto: joint where exact (see resolve_critic_update)
-    critic_hidden: int = 128          # hidden width of the critics' MLPs
-    ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
-    x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle
-    y_bound: str = "infonce"          # bound on I(Y;L): infonce (per-sample over exact classes) or dv (MINE, the paper)
-    x_bound: str = "infonce"    # bound on I(X;L+eps) the layer minimises: infonce (unexploitable) or dv (paper)
-    y_critic: str = "concat"          # I(Y;L) critic: concat MLP on (l, onehot y) (paper) or heads (MLP(l)_y, faster)
-    x_critic: str = "gaussian"        # AA-MINE inner critic: gaussian (s(a.z-|a|^2/2)+f(z)+g.h) or concat MLP
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
-    mi_eval_epochs: int = 1           # epochs to train fresh critics on each frozen layer before reporting MI
-    mi_eval_batch_size: int = 512     # batch size B of held-out MI estimates (ln B is their ceiling)
+    augment: str = "none"             # ce only: none, or crop_flip (4-pixel padded random crop + horizontal flip per batch)
+    # --- run
+    seed: int = 0                     # seeds the subset, init, batches and noise
+    device: str = "cpu"               # cpu, cuda, or auto (cuda when torch sees a GPU)
     evals_per_layer: int = 10         # held-out MI evaluations (metrics.jsonl) per layer stage
     infoplane_evals: int = 10         # CE: every layer's held-out (I(X;L+eps), I(Y;L)) at step 0 and this many times more (0: off)
     infoplane_critic_steps: int = 100  # CE: label-critic steps before each of those evaluations (critics kept between them)
     checkpoint_every: int = 500       # save checkpoint.pt every this many steps of a stage (0: only at stage ends)
-    device: str = "cpu"               # cpu, cuda, or auto
-    data_root: str | None = None      # folder holding MNIST/raw; None: $LAYERIB_DATA_ROOT or a cache
-    download: bool = True             # fetch missing data from the standard mirrors
 
     def __post_init__(self) -> None:
         validate(self)
@@ -76,6 +94,10 @@ class TrainConfig:
         d["channels"] = list(self.channels)
         return d
 
+    def section(self, name: str) -> dict[str, Any]:
+        """The fields of one section of :data:`SECTIONS` (e.g. ``"objective"``) as a dict."""
+        return {k: getattr(self, k) for k in SECTIONS[name][1]}
+
     @property
     def effective_beta(self) -> float:
         """beta actually used: 0 for ``iy`` (and unused for ``ce``); resolve None first."""
@@ -84,6 +106,38 @@ class TrainConfig:
         if self.beta is None:
             raise ValueError("beta is None (auto): resolve it with resolve_beta(config, n_train)")
         return self.beta
+
+
+def _field_comments() -> tuple[dict[str, str], dict[str, list[str]]]:
+    """``({field: its trailing comment}, {section title: [fields]})`` read from this module's source."""
+    import inspect
+    import re
+    helps: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
+    title = "settings"
+    for line in inspect.getsource(TrainConfig).splitlines():
+        head = re.match(r"\s*# --- (.+)$", line)
+        if head:
+            title = head.group(1).strip()
+            continue
+        m = re.match(r"\s*(\w+): [^=]+=.*?#\s*(.+)$", line)
+        if m and m.group(1) in {f.name for f in fields(TrainConfig)}:
+            helps[m.group(1)] = m.group(2).strip()
+            groups.setdefault(title, []).append(m.group(1))
+    return helps, groups
+
+
+_HELP, _GROUPS = _field_comments()
+#: section key -> (title, field names): data, model, objective, estimators, schedule, run.
+SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    key: (title, tuple(_GROUPS[title])) for key, title in
+    (("data", "data"), ("model", "model"), ("objective", "IB objective"),
+     ("estimators", "estimators"), ("schedule", "schedule"), ("run", "run"))}
+
+
+def field_help(name: str) -> str:
+    """The help text of a :class:`TrainConfig` field: the comment after it in this module."""
+    return _HELP.get(name, "")
 
 
 def auto_beta(n_train: int) -> float:
@@ -162,7 +216,14 @@ def validate(c: TrainConfig) -> None:
     _check(c.data_root is None or isinstance(c.data_root, str),
            f"data_root must be a folder name (a string), got {c.data_root!r}")
     _check(isinstance(c.download, bool), f"download must be true or false, got {c.download!r}")
-    _check(c.dataset in DATASETS, f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
+    _check(c.dataset in DATASETS or (c.dataset.startswith(DATASET_PREFIXES)
+                                      and len(c.dataset.split(":", 1)[1]) > 0),
+           f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}, "
+           "folder:PATH (an image folder <split>/<class>/<image>) or npz:PATH "
+           "(arrays x_train, y_train, x_test, y_test)")
+    _check(c.model is None or (isinstance(c.model, str) and re.fullmatch(
+        r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_]\w*", c.model) is not None),
+           f"model must be PACKAGE.MODULE:FACTORY (e.g. mynets.digits:layers), got {c.model!r}")
     _check(c.method in METHODS, f"unknown method {c.method!r}; choose one of {', '.join(METHODS)}")
     _check(c.beta is None or (_finite(c.beta) and c.beta >= 0),
            f"--beta must be a finite number >= 0, got {c.beta}")
@@ -196,7 +257,9 @@ def validate(c: TrainConfig) -> None:
     _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.widths),
            f"widths must be positive integers, got {c.widths!r}")
-    _check(c.arch in ARCHS, f"unknown arch {c.arch!r}; choose one of {', '.join(ARCHS)}")
+    from layerib.models.registry import MODELS
+    _check(c.arch in MODELS, f"unknown arch {c.arch!r}; choose one of {', '.join(MODELS)}, "
+           "or pass model: PACKAGE.MODULE:FACTORY")
     _check(isinstance(c.channels, tuple) and len(c.channels) >= 1
            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.channels),
            f"channels must be positive integers, got {c.channels!r}")
@@ -234,8 +297,15 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
     for key in ("widths", "channels"):
         if key in values and isinstance(values[key], list):
             values[key] = tuple(values[key])
-    for k, v in values.items():  # ints are fine where floats are expected
-        default = getattr(base, k)
-        if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
+    types = {f.name: str(f.type) for f in fields(TrainConfig)}
+    for k, v in values.items():
+        if "float" not in types[k]:
+            continue
+        if isinstance(v, int) and not isinstance(v, bool):  # ints are fine where floats are expected
             values[k] = float(v)
+        elif isinstance(v, str):  # PyYAML reads 1e-3 (no dot) as a string: take it as the number
+            try:
+                values[k] = float(v)
+            except ValueError:
+                pass  # not a number: validate() names the field
     return dataclasses.replace(base, **values)

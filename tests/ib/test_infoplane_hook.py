@@ -58,9 +58,10 @@ def test_recorder_restores_train_mode_and_sees_structure():
     x[torch.arange(200), y] += 3.0  # the class is written in the input: I(Y; L_1) well above 0
     net = mlp((8,), (16, 4)).train()
     recs = []
-    rec = InfoPlaneRecorder(net, x, y, x, y, torch.full((4,), 0.25), recs.append, steps=[0, 5],
-                            noise_var=0.1, steps_per_epoch=1, batch_size=50, eval_batch_size=50,
-                            critic_steps=200, hidden=32, lr=3e-3, ema_rate=0.01, y_bound="infonce")
+    s = TrainConfig(noise_var=0.1, batch_size=50, mi_eval_batch_size=50, infoplane_critic_steps=200,
+                    critic_hidden=32, lr_critic=3e-3, ema_rate=0.01, y_bound="infonce")
+    rec = InfoPlaneRecorder.for_net(net, (x, y), (x, y), torch.full((4,), 0.25), recs.append, s,
+                                    steps=[0, 5], steps_per_epoch=1)
     rec(3)
     assert recs == []  # not an evaluation step
     rec(5)

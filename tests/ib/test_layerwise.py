@@ -9,7 +9,7 @@ from layerib.config import TrainConfig
 from layerib.ib.endtoend import accuracy, fit_readout
 from layerib.ib.layerwise import forward_cached, train_layer
 from layerib.models.mlp import mlp
-from layerib.runs.training import _layer_settings
+from layerib.ib.layerwise import stage_steps
 
 
 def _toy(n=256, seed=0):
@@ -26,19 +26,19 @@ def test_training_layer_two_leaves_layer_one_unchanged():
     prior = torch.full((4,), 0.25)
     cfg = TrainConfig(widths=(16, 12, 4), batch_size=64, epochs_per_layer=2,
                       min_steps_per_layer=20, critic_hidden=16, beta=1e-2)
-    s = _layer_settings(cfg, len(x))
-    train_layer(net.layers[0], 1, x, y, prior, 16, s, g)
+    steps, _ = stage_steps(cfg, len(x))
+    train_layer(net.layers[0], 1, x, y, prior, cfg, g)
     net.freeze(1)
     before = copy.deepcopy(net.layers[0].state_dict())
     layer2_before = copy.deepcopy(net.layers[1].state_dict())
     h = forward_cached(net.layers[0], x)
     records = []
-    train_layer(net.layers[1], 2, h, y, prior, 12, s, g, heldout=(h, y), on_eval=records.append)
+    train_layer(net.layers[1], 2, h, y, prior, cfg, g, heldout=(h, y), on_eval=records.append)
     for k, v in net.layers[0].state_dict().items():
         assert torch.equal(v, before[k]), k
     assert any(not torch.equal(v, layer2_before[k]) for k, v in net.layers[1].state_dict().items())
-    assert records and records[-1]["layer"] == 2 and records[-1]["step"] == s.steps
-    assert len(records) == min(cfg.evals_per_layer, s.steps)
+    assert records and records[-1]["layer"] == 2 and records[-1]["step"] == steps
+    assert len(records) == min(cfg.evals_per_layer, steps)
 
 
 def test_readout_sees_only_frozen_features():
@@ -60,12 +60,11 @@ def _one_step(update: str, seed: int = 0):
     torch.manual_seed(seed)
     net = mlp((8,), (16, 4))
     prior = torch.full((4,), 0.25)
-    cfg = TrainConfig(widths=(16, 4), batch_size=64, epochs_per_layer=1, min_steps_per_layer=1,
+    cfg = TrainConfig(widths=(16, 4), batch_size=256, epochs_per_layer=1, min_steps_per_layer=1,
                       critic_hidden=16, beta=0.5, noise_var=0.1, critic_update=update)
-    s = _layer_settings(cfg, len(x))
-    s.steps = 1
+    assert stage_steps(cfg, len(x))[0] == 1
     torch.manual_seed(seed + 1)  # the critics' initialisation
-    obj = train_layer(net.layers[0], 1, x, y, prior, 16, s, torch.Generator().manual_seed(7))
+    obj = train_layer(net.layers[0], 1, x, y, prior, cfg, torch.Generator().manual_seed(7))
     return net.layers[0], obj
 
 
@@ -87,9 +86,8 @@ def test_both_updates_learn_the_labels(update):
     prior = torch.full((4,), 0.25)
     cfg = TrainConfig(widths=(16, 4), batch_size=64, epochs_per_layer=1, min_steps_per_layer=600,
                       critic_hidden=32, beta=1e-2, critic_update=update, evals_per_layer=1)
-    s = _layer_settings(cfg, len(x))
     records = []
-    train_layer(net.layers[0], 1, x, y, prior, 16, s, g, heldout=(x, y), on_eval=records.append)
+    train_layer(net.layers[0], 1, x, y, prior, cfg, g, heldout=(x, y), on_eval=records.append)
     # 4 equiprobable, well-separated classes: I(Y;L) -> ln 4 = 1.386 nats; a step-0 critic gives ~0
     print(update, records[-1]["test_i_y_nats"])
     assert records[-1]["test_i_y_nats"] > 1.0, records[-1]

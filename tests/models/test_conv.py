@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from layerib.config import TrainConfig
-from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
-from layerib.models.conv import build_net, conv_net
+from layerib.ib.layerwise import forward_cached, train_layer
+from layerib.models.conv import conv_net
+from layerib.runs.training import build_net
 from layerib.models.layered import LayeredNet
-from layerib.runs.training import crop_flip
+from layerib.data.augment import crop_flip
 
 
 def test_conv_net_shapes_and_feature_dims():
@@ -38,12 +39,10 @@ def test_build_net_follows_arch():
     assert isinstance(conv.layers[0][0], torch.nn.Conv2d)
 
 
-def _settings(steps: int) -> StageSettings:
-    return StageSettings(beta=0.1, noise_var=100.0, batch_size=16, steps=steps, steps_per_epoch=4,
-                         lr_layer=1e-2, lr_critic=1e-3, critic_steps=1, critic_hidden=8,
-                         ema_rate=0.01, x_critic="gaussian", x_marginal="all", x_bound="infonce",
-                         y_bound="infonce", weight_decay=0.0, grad_clip=None, evals_per_layer=1,
-                         eval_batch_size=16)
+def _settings(steps: int) -> TrainConfig:
+    return TrainConfig(beta=0.1, noise_var=100.0, batch_size=16, epochs_per_layer=1,
+                       min_steps_per_layer=steps, lr_layer=1e-2, critic_hidden=8,
+                       evals_per_layer=1, mi_eval_batch_size=16)
 
 
 def test_layerwise_training_trains_one_block_and_freezes_it():
@@ -54,7 +53,7 @@ def test_layerwise_training_trains_one_block_and_freezes_it():
     prior = torch.full((10,), 0.1)
     g = torch.Generator().manual_seed(0)
     before = [p.detach().clone() for p in net.parameters()]
-    train_layer(net.layers[0], 1, x, y, prior, net.feature_dims[0], _settings(4), g)
+    train_layer(net.layers[0], 1, x, y, prior, _settings(4), g)
     after1 = [p.detach().clone() for p in net.parameters()]
     n1 = len(list(net.layers[0].parameters()))
     assert all(not torch.equal(a, b) for a, b in zip(before[:n1], after1[:n1]))  # block 1 trained
@@ -63,7 +62,7 @@ def test_layerwise_training_trains_one_block_and_freezes_it():
     assert net.is_frozen(1) and not net.is_frozen(2) and not net.layers[0].training
     h = forward_cached(net.layers[0], x)
     assert h.shape == (64, 4, 16, 16)
-    train_layer(net.layers[1], 2, h, y, prior, net.feature_dims[1], _settings(4), g)
+    train_layer(net.layers[1], 2, h, y, prior, _settings(4), g)
     after2 = [p.detach().clone() for p in net.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(after1[:n1], after2[:n1]))  # frozen block kept
     n2 = n1 + len(list(net.layers[1].parameters()))

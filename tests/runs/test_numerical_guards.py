@@ -20,10 +20,11 @@ from layerib.errors import NumericalError
 from layerib.ib.layerwise import train_layer
 from layerib.ib.objective import IBObjective
 from layerib.mi import bounds
+from layerib.mi.channel import GaussianChannel
 from layerib.mi.critics import GaussianNoiseCritic, LabelCritic
 from layerib.mi.mine import MovingAverageLogMeanExp, mine_surrogate
 from layerib.models.mlp import mlp
-from layerib.runs.training import _layer_settings
+from layerib.ib.layerwise import stage_steps
 
 B, C = 16, 10
 
@@ -95,7 +96,7 @@ def _toy(n=128, seed=0):
 def _stage(**kw):
     cfg = TrainConfig(widths=(16, 12, 4), batch_size=32, epochs_per_layer=1,
                       min_steps_per_layer=6, critic_hidden=16, beta=1e-2, **kw)
-    return _layer_settings(cfg, 128)
+    return cfg
 
 
 def _force_outputs(monkeypatch, value, critic="label"):
@@ -110,6 +111,9 @@ def _force_outputs(monkeypatch, value, critic="label"):
         orig = GaussianNoiseCritic.gauss_pair_scores
         monkeypatch.setattr(GaussianNoiseCritic, "gauss_pair_scores",
                             lambda self, u, v: orig(self, u, v) * 0 + value)
+        orig_ch = GaussianChannel.pair_scores  # the q-free path's parameter-free critic
+        monkeypatch.setattr(GaussianChannel, "pair_scores",
+                            lambda self, u, v: orig_ch(self, u, v) * 0 + value)
 
 
 @pytest.mark.parametrize("critic", ["label", "gaussian"])
@@ -119,7 +123,7 @@ def test_training_goes_on_with_critic_outputs_of_1e4(monkeypatch, critic, value)
     x, y, g = _toy()
     net = mlp((8,), (16, 12, 4))
     records = []
-    train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), 16, _stage(), g,
+    train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), _stage(), g,
                 heldout=(x, y), on_eval=records.append)
     assert all(torch.isfinite(p).all() for p in net.parameters())
     assert records and all(math.isfinite(r["train_i_y_nats"]) for r in records)
@@ -138,7 +142,7 @@ def test_nan_or_inf_critic_outputs_stop_training_naming_layer_step_term(monkeypa
     net = mlp((8,), (16, 12, 4))
     with pytest.raises(NumericalError, match=f"non-finite {term} at layer 2, step 0"):
         train_layer(net.layers[1], 2, net.layers[0](x).detach(), y, torch.full((4,), 0.25),
-                    12, _stage(critic_update=update), g)
+                    _stage(critic_update=update), g)
 
 
 @pytest.mark.parametrize("update", ["joint", "alternating"])
@@ -152,8 +156,7 @@ def test_nan_in_the_lagrangian_names_its_term(monkeypatch, update):
     x, y, g = _toy()
     net = mlp((8,), (16, 12, 4))
     with pytest.raises(NumericalError, match="non-finite IB Lagrangian at layer 1, step 0"):
-        train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), 16,
-                    _stage(critic_update=update), g)
+        train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), _stage(critic_update=update), g)
 
 
 def test_parameter_guard_names_the_parameter():
@@ -199,9 +202,9 @@ def test_grad_clip_is_applied(monkeypatch):
                         lambda params, clip: seen.append(clip) or real(params, clip))
     x, y, g = _toy()
     net = mlp((8,), (16, 12, 4))
-    train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), 16, _stage(grad_clip=0.5), g)
+    train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), _stage(grad_clip=0.5), g)
     assert seen and set(seen) == {0.5}
     seen.clear()
-    train_layer(net.layers[1], 2, net.layers[0](x).detach(), y, torch.full((4,), 0.25), 12,
+    train_layer(net.layers[1], 2, net.layers[0](x).detach(), y, torch.full((4,), 0.25),
                 _stage(), g)
     assert seen == []  # off by default

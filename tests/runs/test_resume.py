@@ -190,8 +190,10 @@ def test_checkpoint_holds_the_whole_state(tiny_mnist, tmp_path, monkeypatch):
     ck = load_checkpoint(tmp_path / "run" / CHECKPOINT)
     assert (ck["done"], ck["stage"], ck["step"]) == (1, "layer2", 4)
     local = ck["local"]
-    assert {"perm", "start", "obj", "opt_c", "opt_l", "rng", "sums"} <= set(local)
-    emas = [v for k, v in local["obj"].items() if k.endswith("_extra_state")]
+    assert {"loop", "update", "rng", "sums"} <= set(local)
+    assert {"step", "perm", "start", "epoch"} <= set(local["loop"]) and local["loop"]["step"] == 5
+    assert {"obj", "opt_c", "opt_l"} <= set(local["update"])
+    emas = [v for k, v in local["update"]["obj"].items() if k.endswith("_extra_state")]
     assert emas and all(e["ema"]["log_ema"] is not None for e in emas if e["ema"])  # MINE's EMA
     assert {"g", "torch"} <= set(ck["rng"]) and ck["config"]["seed"] == 0
     assert ck["metrics_bytes"] == len((tmp_path / "run" / "metrics.jsonl").read_bytes())

@@ -55,6 +55,7 @@ def add(sub) -> None:
     p.add_argument("--data-root", help="folder holding MNIST/raw (default: the run's, $LAYERIB_DATA_ROOT)")
     p.add_argument("--offline", action="store_true", help="never download data")
     p.add_argument("--out", type=Path, help="JSON file to write (default: RUN/estimate.json)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else args.run / "estimate.json"
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; name a JSON file")
+    if out.exists() and not args.force:
+        raise ConfigError(f"{out} exists; pass --force to overwrite it or choose another --out")
     if not out.parent.is_dir():
         raise ConfigError(f"--out {out}: folder {out.parent} does not exist; create it first")
     cfg = build_config(args)

@@ -1,5 +1,8 @@
 """``layerib train``: flags -> :class:`~layerib.config.TrainConfig` -> :func:`~layerib.runs.training.run_training`.
 
+Every flag is generated from a :class:`~layerib.config.TrainConfig` field (same name,
+dashes for underscores; its help is the field's comment, grouped by config section),
+so the flags, the YAML keys and the Python API's ``**settings`` cannot drift apart.
 Settings: the defaults, then ``--config file.yaml``, then flags.
 """
 
@@ -7,25 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
-from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, DATASETS, METHODS, TrainConfig,
-                            config_from_dict)
+from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, METHODS, SECTIONS,
+                            TrainConfig, config_from_dict, field_help)
 from layerib.errors import ConfigError
 
-#: flag -> config field, for the flags of ``layerib train`` that map one-to-one.
-_TRAIN_FLAGS = {
-    "dataset": str, "method": str, "beta": float, "noise_var": float, "train_fraction": float,
-    "seed": int, "batch_size": int, "epochs_per_layer": int, "min_steps_per_layer": int,
-    "ce_epochs": int, "readout_epochs": int, "lr_layer": float, "lr_critic": float,
-    "lr_readout": float, "critic_steps": int, "critic_hidden": int, "ema_rate": float,
-    "weight_decay": float, "grad_clip": float, "mi_eval_epochs": int,
-    "mi_eval_batch_size": int, "device": str, "data_root": str,
-    "infoplane_evals": int, "infoplane_critic_steps": int, "checkpoint_every": int,
-}
+#: fields whose values are one of a fixed set (argparse lists them in --help)
+CHOICES = {"method": METHODS, "arch": ARCHS, "cifar_source": CIFAR_SOURCES, "augment": AUGMENTS,
+           "critic_update": CRITIC_UPDATES, "x_marginal": ("all", "shuffle"),
+           "y_bound": ("infonce", "dv"), "x_bound": ("infonce", "dv"),
+           "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat")}
 
 
-def _widths(text: str) -> tuple[int, ...]:
+def _ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(w) for w in text.split(","))
     except ValueError:
@@ -33,59 +32,45 @@ def _widths(text: str) -> tuple[int, ...]:
             f"must be comma-separated integers such as 512,512,10, got {text!r}") from None
 
 
+def _flag_type(annotation: str):
+    if "tuple" in annotation:
+        return _ints
+    for name, typ in (("float", float), ("int", int)):
+        if name in annotation:
+            return typ
+    return str
+
+
 def add(sub) -> None:
+    """Add the ``train`` parser, one flag per config field, grouped by section."""
     p = sub.add_parser("train", help="train one net (layer-wise IB, I(Y;L) only, or CE)",
                        description="Train a net layer by layer with the IB objective "
-                                   "(Elad et al. 2019, Eq. 2), or a baseline, and write a run folder.")
-    defaults = TrainConfig()
-    for name, typ in _TRAIN_FLAGS.items():
-        flag = "--" + name.replace("_", "-")
-        default = getattr(defaults, name)
-        kw = {"type": typ, "default": None,
-              "help": "(default: 600 / number of training images)" if name == "beta"
-              else f"(default: {default})"}
-        if name == "dataset":
-            kw["choices"] = DATASETS
-        if name == "method":
-            kw["choices"] = METHODS
-        p.add_argument(flag, **kw)
-    p.add_argument("--widths", type=_widths, default=None,
-                   help="comma-separated layer widths (default: 512,512,10)")
-    p.add_argument("--arch", choices=ARCHS, default=None,
-                   help="mlp, or conv: conv blocks then FC layers of --widths (default: mlp)")
-    p.add_argument("--channels", type=lambda s: tuple(int(w) for w in s.split(",")), default=None,
-                   help="conv: comma-separated output channels of the blocks (default: 32,64)")
-    p.add_argument("--cifar-source", choices=CIFAR_SOURCES, default=None,
-                   help="cifar10 copy: auto (python batches if present, else the JPEG zip/folder), "
-                        "batches or folder (default: auto)")
-    p.add_argument("--augment", choices=AUGMENTS, default=None,
-                   help="ce only: none or crop_flip (random 4-pixel-padded crop + flip; default: none)")
-    p.add_argument("--x-marginal", choices=("all", "shuffle"), default=None,
-                   help="AA-MINE marginal pairs (default: all)")
-    p.add_argument("--y-bound", choices=("dv", "infonce"), default=None,
-                   help="bound on I(Y;L) (default: infonce over the exact classes; dv is MINE as in the paper)")
-    p.add_argument("--x-bound", choices=("infonce", "dv"), default=None,
-                   help="bound on I(X;L+eps) the layer minimises (default: infonce; dv as in the paper)")
-    p.add_argument("--x-critic", choices=("gaussian", "concat"), default=None,
-                   help="AA-MINE inner critic (default: gaussian; concat is the paper's MLP critic)")
-    p.add_argument("--y-critic", choices=("concat", "heads"), default=None,
-                   help="I(Y;L) critic (default: concat, the paper's MLP on (L, onehot Y); "
-                        "heads: one MLP output per class, faster)")
-    p.add_argument("--critic-update", choices=CRITIC_UPDATES, default=None,
-                   help="joint: one forward/backward pass updates the label critic and the layer "
-                        "(exact with the InfoNCE bounds, the gaussian x critic and one critic "
-                        "step); alternating: critic step(s), then a layer step on the updated "
-                        "critic (the paper's scheme); auto: joint where exact, else alternating "
-                        "(default: auto)")
-    p.add_argument("--offline", action="store_true", help="never download data")
-    p.add_argument("--config", type=Path, help="YAML file of config keys (flags override it)")
-    p.add_argument("--out", type=Path, required=True, help="run folder to write")
-    p.add_argument("--force", action="store_true",
-                   help="overwrite a finished run, or another config's run, in --out")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint (re-running the same "
-                        "command into the same --out does so too); an error when there is none")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                                   "(Elad et al. 2019, Eq. 2), or a baseline, and write a run folder. "
+                                   "MI in nats; noise as a variance.")
+    defaults, types = TrainConfig(), {f.name: str(f.type) for f in fields(TrainConfig)}
+    for title, names in SECTIONS.values():
+        group = p.add_argument_group(title)
+        for name in names:
+            if name == "download":
+                group.add_argument("--offline", action="store_true",
+                                   help="never download data (sets download: false)")
+                continue
+            default = getattr(defaults, name)
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            kw = {"type": _flag_type(types[name]), "default": None,
+                  "help": f"{field_help(name)} (default: {shown})".replace("%", "%%")}
+            if name in CHOICES:
+                kw["choices"] = CHOICES[name]
+            group.add_argument("--" + name.replace("_", "-"), **kw)
+    run = p.add_argument_group("this command")
+    run.add_argument("--config", type=Path, help="YAML file of config keys (flags override it)")
+    run.add_argument("--out", type=Path, required=True, help="run folder to write")
+    run.add_argument("--force", action="store_true",
+                     help="overwrite a finished run, or another config's run, in --out")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its last checkpoint (re-running the same "
+                          "command into the same --out does so too); an error when there is none")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _read_yaml(path: Path) -> dict:
@@ -104,27 +89,40 @@ def _read_yaml(path: Path) -> dict:
 def build_train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then ``--config`` YAML, then flags -> a validated :class:`TrainConfig`."""
     cfg = config_from_dict(_read_yaml(args.config)) if args.config else TrainConfig()
-    extra = ["widths", "arch", "channels", "cifar_source", "augment", "x_marginal", "x_critic",
-             "x_bound", "y_bound", "y_critic", "critic_update"]
-    flags = {k: getattr(args, k) for k in list(_TRAIN_FLAGS) + extra
-             if getattr(args, k) is not None}
+    flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+             if f.name != "download" and getattr(args, f.name) is not None}
     if args.offline:
         flags["download"] = False
     return config_from_dict(flags, base=cfg)
 
 
+def format_summary(res: dict) -> list[str]:
+    """The lines ``layerib train`` prints: accuracy, then per layer I(Y;L) and I(X;L+eps) with
+    its Monte-Carlo truth, B and ln B (never a bare number)."""
+    lines = [f"{res['method']} on {res['dataset']} ({res['n_train']} training images): "
+             f"test accuracy {100 * res['test_accuracy']:.2f}%  [{res['wall_seconds']:.0f} s]"]
+    if not res["layers"]:
+        return lines
+    b = res["layers"][0]["batch_size"]
+    lines.append(f"{'layer':>5} {'I(Y;L) nats':>16} {'I(X;L+eps) nats':>18} {'Monte-Carlo truth':>18}"
+                 f" {'output RMS':>10}   (noise var {res['noise_var']:g}; held-out B={b}, "
+                 f"ln B={res['layers'][0]['i_x'].get('ln_batch', 0):.2f})")
+    for layer in res["layers"]:
+        iy, ix = layer["i_y"], layer["i_x"]
+        rms = layer.get("output_rms")
+        lines.append(f"{layer['index']:>5} {layer['i_y_nats']:>9.3f}+-{iy.get('stderr', 0):.3f} "
+                     f"{layer['i_x_nats']:>11.3f}+-{ix.get('stderr', 0):.3f} "
+                     f"{layer['i_x_monte_carlo_nats']:>11.3f}+-{layer['i_x_monte_carlo_stderr']:.3f}"
+                     f" {'' if rms is None else f'{rms:10.3g}'}  {' '.join(layer.get('flags', []))}")
+    return lines
+
+
 def run(args) -> int:
+    """Train, print the summary; exit status 0."""
     from layerib.runs.training import run_training
     cfg = build_train_config(args)
     res = run_training(cfg, args.out, force=args.force, progress=not args.no_progress,
                        argv=sys.argv, resume=args.resume)
-    print(f"{res['method']} on {res['dataset']} ({res['n_train']} training images): "
-          f"test accuracy {100 * res['test_accuracy']:.2f}%  [{res['wall_seconds']:.0f} s]")
-    print(f"{'layer':>5} {'I(Y;L) nats':>12} {'I(X;L+eps) nats':>16}   (noise var "
-          f"{cfg.noise_var:g}, held-out B={res['layers'][0]['batch_size']})")
-    for layer in res["layers"]:
-        print(f"{layer['index']:>5} {layer['i_y_nats']:>12.3f} {layer['i_x_nats']:>16.3f}")
+    print("\n".join(format_summary(res)))
     print(f"results in {args.out / 'result.json'}")
     return 0
-
-

@@ -91,16 +91,16 @@ def resolve_preset(preset: str, **overrides) -> Fig3Preset:
 
 
 def _train_first_layer(cfg: TrainConfig, beta: float, train, test, metrics, progress):
-    from layerib.ib.layerwise import train_layer
+    from layerib.ib.layerwise import stage_steps, train_layer
     from layerib.models.mlp import mlp
-    from layerib.runs.training import _layer_settings
 
     torch.manual_seed(cfg.seed)  # same initial layer for every beta
     g = torch.Generator(device=train.images.device).manual_seed(cfg.seed)
     net = mlp(tuple(train.images.shape[1:]), cfg.widths)
     layer = net.layers[0]
     prior = torch.bincount(train.labels, minlength=train.num_classes).float() / len(train.labels)
-    s = _layer_settings(dataclasses.replace(cfg, method="ib", beta=beta), len(train.labels))
+    stage_cfg = dataclasses.replace(cfg, method="ib", beta=beta)
+    steps, _ = stage_steps(stage_cfg, len(train.labels))
     records = []
 
     def on_eval(rec):
@@ -110,13 +110,13 @@ def _train_first_layer(cfg: TrainConfig, beta: float, train, test, metrics, prog
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=s.steps, desc=f"layer 1, beta={beta:g}", leave=False)
-    train_layer(layer, 1, train.images, train.labels, prior, net.feature_dims[0], s, g,
+        bar = tqdm(total=steps, desc=f"layer 1, beta={beta:g}", leave=False)
+    train_layer(layer, 1, train.images, train.labels, prior, stage_cfg, g,
                 heldout=(test.images, test.labels), on_eval=on_eval,
                 progress=bar.update if bar is not None else None)
     if bar is not None:
         bar.close()
-    return layer, records, s
+    return layer, records, steps
 
 
 def _readout_accuracy(cfg, f_train, y_train, f_test, y_test, num_classes) -> float:
@@ -128,7 +128,7 @@ def _readout_accuracy(cfg, f_train, y_train, f_test, y_test, num_classes) -> flo
     return accuracy(head, f_test, y_test)
 
 
-def _measure(cfg, p: Fig3Preset, beta, layer, records, s, train, test, sub) -> tuple[dict, np.ndarray]:
+def _measure(cfg, p: Fig3Preset, beta, layer, records, steps, train, test, sub) -> tuple[dict, np.ndarray]:
     from layerib.analysis.clustering import clustering_report
     from layerib.analysis.tsne import tsne_embedding
     from layerib.ib.layerwise import forward_cached
@@ -144,7 +144,7 @@ def _measure(cfg, p: Fig3Preset, beta, layer, records, s, train, test, sub) -> t
                     generator=torch.Generator().manual_seed(cfg.seed))
     last = records[-1] if records else {}
     entry = {
-        "beta": beta, "noise_var": cfg.noise_var, "steps": s.steps,
+        "beta": beta, "noise_var": cfg.noise_var, "steps": steps,
         "test_i_x_nats": last.get("test_i_x_nats"), "test_i_y_nats": last.get("test_i_y_nats"),
         "eval_batch_size": last.get("eval_batch_size"),
         "ln_eval_batch": math.log(last["eval_batch_size"]) if last.get("eval_batch_size") else None,
@@ -214,8 +214,8 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
     sub = sub.to(dev)
     entries, embeddings = [], {}
     for k, beta in enumerate(p.betas):
-        layer, records, s = _train_first_layer(cfg, beta, train, test, metrics, progress)
-        entry, emb = _measure(cfg, p, beta, layer, records, s, train, test, sub)
+        layer, records, steps = _train_first_layer(cfg, beta, train, test, metrics, progress)
+        entry, emb = _measure(cfg, p, beta, layer, records, steps, train, test, sub)
         entries.append(entry)
         embeddings[f"embedding_{k}"] = emb
     np.savez_compressed(out / "fig3_tsne.npz", labels=test.labels[sub].cpu().numpy(),

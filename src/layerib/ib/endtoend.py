@@ -4,6 +4,8 @@
   last layer being the CE head (Elad et al. 2019, Table 1, "Cross-Entropy").
 * :func:`fit_readout`: after layer-wise training, a linear layer fitted with CE
   on the frozen net's cached output (Sec. 4); accuracy comes only through it.
+
+Both run the shared resumable loop of :mod:`layerib.utils.loop`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from layerib.utils.rng import rng_state, set_rng_state
-from layerib.utils.optim import adam
 from layerib.errors import NumericalError
+from layerib.utils.loop import BatchLoop, run_stage
+from layerib.utils.optim import adam
+from layerib.utils.rng import rng_state, set_rng_state
 
 
 def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor, *,
@@ -30,47 +33,36 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
                       ) -> None:
     opt = adam(params, lr=lr, weight_decay=weight_decay)
-    n, bs = len(x), min(batch_size, len(x))
-    per_epoch = n // bs
-    step, epoch, total = 0, 0, 0.0
-    perm, start = None, 0
+    loop = BatchLoop(len(x), batch_size, steps, g, x.device)
+    total = [0.0]  # running loss sum of the current epoch
     if resume is not None:  # continue exactly where the checkpoint left off
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["opt"])
-        step, epoch, total = resume["step"], resume["epoch"], resume["total"]
-        perm, start = resume["perm"].to(x.device), resume["start"]
+        loop.load_state_dict(resume["loop"])
+        total[0] = resume["total"]
         set_rng_state(g, resume["rng"])
-    while step < steps:
-        if perm is None or start >= per_epoch * bs:  # a new epoch: a fresh permutation
-            perm, start = torch.randperm(n, generator=g, device=x.device), 0
-        idx = perm[start:start + bs]
-        start += bs
+
+    def step(idx: torch.Tensor) -> None:
         xb = x[idx] if transform is None else transform(x[idx], g)
         loss = F.cross_entropy(model(xb), y[idx])
         if not torch.isfinite(loss):
-            raise NumericalError(f"non-finite cross-entropy loss in stage {what} at step {step}; "
-                                 "lower the learning rate or set grad_clip "
+            raise NumericalError(f"non-finite cross-entropy loss in stage {what} at step "
+                                 f"{loop.step - 1}; lower the learning rate or set grad_clip "
                                  "(the last good checkpoint is kept)")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         opt.step()
-        total += float(loss.detach())
-        step += 1
-        if progress:
-            progress(1)
-        if on_step:
-            on_step(step)
-        if start >= per_epoch * bs or step >= steps:
-            epoch += 1
+        total[0] += float(loss.detach())
+        if loop.epoch_ended:
             if on_epoch:
-                on_epoch(epoch, step, total / per_epoch)
-            total = 0.0
-        if on_checkpoint:
-            on_checkpoint(step, lambda: {
-                "step": step, "epoch": epoch, "total": total, "perm": perm, "start": start,
-                "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng_state(g)})
+                on_epoch(loop.epoch, loop.step, total[0] / loop.per_epoch)
+            total[0] = 0.0
+
+    run_stage(loop, step, progress=progress, on_step=on_step, on_checkpoint=on_checkpoint,
+              state=lambda: {"total": total[0], "model": model.state_dict(),
+                             "opt": opt.state_dict(), "rng": rng_state(g)})
 
 
 def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) -> None:
@@ -81,7 +73,7 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     (``on_step(n)`` is called after each of the ``n`` steps, e.g. an
     information-plane recorder; ``on_checkpoint(n, state)`` after that, where
     ``state()`` is the loop's resumable state, which ``resume=`` continues from;
-    ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.runs.training.crop_flip`).
+    ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.data.augment.crop_flip`).
 
     Raises:
         NumericalError: the loss became non-finite.
@@ -119,4 +111,3 @@ def steps_for(n: int, batch_size: int, epochs: int, min_steps: int) -> tuple[int
     """``(total steps, steps per epoch)`` for ``epochs`` passes, but at least ``min_steps``."""
     per_epoch = max(n // min(batch_size, n), 1)
     return max(epochs * per_epoch, min_steps), per_epoch
-

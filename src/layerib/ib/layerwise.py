@@ -1,4 +1,4 @@
-"""Layer-by-layer IB training (Elad et al. 2019, Sec. 4; NOTES.md Sec. 4).
+"""Layer-by-layer IB training (Elad et al. 2019, Sec. 4; ``docs/design.md``).
 
 For i = 1 .. K: layer i is trained on the cached output of the frozen layers
 1 .. i-1, with its critics (one Adam optimiser for the critics, its own for the
@@ -14,57 +14,40 @@ is exact gradient ascent on both, not an approximation of the alternating
 scheme, when the two ascend the same function of the critic's parameters: the
 label critic's training objective is its InfoNCE bound itself (``y_bound``
 infonce, no EMA-corrected surrogate), and the AA-MINE term has no trained
-parameters (``x_critic`` gaussian with ``x_bound`` infonce, where q(z) cancels;
-``IBObjective.q_free``). The Lagrangian I(Y; L) - beta I(X; L + eps) then has
-the critic's gradient of I(Y; L) alone. It differs from alternating in that the
-layer's step uses the critic from before (not after) this step's critic update;
-it saves one label-critic forward and backward pass per step.
+parameters (``x_critic`` gaussian with ``x_bound`` infonce; ``IBObjective.q_free``).
+The Lagrangian I(Y; L) - beta I(X; L + eps) then has the critic's gradient of
+I(Y; L) alone. It differs from alternating in that the layer's step uses the
+critic from before (not after) this step's critic update; it saves one
+label-critic forward and backward pass per step.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-from layerib.utils.rng import rng_state, set_rng_state
-from layerib.utils.optim import adam
+from layerib.config import TrainConfig, resolve_critic_update
 from layerib.errors import ConfigError, NumericalError
+from layerib.ib.endtoend import steps_for
 from layerib.ib.objective import IBObjective
 from layerib.mi.protocol import heldout_estimate
+from layerib.utils.loop import BatchLoop, run_stage
+from layerib.utils.optim import adam
+from layerib.utils.rng import rng_state, set_rng_state
 
-log = logging.getLogger(__name__)
+
+def stage_steps(cfg: TrainConfig, n: int) -> tuple[int, int]:
+    """``(steps, steps per epoch)`` of one layer stage on ``n`` rows."""
+    return steps_for(n, cfg.batch_size, cfg.epochs_per_layer, cfg.min_steps_per_layer)
 
 
-@dataclass
-class StageSettings:
-    """What one layer stage needs from the run's config (see :class:`TrainConfig`)."""
-
-    beta: float
-    noise_var: float
-    batch_size: int
-    steps: int
-    steps_per_epoch: int
-    lr_layer: float
-    lr_critic: float
-    critic_steps: int
-    critic_hidden: int
-    ema_rate: float
-    x_marginal: str
-    x_critic: str
-    x_bound: str
-    y_bound: str
-    weight_decay: float
-    grad_clip: float | None
-    evals_per_layer: int
-    eval_batch_size: int
-    y_critic: str = "concat"
-    #: "alternating" or "joint" (already resolved: ``TrainConfig``'s "auto" is resolved by
-    #: :func:`layerib.config.resolve_critic_update` in ``train._layer_settings``)
-    critic_update: str = "alternating"
+def make_objective(cfg: TrainConfig, dim: int, prior: torch.Tensor) -> IBObjective:
+    """The stage's :class:`IBObjective` for a layer of (flattened) output size ``dim``."""
+    return IBObjective(dim, prior, cfg.effective_beta, cfg.noise_var, cfg.critic_hidden,
+                       cfg.ema_rate, cfg.x_critic, cfg.x_marginal, cfg.x_bound, cfg.y_bound,
+                       cfg.y_critic)
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -73,130 +56,136 @@ def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) 
                              "rates or set grad_clip (the last good checkpoint is kept)")
 
 
-def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, params, clip: float | None) -> None:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if clip:
-        torch.nn.utils.clip_grad_norm_(params, clip)
-    opt.step()
+class LayerUpdate:
+    """One step of a layer stage: critic and layer updates, joint or alternating.
 
-
-def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
-                prior: torch.Tensor, dim: int, s: StageSettings, g: torch.Generator,
-                heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
-                on_eval: Callable[[dict], None] | None = None,
-                progress: Callable[[int], None] | None = None,
-                resume: dict | None = None,
-                on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None
-                ) -> IBObjective:
-    """Train one layer with the IB objective; returns the stage's trained critics.
-
-    ``s.critic_update``: ``"alternating"`` (``critic_steps`` critic updates, then one
-    layer update) or ``"joint"`` (one shared pass; see the module docstring).
-
-    Args:
-        layer: the layer to train, mapping ``h`` ``(N, ...)`` to ``(N, dim)``.
-        index: its 1-based position (for messages and metrics).
-        h: cached input of the layer (output of frozen layers 1..i-1), ``(N, ...)``.
-        y: int64 labels ``(N,)``; prior: ``(num_classes,)`` class frequencies.
-        s: stage settings; g: generator for batches and noise.
-        heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times.
-        on_eval: called with one metrics record per evaluation.
-        progress: called with the number of steps just done.
-        resume: a dict returned by ``on_checkpoint``'s state function: the stage
-            continues from it (the layer's weights must already be restored) and
-            ends exactly as an uninterrupted stage would.
-        on_checkpoint: called after every step as ``on_checkpoint(step, state)``;
-            ``state()`` returns the stage's resumable state (step, batch
-            permutation and position, critics with MINE's moving averages, both
-            optimisers, generator states).
+    Calling it with a batch ``(h (B, ...), y (B,))`` draws the measuring noise from
+    ``g``, updates the critics and the layer, and returns this batch's training
+    ``(i_y, i_x)`` (nats, detached): the values the layer saw before its update.
 
     Raises:
-        NumericalError: a bound or the loss became non-finite (names layer, step, term).
         ConfigError: ``critic_update="joint"`` with settings under which it is not exact.
+        NumericalError: a bound or the loss became non-finite (names layer, step, term).
     """
-    obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
-                      s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic).to(h.device)
-    critics = list(obj.parameters())
-    joint = s.critic_update == "joint"
-    if joint and not (obj.q_free and s.y_bound == "infonce" and s.critic_steps == 1):
-        raise ConfigError("critic_update='joint' needs y_bound='infonce', the q-free AA-MINE "
-                          "critic (x_critic='gaussian', x_bound='infonce') and critic_steps=1; "
-                          "use critic_update='alternating'")
-    opt_c = adam(critics, lr=s.lr_critic)
-    opt_l = adam(layer.parameters(), lr=s.lr_layer, weight_decay=s.weight_decay)
-    layer.train()
-    n, bs = len(h), min(s.batch_size, len(h))
-    step, sums = 0, {"i_y": 0.0, "i_x": 0.0, "n": 0}
-    perm, start = None, 0
-    if resume is not None:
-        obj.load_state_dict(resume["obj"])
-        opt_c.load_state_dict(resume["opt_c"])
-        opt_l.load_state_dict(resume["opt_l"])
-        step, sums, perm, start = resume["step"], dict(resume["sums"]), resume["perm"], resume["start"]
-        perm = perm.to(h.device)
-        set_rng_state(g, resume["rng"])
-    eval_interval = max(s.steps // s.evals_per_layer, 1)
-    while step < s.steps:
-        if perm is None or start + bs > n:  # a new epoch: a fresh permutation
-            perm, start = torch.randperm(n, generator=g, device=h.device), 0
-        idx = perm[start:start + bs]
-        start += bs
-        hb, yb = h[idx], y[idx]
-        l = layer(hb).flatten(1)
+
+    def __init__(self, layer: nn.Module, obj: IBObjective, cfg: TrainConfig, index: int):
+        self.layer, self.obj, self.index, self.clip = layer, obj, index, cfg.grad_clip
+        self.critics = obj.critic_parameters()
+        self.joint = resolve_critic_update(cfg) == "joint"
+        self.critic_steps = cfg.critic_steps
+        if self.joint and not (obj.q_free and cfg.y_bound == "infonce" and cfg.critic_steps == 1):
+            raise ConfigError("critic_update='joint' needs y_bound='infonce', the q-free AA-MINE "
+                              "critic (x_critic='gaussian', x_bound='infonce') and critic_steps=1; "
+                              "use critic_update='alternating'")
+        self.opt_c = adam(self.critics, lr=cfg.lr_critic)
+        self.opt_l = adam(layer.parameters(), lr=cfg.lr_layer, weight_decay=cfg.weight_decay)
+
+    def state_dict(self) -> dict:
+        return {"obj": self.obj.state_dict(), "opt_c": self.opt_c.state_dict(),
+                "opt_l": self.opt_l.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.obj.load_state_dict(state["obj"])
+        self.opt_c.load_state_dict(state["opt_c"])
+        self.opt_l.load_state_dict(state["opt_l"])
+
+    def _apply(self, loss: torch.Tensor, opts, params) -> None:
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip:
+            for p in params:
+                torch.nn.utils.clip_grad_norm_(p, self.clip)
+        for opt in opts:
+            opt.step()
+
+    def __call__(self, hb: torch.Tensor, yb: torch.Tensor, g: torch.Generator, step: int):
+        obj, i = self.obj, self.index
+        l = self.layer(hb).flatten(1)
         z = l + obj.sample_noise(l, g)  # L + eps; eps only measures, the net stays deterministic
-        if joint:  # one pass: the critic ascends I(Y;L), the layer the Lagrangian
+        layer_params = list(self.layer.parameters())
+        if self.joint:  # one pass: the critic ascends I(Y;L), the layer the Lagrangian
             lagrangian, iy, ix_layer = obj.layer_objective(l, yb, z)
             if not torch.isfinite(lagrangian):  # one check per step; then name the culprit
-                _check_finite(iy, "critic objective", index, step)
-                _check_finite(lagrangian, "IB Lagrangian", index, step)
-            opt_c.zero_grad(set_to_none=True)
-            opt_l.zero_grad(set_to_none=True)
-            (-lagrangian).backward()
-            if s.grad_clip:
-                torch.nn.utils.clip_grad_norm_(critics, s.grad_clip)
-                torch.nn.utils.clip_grad_norm_(list(layer.parameters()), s.grad_clip)
-            opt_c.step()
-            opt_l.step()
-            iy = iy.detach()
+                _check_finite(iy, "critic objective", i, step)
+                _check_finite(lagrangian, "IB Lagrangian", i, step)
+            self._apply(-lagrangian, (self.opt_c, self.opt_l), (self.critics, layer_params))
+            ix = None
         else:
-            for _ in range(s.critic_steps):
+            for _ in range(self.critic_steps):
                 surrogate, iy, ix = obj.critic_objective(l, yb, z)
-                _check_finite(surrogate, "critic objective", index, step)
-                _step(opt_c, -surrogate, critics, s.grad_clip)
+                _check_finite(surrogate, "critic objective", i, step)
+                self._apply(-surrogate, (self.opt_c,), (self.critics,))
             obj.requires_grad_(False)
             lagrangian, _, ix_layer = obj.layer_objective(l, yb, z)
-            _check_finite(lagrangian, "IB Lagrangian", index, step)
-            _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
+            _check_finite(lagrangian, "IB Lagrangian", i, step)
+            self._apply(-lagrangian, (self.opt_l,), (layer_params,))
             obj.requires_grad_(True)
-        if s.x_bound == "infonce":  # the value the layer saw (before its update)
+        if obj.x_bound == "infonce":  # the value the layer saw (before its update)
             if ix_layer is None:  # beta = 0: the term is only reported
                 with torch.no_grad():
                     ix_layer = obj.i_x_value(l, z)
             ix = ix_layer
-        # accumulated on the device in float64: no device-to-host copy per step
-        sums["i_y"] = sums["i_y"] + iy.detach().double()
-        sums["i_x"] = sums["i_x"] + ix.detach().double()
-        sums["n"] += 1
-        step += 1
-        if progress:
-            progress(1)
-        if step % eval_interval == 0 or step == s.steps:
+        return iy.detach(), ix.detach()
+
+
+def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
+                prior: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *,
+                heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
+                on_eval: Callable[[dict], None] | None = None,
+                progress: Callable[[int], None] | None = None, resume: dict | None = None,
+                on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None
+                ) -> IBObjective:
+    """Train one layer with the IB objective of ``cfg`` (:class:`LayerUpdate` per batch).
+
+    Args:
+        layer: the layer to train, mapping ``h`` ``(N, ...)`` to ``(N, ...)`` (flattened for
+            the critics); index: its 1-based position (messages and metrics).
+        h: cached input of the layer (output of frozen layers 1..i-1); y: int64 labels ``(N,)``;
+            prior: ``(num_classes,)`` class frequencies; g: generator for batches and noise.
+        cfg: the run's settings (``beta`` resolved); the stage runs :func:`stage_steps` steps.
+        heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times,
+            each written with ``on_eval(record)``; progress: called with steps just done.
+        resume / on_checkpoint: the shared loop's resumable state (:mod:`layerib.utils.loop`).
+
+    Returns:
+        The stage's trained :class:`IBObjective`.
+
+    Raises:
+        NumericalError, ConfigError: see :class:`LayerUpdate`.
+    """
+    steps, per_epoch = stage_steps(cfg, len(h))
+    with torch.no_grad():
+        dim = layer.eval()(h[:2]).flatten(1).shape[1]
+    obj = make_objective(cfg, dim, prior).to(h.device)
+    update, loop = LayerUpdate(layer.train(), obj, cfg, index), BatchLoop(len(h), cfg.batch_size, steps, g, h.device)
+    sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
+    if resume is not None:
+        update.load_state_dict(resume["update"])
+        loop.load_state_dict(resume["loop"])
+        sums = dict(resume["sums"])
+        set_rng_state(g, resume["rng"])
+    every = max(steps // cfg.evals_per_layer, 1)
+
+    def step(idx: torch.Tensor) -> None:
+        nonlocal sums
+        iy, ix = update(h[idx], y[idx], g, loop.step - 1)
+        sums = {"i_y": sums["i_y"] + iy.double(), "i_x": sums["i_x"] + ix.double(),
+                "n": sums["n"] + 1}  # on the device: no host copy per step
+        if loop.step % every == 0 or loop.step == steps:
             if on_eval:
-                epoch = step / s.steps_per_epoch
-                on_eval(_stage_record(layer, obj, index, step, epoch, sums, heldout, s))
+                on_eval(_stage_record(layer, obj, index, loop.step, loop.step / per_epoch, sums,
+                                      heldout, cfg))
             sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
-        if on_checkpoint:
-            on_checkpoint(step, lambda: {
-                "step": step, "perm": perm, "start": start, "sums": dict(sums),
-                "obj": obj.state_dict(), "opt_c": opt_c.state_dict(),
-                "opt_l": opt_l.state_dict(), "rng": rng_state(g)})
+
+    run_stage(loop, step, progress=progress, on_checkpoint=on_checkpoint,
+              state=lambda: {"update": update.state_dict(), "sums": dict(sums), "rng": rng_state(g)})
     return obj
 
 
-def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, s) -> dict:
+def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, cfg) -> dict:
     rec = {"stage": "layer", "layer": index, "epoch": epoch, "step": step,
-           "beta": s.beta, "noise_var": s.noise_var,
+           "beta": cfg.effective_beta, "noise_var": cfg.noise_var,
            "train_i_y_nats": float(sums["i_y"]) / max(sums["n"], 1),
            "train_i_x_nats": float(sums["i_x"]) / max(sums["n"], 1)}
     if heldout is not None:
@@ -205,12 +194,19 @@ def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, s)
             layer.eval()
             l_test = layer(h_test).flatten(1)
             layer.train()
-        bs = min(s.eval_batch_size, len(l_test) // 2)
+        bs = min(cfg.mi_eval_batch_size, len(l_test) // 2)
         rec["test_i_y_nats"] = heldout_estimate(obj.i_y, l_test, y_test, bs, seed=step).value
         rec["test_i_x_nats"] = heldout_estimate(obj.reported_i_x, l_test, l_test, bs,
-                                                noise_var=s.noise_var, seed=step).value
+                                                noise_var=cfg.noise_var, seed=step).value
         rec["eval_batch_size"] = bs
+        rec["test_output_rms"] = output_rms(l_test)
     return rec
+
+
+def output_rms(l: torch.Tensor) -> float:
+    """Root-mean-square of a layer's output ``(N, d)``: ``sqrt(mean_k |l_k|^2 / d)``, in the
+    layer's units. I(X; L + eps) depends on it relative to ``sqrt(noise_var)``."""
+    return float(l.double().pow(2).mean().sqrt())
 
 
 @torch.inference_mode()

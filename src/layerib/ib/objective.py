@@ -2,15 +2,20 @@
 
     maximise  I(Y; L_i) - beta * I(X; L_i + eps),   eps ~ N(0, sigma^2 I)
 
-* I(Y; L_i): MINE (DV bound) with a :class:`~layerib.mi.critics.LabelCritic`
-  on ``(L_i, onehot(Y))``; the marginal over the discrete Y is taken exactly
-  over the classes with the training set's class frequencies (NOTES.md Sec. 2).
-* I(X; L_i + eps): AA-MINE, critic ``D(x, z) = T(F_i(x), z)`` with F_i tied to
-  the net being trained. With layers 1..i-1 frozen, F_i(x) = layer_i(h) where
-  h is the cached output of layer i-1, so the critic is evaluated as
-  ``T(L_i, L_i + eps)`` with ``L_i`` computed once, with gradients, from the
-  current layer weights: the same function as the paper's critic, at the cost
-  of one layer pass instead of i.
+* I(Y; L_i): a label critic on ``(L_i, Y)`` (:mod:`layerib.mi.critics`); the marginal
+  over the discrete Y is taken exactly over the classes with the training set's class
+  frequencies (see ``docs/design.md``, "Estimators"). By default (``y_bound="infonce"``)
+  the bound normalises each sample over the classes; ``"dv"`` is MINE's DV bound with
+  its moving-average gradient, as in the paper.
+* I(X; L_i + eps): AA-MINE, critic ``D(x, z) = T(F_i(x), z)`` with F_i tied to the net
+  being trained. With layers 1..i-1 frozen, F_i(x) = layer_i(h) where h is the cached
+  output of layer i-1, so the critic is evaluated as ``T(L_i, L_i + eps)`` with ``L_i``
+  computed once, with gradients, from the current layer weights: the same function as
+  the paper's critic, at the cost of one layer pass instead of i. By default
+  (``x_critic="gaussian"``, ``x_bound="infonce"``) T is the exact Gaussian term of the
+  :class:`~layerib.mi.channel.GaussianChannel` (its z-only part cancels under InfoNCE over
+  u), so this term has no trained parameters; ``x_bound="dv"`` or ``x_critic="concat"``
+  train a critic as the paper does.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import torch
 from torch import nn
 
 from layerib.mi.bounds import infonce_bound
+from layerib.mi.channel import GaussianChannel
 from layerib.mi.critics import LABEL_CRITICS, ConcatCritic, GaussianNoiseCritic
 from layerib.mi.estimators import MIEstimator
 
 
 def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
                     bound: str = "dv", critic: str = "concat") -> MIEstimator:
-    """MINE for I(Y; L) with a :class:`LabelCritic` and the exact class marginal ``prior``.
+    """MINE for I(Y; L) with a label critic and the exact class marginal ``prior``.
 
     ``bound="dv"`` is the paper's DV bound (marginal expectation over the batch's
     L and exactly over the classes); ``"infonce"`` normalises each sample over
@@ -42,16 +48,20 @@ def aa_estimator(dim: int, noise_var: float, hidden: int, ema_rate: float,
     """AA-MINE's inner estimator of I(L; L + eps) for features of size ``dim``.
 
     Args:
-        critic: ``"gaussian"`` (:class:`GaussianNoiseCritic`, our default) or
-            ``"concat"`` (an MLP on ``(F_i(x), z)``, the paper's MINE critic).
+        critic: ``"gaussian"`` (our default) or ``"concat"`` (an MLP on ``(F_i(x), z)``,
+            the paper's MINE critic). Under ``bound="infonce"`` the Gaussian critic is the
+            channel's exact term alone (:class:`~layerib.mi.channel.GaussianChannel`, no
+            parameters: its learnt z-only part would cancel); under ``"dv"`` it is
+            :class:`~layerib.mi.critics.GaussianNoiseCritic` (exact term + learnt q(z)).
         marginal: ``"all"`` off-diagonal pairs or one ``"shuffle"`` (DV only).
         bound: ``"dv"`` or ``"infonce"`` (all pairs, each z normalised over the
             encoder outputs, which cancels the critic's z-only terms).
     """
-    if critic == "gaussian":
-        module = GaussianNoiseCritic(dim, noise_var, hidden)
-    else:
-        module = ConcatCritic(dim, dim, hidden)
+    if critic == "gaussian" and bound == "infonce":
+        return MIEstimator(GaussianChannel(noise_var), bound="infonce", marginal="all",
+                           infonce_over="u")
+    module = GaussianNoiseCritic(dim, noise_var, hidden) if critic == "gaussian" else \
+        ConcatCritic(dim, dim, hidden)
     if bound == "infonce":
         return MIEstimator(module, bound="infonce", marginal="all", infonce_over="u")
     return MIEstimator(module, bound="dv", marginal=marginal, ema_rate=ema_rate)
@@ -64,7 +74,7 @@ class IBObjective(nn.Module):
         dim: size of the layer's (flattened) output.
         prior: ``(num_classes,)`` class frequencies of the training labels.
         beta: the trade-off of Eq. 2 (0 gives the "I(Y; L) only" variant).
-        noise_var: sigma^2 of the measuring noise.
+        noise_var: sigma^2 of the measuring noise (owned by :attr:`channel`).
         hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound, y_critic: critic settings
             (see :class:`layerib.config.TrainConfig`).
     """
@@ -74,25 +84,37 @@ class IBObjective(nn.Module):
                  x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv",
                  y_critic: str = "concat"):
         super().__init__()
-        self.beta, self.noise_var, self.x_bound = beta, noise_var, x_bound
+        self.beta, self.x_bound = beta, x_bound
+        self.channel = GaussianChannel(noise_var)
         self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic)
-        self.i_x = aa_estimator(dim, noise_var, hidden, ema_rate, x_critic, x_marginal)
-        # the same critic under the InfoNCE bound (shares its parameters)
-        self.i_x_infonce = MIEstimator(self.i_x.critic, bound="infonce", marginal="all",
-                                       infonce_over="u")
-        # The default pair (Gaussian-noise critic, InfoNCE over u): q(z) cancels exactly from
-        # what the layer minimises and reports, so q is neither trained nor evaluated.
+        # The default pair (Gaussian critic, InfoNCE over u): the critic's z-only term cancels
+        # exactly from what the layer minimises and reports, so there is nothing to learn.
         self.q_free = x_critic == "gaussian" and x_bound == "infonce"
+        if self.q_free:
+            self.i_x = self.i_x_infonce = MIEstimator(self.channel, bound="infonce",
+                                                      marginal="all", infonce_over="u")
+        else:
+            self.i_x = aa_estimator(dim, noise_var, hidden, ema_rate, x_critic, x_marginal)
+            # the same critic under the InfoNCE bound (shares its parameters)
+            self.i_x_infonce = MIEstimator(self.i_x.critic, bound="infonce", marginal="all",
+                                           infonce_over="u")
+
+    @property
+    def noise_var(self) -> float:
+        return self.channel.noise_var
 
     @property
     def reported_i_x(self) -> MIEstimator:
         """The estimator of I(X; L + eps) the layer minimises and reports (``x_bound``)."""
         return self.i_x_infonce if self.x_bound == "infonce" else self.i_x
 
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """The parameters the critics train (none of the AA-MINE term's with :attr:`q_free`)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
     def sample_noise(self, like: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
         """Measuring noise ``eps ~ N(0, noise_var I)`` of ``like``'s shape, dtype and device."""
-        eps = torch.randn(like.shape, generator=g, device=like.device, dtype=like.dtype)
-        return self.noise_var ** 0.5 * eps
+        return self.channel.sample(like, g)
 
     def critic_objective(self, l: torch.Tensor, y: torch.Tensor, z: torch.Tensor):
         """Sum of the critics' training surrogates on detached features, and the two values.
@@ -103,34 +125,28 @@ class IBObjective(nn.Module):
             None with :attr:`q_free` (no AA-MINE critic parameter is trained then).
         """
         sy, iy = self.i_y.objective(l.detach(), y)
-        if self.q_free:  # nothing of the AA-MINE critic is learnt (see __init__)
+        if self.q_free:
             return sy, iy, None
         sx, ix = self.i_x.objective(l.detach(), z.detach())
         return sy + sx, iy, ix
 
     def i_x_value(self, l: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """The I(X; L + eps) term the layer minimises and reports (nats), shape ``()``.
-
-        With :attr:`q_free` it is the InfoNCE bound of the critic's exact Gaussian part
-        (equal to ``reported_i_x.value(l, z)``, without evaluating q).
-        """
+        """The I(X; L + eps) term the layer minimises and reports (nats), shape ``()``."""
         if self.q_free:
-            return infonce_bound(self.i_x.critic.gauss_pair_scores(l, z).T)
+            return infonce_bound(self.channel.pair_scores(l, z).T)
         return self.reported_i_x.value(l, z)
 
     def layer_objective(self, l: torch.Tensor, y: torch.Tensor, z: torch.Tensor):
         """Eq. 2 on this batch, differentiable w.r.t. the layer: ``(lagrangian, i_y, i_x)``.
 
-        I(Y; L) is the DV bound of the label critic. The I(X; L + eps) term the
-        layer minimises is, by default (``x_bound="infonce"``), the
-        InfoNCE bound of the AA-MINE critic on all pairs of the batch, each
-        z_j normalised over the encoder outputs F_i(x_k): this cancels every term of the critic that depends
-        on z alone, so with :class:`GaussianNoiseCritic` the layer's gradient
-        comes from the exact Gaussian part only and a lagging critic cannot be
-        exploited (with the DV form the layer can drive a fixed critic's
-        estimate to -inf by rescaling its output, which we measured: estimates
-        of -1e9 nats within 300 steps on MNIST 1%). ``"dv"`` uses the DV
-        bound as the paper does. ``i_x`` is None when beta is 0.
+        The I(X; L + eps) term the layer minimises is, by default (``x_bound="infonce"``),
+        the InfoNCE bound of the AA-MINE critic on all pairs of the batch, each z_j
+        normalised over the encoder outputs F_i(x_k): this cancels every term of the
+        critic that depends on z alone, so the layer's gradient comes from the exact
+        Gaussian part only and a lagging critic cannot be exploited (with the DV form the
+        layer can drive a fixed critic's estimate to -inf by rescaling its output, which
+        we measured: estimates of -1e9 nats within 300 steps on MNIST 1%). ``"dv"`` uses
+        the DV bound as the paper does. ``i_x`` is None when beta is 0.
         """
         iy = self.i_y.value(l, y)
         if self.beta == 0:

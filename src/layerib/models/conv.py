@@ -69,18 +69,6 @@ def conv_net(input_shape: tuple[int, ...], channels: tuple[int, ...] = (32, 64),
     return LayeredNet([*layers, *head.layers], dims + list(widths))
 
 
-def build_net(cfg, input_shape: tuple[int, ...]) -> LayeredNet:
-    """The net ``cfg.arch`` names: :func:`~layerib.models.mlp.mlp` or :func:`conv_net`.
-
-    Args:
-        cfg: a :class:`~layerib.config.TrainConfig` (``arch``, ``channels``, ``widths``).
-        input_shape: shape of one input, ``(C, H, W)``.
-    """
-    if cfg.arch == "conv":
-        return conv_net(tuple(input_shape), cfg.channels, cfg.widths)
-    return mlp(tuple(input_shape), cfg.widths)
-
-
 def count_parameters(net: nn.Module) -> int:
     """Number of parameters of ``net``."""
     return sum(math.prod(p.shape) for p in net.parameters())

@@ -266,5 +266,4 @@ def write_report(dirs: list[Path], out: Path) -> Path:
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, html)
-    out.chmod(0o644)  # a page to open in a browser, not a private temporary file
     return out

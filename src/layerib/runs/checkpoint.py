@@ -39,8 +39,8 @@ from layerib.runs.folder import atomic_write
 from layerib.utils.rng import rng_state, set_rng_state  # noqa: F401 (re-exported for run code)
 
 CHECKPOINT = "checkpoint.pt"
-#: Format version of the checkpoint dictionary.
-FORMAT = 1
+#: Format version of the checkpoint dictionary (2: stage state under "loop"/"update", layerib 0.2).
+FORMAT = 2
 #: Test-only: ``STAGE:STEP``, ``after:STAGE`` or ``report``; see the module doc.
 KILL_ENV = "LAYERIB_TEST_KILL_AT"
 
@@ -77,6 +77,10 @@ def load_checkpoint(path: Path) -> dict | None:
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise RunDirError(f"cannot read checkpoint {path} ({type(e).__name__}); delete it or "
                           "pass --force to start the run again") from None
+    if isinstance(state, dict) and state.get("format") == 1:
+        raise RunDirError(f"{path} was written by layerib 0.1 (checkpoint format 1), which this "
+                          "version cannot continue; finish the run with layerib 0.1, or pass "
+                          "--force to start it again")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise RunDirError(f"{path} is not a layerib checkpoint (format {FORMAT}); delete it or "
                           "pass --force to start the run again")

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from layerib.data.mnist import ImageDataset, load_mnist
+from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, RunDirError
 from layerib.mi.ground_truth import mixture_mi
@@ -73,12 +73,25 @@ class EstimateConfig:
         return asdict(self)
 
 
+#: input shape of a registered data set, for run folders written before model.pt stored it
+_INPUT_SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "kmnist": (1, 28, 28),
+                 "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
+
+
 def load_run(run_dir: str | Path) -> tuple[LayeredNet, dict]:
-    """The net and config dict of a run folder written by :func:`layerib.runs.training.run_training`.
+    """The net and config dict of any run folder written by :func:`layerib.runs.training.train_net`.
+
+    The net is rebuilt from the run's config through the model registry (``arch``, or the
+    user's ``model`` factory, which must be importable here), for the input shape stored
+    in ``model.pt`` (older runs: their data set's), and its weights are loaded.
 
     Raises:
-        RunDirError: no such folder, no ``model.pt``, or a file that does not hold a layerib net.
+        RunDirError: no such folder, no ``model.pt``, or a file that does not hold a layerib
+            net (or one whose weights do not fit the rebuilt net).
+        ConfigError: the run's ``model`` factory cannot be imported.
     """
+    from layerib.config import effective_settings
+    from layerib.models.registry import build_model
     path = Path(run_dir) / "model.pt"
     if not Path(run_dir).is_dir():
         raise RunDirError(f"run folder {run_dir} does not exist; pass a folder written by layerib train")
@@ -86,15 +99,22 @@ def load_run(run_dir: str | Path) -> tuple[LayeredNet, dict]:
         raise RunDirError(f"{run_dir} has no model.pt; pass a finished run of layerib train")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = state["config"]
-        net = mlp((1, 28, 28), tuple(cfg["widths"]))
-        net.load_state_dict(state["net"])
+        cfg = effective_settings(state["config"])
+        shape = state.get("input_shape") or _INPUT_SHAPES.get(cfg["dataset"])
     except Exception as e:  # corrupt, truncated or foreign file: one line, not a traceback
         raise RunDirError(f"cannot load {path} ({type(e).__name__}); it is not a layerib "
                           "model.pt: retrain or pass another folder") from None
-    if cfg.get("dataset", "mnist") != "mnist":
-        raise ConfigError(f"run {run_dir} is on {cfg.get('dataset')!r}; estimate supports mnist")
-    return net.eval(), cfg
+    if shape is None:
+        raise RunDirError(f"{path} does not record its input shape (written before layerib 0.2 "
+                          f"for data set {cfg['dataset']!r}); retrain it with this version")
+    net = build_model(cfg["arch"], tuple(shape), channels=tuple(cfg["channels"]),
+                      widths=tuple(cfg["widths"]), model=cfg.get("model"))
+    try:
+        net.load_state_dict(state["net"])
+    except Exception as e:  # noqa: BLE001 - weights of another net
+        raise RunDirError(f"the weights in {path} do not fit the net its config describes "
+                          f"({type(e).__name__}); retrain or pass another folder") from None
+    return net.eval(), state["config"]
 
 
 @torch.inference_mode()
@@ -134,13 +154,17 @@ def _prepare(cfg: EstimateConfig):
         data_root = cfg.data_root if cfg.data_root is not None else run_cfg.get("data_root")
         noise_vars = cfg.noise_vars or (float(run_cfg["noise_var"]),)
         source = {"source": "run", "run_dir": str(cfg.run_dir), "run_config": run_cfg}
+        dataset, cifar_source = run_cfg.get("dataset", "mnist"), run_cfg.get("cifar_source", "auto")
     else:
         torch.manual_seed(cfg.critic.seed)
         net = mlp((1, 28, 28), tuple(cfg.widths)).eval()
         data_root, noise_vars = cfg.data_root, cfg.noise_vars or (1.0,)
         source = {"source": "random", "init_seed": cfg.critic.seed}
-    train = take_subset(load_mnist(data_root, "train", cfg.download), cfg.n_train, cfg.critic.seed)
-    test = take_subset(load_mnist(data_root, "test", cfg.download), cfg.n_test, cfg.critic.seed)
+        dataset, cifar_source = "mnist", "auto"
+    from layerib.data.registry import load_dataset
+    kw = dict(data_root=data_root, download=cfg.download, cifar_source=cifar_source)
+    train = take_subset(load_dataset(dataset, "train", **kw), cfg.n_train, cfg.critic.seed)
+    test = take_subset(load_dataset(dataset, "test", **kw), cfg.n_test, cfg.critic.seed)
     if len(test) < 2 * cfg.critic.batch_size:
         raise ConfigError(f"{len(test)} held-out images give fewer than 2 batches of "
                           f"{cfg.critic.batch_size}; lower --batch-size or raise --n-test")

@@ -52,6 +52,7 @@ def atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = Fals
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # as readable as any file the user writes (mkstemp: 0600)
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
@@ -60,6 +61,12 @@ def atomic_write(path: Path, write: Callable[[IO], None], *, binary: bool = Fals
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -128,6 +135,22 @@ class MetricsLog:
                 os.truncate(self.path, size)
         except OSError:
             pass
+
+
+class MemoryLog:
+    """:class:`MetricsLog` without a file: records are kept in :attr:`records` (no run folder)."""
+
+    def __init__(self):
+        self.records: list[dict[str, Any]] = []
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.records.append(_clean(record))
+
+    def size(self) -> int:
+        return len(self.records)
+
+    def truncate(self, size: int) -> None:
+        del self.records[size:]
 
 
 def check_run_dir(out: Path, force: bool = False) -> None:

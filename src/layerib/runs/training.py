@@ -1,10 +1,12 @@
 """One training run, end to end: data, net, method, read-out, MI report, run folder.
 
-:func:`run_training` is what ``layerib train`` calls. It writes
-``config.json`` first, ``metrics.jsonl`` as it goes, ``checkpoint.pt`` at
-regular steps and at every stage's end (:mod:`layerib.runs.checkpoint`; removed
-when the run ends), and ``model.pt`` and ``result.json`` (atomically) last, so
-a folder with ``result.json`` holds a finished run.
+:func:`run_training` is what ``layerib train`` calls: it loads a registered data set
+(:mod:`layerib.data`), builds the net the config names (:mod:`layerib.models.registry`)
+and hands both to :func:`train_net`, which :func:`layerib.train_layerwise` calls too
+with a user's own net and data. With a run folder it writes ``config.json`` first,
+``metrics.jsonl`` as it goes, ``checkpoint.pt`` at regular steps and at every stage's
+end (:mod:`layerib.runs.checkpoint`; removed when the run ends), and ``model.pt`` and
+``result.json`` (atomically) last, so a folder with ``result.json`` holds a finished run.
 """
 
 from __future__ import annotations
@@ -18,19 +20,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from layerib.runs.checkpoint import (CHECKPOINT, FORMAT, atomic_torch_save, check_finite_state,
-                                find_resume_state, kill_point, rng_state, set_rng_state)
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
-from layerib.data.cifar10 import load_cifar10, normalize_cifar10
-from layerib.data.mnist import ImageDataset, load_mnist
-from layerib.data.subsets import stratified_subset
+from layerib.data.augment import AUGMENTATIONS
+from layerib.data.mnist import ImageDataset
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
 from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
-from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
+from layerib.ib.layerwise import forward_cached, stage_steps, train_layer
 from layerib.ib.report import layer_mi_report
-from layerib.models.conv import build_net
-from layerib.runs.folder import (MetricsLog, atomic_write_json, check_run_dir, prepare_run_dir,
-                             versions)
+from layerib.models.layered import LayeredNet
+from layerib.models.registry import build_model
+from layerib.runs.checkpoint import (CHECKPOINT, FORMAT, atomic_torch_save, check_finite_state,
+                                     find_resume_state, kill_point)
+from layerib.runs.folder import (MemoryLog, MetricsLog, atomic_write_json, check_run_dir,
+                                 prepare_run_dir, versions)
+from layerib.utils.rng import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -47,51 +50,19 @@ def resolve_device(name: str) -> torch.device:
 
 def load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset]:
     """``(train subset, full test set)`` of ``cfg.dataset``, as in-memory tensors."""
-    if cfg.dataset == "cifar10":
-        train, test = (_cifar10(cfg, split) for split in ("train", "test"))
-    else:
-        train = load_mnist(cfg.data_root, "train", cfg.download)
-        test = load_mnist(cfg.data_root, "test", cfg.download)
+    from layerib.data.registry import load_dataset
+    from layerib.data.subsets import stratified_subset
+    kw = dict(data_root=cfg.data_root, download=cfg.download, cifar_source=cfg.cifar_source)
+    train, test = (load_dataset(cfg.dataset, split, **kw) for split in ("train", "test"))
     idx = stratified_subset(train.labels, cfg.train_fraction, cfg.seed)
     train = ImageDataset(train.images[idx], train.labels[idx], train.num_classes, train.source)
     return train, test
 
 
-def _cifar10(cfg: TrainConfig, split: str) -> ImageDataset:
-    """One CIFAR-10 split from the copy ``cfg.cifar_source`` selects, standardised."""
-    d = load_cifar10(cfg.data_root, split, source=cfg.cifar_source, download=cfg.download)
-    return ImageDataset(normalize_cifar10(d.images), d.labels, len(d.classes), d.source)
-
-
-def crop_flip(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random ``pad``-pixel-padded crop and horizontal flip of each image of ``x`` (B, C, H, W).
-
-    The standard CIFAR-10 augmentation (He et al. 2016, Sec. 4.2), zero padding
-    (the mean after standardisation); offsets and flips come from ``g``.
-    """
-    b, _, h, w = x.shape
-    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=g, device=x.device)
-    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=g, device=x.device)
-    rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
-    cols = dx + torch.arange(w, device=x.device)                       # (B, W)
-    flip = torch.rand(b, generator=g, device=x.device) < 0.5
-    cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, None, :]  # (B, 1, 1, W)
-    bi = torch.arange(b, device=x.device)[:, None, None, None]
-    ci = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-    return xp[bi, ci, rows, cols]
-
-
-def _layer_settings(cfg: TrainConfig, n: int) -> StageSettings:
-    steps, per_epoch = steps_for(n, cfg.batch_size, cfg.epochs_per_layer, cfg.min_steps_per_layer)
-    return StageSettings(
-        beta=cfg.effective_beta, noise_var=cfg.noise_var, batch_size=cfg.batch_size, steps=steps,
-        steps_per_epoch=per_epoch, lr_layer=cfg.lr_layer, lr_critic=cfg.lr_critic,
-        critic_steps=cfg.critic_steps, critic_update=resolve_critic_update(cfg), critic_hidden=cfg.critic_hidden, ema_rate=cfg.ema_rate,
-        x_critic=cfg.x_critic, x_marginal=cfg.x_marginal, x_bound=cfg.x_bound,
-        y_bound=cfg.y_bound, y_critic=cfg.y_critic,
-        weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, evals_per_layer=cfg.evals_per_layer,
-        eval_batch_size=cfg.mi_eval_batch_size)
+def build_net(cfg: TrainConfig, input_shape: tuple[int, ...]) -> LayeredNet:
+    """The net ``cfg`` names (``model`` if set, else ``arch``), for inputs of ``input_shape``."""
+    return build_model(cfg.arch, tuple(input_shape), channels=cfg.channels, widths=cfg.widths,
+                       model=cfg.model)
 
 
 def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
@@ -106,9 +77,7 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     was never interrupted (bit-identical on CPU).
 
     Returns:
-        The result dictionary also written to ``out/result.json``: test
-        accuracy (fraction), the settings, wall time and one entry per layer
-        with held-out ``i_y_nats`` and ``i_x_nats`` (see :func:`layer_mi_report`).
+        The result dictionary also written to ``out/result.json`` (see :func:`train_net`).
 
     Raises:
         LayerIBError: bad data, a run folder that cannot be used (a finished
@@ -116,26 +85,63 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
             a checkpoint), or a non-finite loss or parameter
             (:class:`NumericalError`; the last good checkpoint is kept).
     """
-    device = resolve_device(cfg.device)
-    t0 = time.perf_counter()
+    resolve_device(cfg.device)
     check_run_dir(Path(out), force=force)
     train, test = load_data(cfg)  # data errors surface before anything is written
+    torch.manual_seed(cfg.seed)  # the net's initialisation
+    net = build_net(cfg, tuple(train.images.shape[1:]))
+    result, _ = train_net(cfg, net, train, test, out, force=force, progress=progress, argv=argv,
+                          resume=resume)
+    return result
+
+
+def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: ImageDataset,
+              out: str | Path | None, *, force: bool = False, progress: bool = False,
+              argv: list[str] | None = None, resume: bool = False,
+              t0: float | None = None) -> tuple[dict, torch.nn.Module]:
+    """Train ``net`` on ``train`` by ``cfg.method``, fit the read-out, report every layer's MI.
+
+    Args:
+        cfg: the settings (``beta`` None: :func:`~layerib.config.auto_beta` of ``len(train)``).
+        net: the net, one layer-wise unit per layer (initialised; trained in place).
+        train, test: in-memory data sets; ``test`` gives the accuracy and the held-out MI.
+        out: the run folder (checkpoints, resume, ``metrics.jsonl``, ``model.pt``,
+            ``result.json``), or None to write nothing (records are kept in memory).
+
+    Returns:
+        ``(result, head)``: the read-out (a module; identity for CE) and the result dictionary:
+        ``test_accuracy`` and ``train_accuracy`` (fractions, through
+        the read-out), the settings, wall time, ``records`` (every metrics record, in memory
+        only when ``out`` is None) and per layer held-out ``i_y_nats``, ``i_x_nats``, the
+        Monte-Carlo truth ``i_x_monte_carlo_nats``, ``output_rms`` (see :func:`layer_mi_report`).
+
+    Raises:
+        LayerIBError: see :func:`run_training`.
+    """
+    from layerib.data.checks import warn_if_constant
+    device = resolve_device(cfg.device)
+    t0 = time.perf_counter() if t0 is None else t0
+    warn_if_constant(train.images, "training set")
     beta_auto = cfg.beta is None
     cfg = resolve_beta(cfg, len(train))
-    state = find_resume_state(Path(out), cfg.to_dict(), force=force, resume=resume)
-    out = prepare_run_dir(Path(out), force=force)
-    metrics = MetricsLog(out / "metrics.jsonl")
-    if state is None:
-        atomic_write_json(out / "config.json", {"config": cfg.to_dict(), "argv": argv or sys.argv,
-                                                "versions": versions(), "data_source": train.source})
+    folder = None if out is None else Path(out)
+    state = None
+    if folder is not None:
+        state = find_resume_state(folder, cfg.to_dict(), force=force, resume=resume)
+        folder = prepare_run_dir(folder, force=force)
+    metrics = MemoryLog() if folder is None else MetricsLog(folder / "metrics.jsonl")
+    if folder is not None and state is None:
+        atomic_write_json(folder / "config.json", {
+            "config": cfg.to_dict(), "argv": argv or sys.argv, "versions": versions(),
+            "data_source": train.source, "input_shape": list(train.images.shape[1:])})
         metrics.truncate(0)  # records of an attempt killed before its first checkpoint
     g = torch.Generator(device=device).manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     x, y = train.images.to(device), train.labels.to(device)
     x_test, y_test = test.images.to(device), test.labels.to(device)
-    net = build_net(cfg, tuple(train.images.shape[1:])).to(device)
+    net = net.to(device)
     prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
-    ck = _Checkpointer(out, cfg, net, g, metrics, state, t0)
+    ck = _Checkpointer(folder, cfg, net, g, metrics, state, t0)
 
     if cfg.method == "ce":
         head = _train_ce(cfg, net, x, y, g, metrics, progress, ck,
@@ -150,7 +156,8 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     test_acc = accuracy(head, feats_test[-1], y_test)
     train_acc = accuracy(head, feats[-1], y)
     metrics.write({"stage": "final", "test_accuracy": test_acc, "train_accuracy": train_acc})
-    layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed)
+    layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed,
+                             progress=progress)
     result = {
         "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
@@ -161,11 +168,16 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
         "data_source": train.source, "config": cfg.to_dict(), "layers": layers,
         "versions": versions(),
     }
-    atomic_torch_save({"config": cfg.to_dict(), "net": net.state_dict(), "head": head.state_dict()
-                       if hasattr(head, "state_dict") else None}, out / "model.pt")
-    atomic_write_json(out / "result.json", result)
-    (out / CHECKPOINT).unlink(missing_ok=True)  # finished: model.pt and result.json hold it all
-    return result
+    head_state = head.state_dict() if hasattr(head, "state_dict") else None
+    if folder is not None:
+        atomic_torch_save({"format": 2, "config": cfg.to_dict(), "net": net.state_dict(),
+                           "head": head_state, "input_shape": list(train.images.shape[1:]),
+                           "num_classes": train.num_classes}, folder / "model.pt")
+        atomic_write_json(folder / "result.json", result)
+        (folder / CHECKPOINT).unlink(missing_ok=True)  # finished: model.pt and result.json hold it all
+    else:
+        result["records"] = metrics.records
+    return result, head
 
 
 class _Checkpointer:
@@ -173,13 +185,14 @@ class _Checkpointer:
 
     Stages are numbered 0, 1, ...: ``layer1 .. layerK, readout`` for layer-wise
     methods, ``ce`` for cross-entropy. ``done`` counts the finished ones;
-    ``local_for(k)`` is the saved mid-stage state of stage ``k`` (or None).
+    ``local_for(k)`` is the saved mid-stage state of stage ``k`` (or None). With no
+    run folder (``out`` None) nothing is saved.
     """
 
-    def __init__(self, out: Path, cfg: TrainConfig, net, g, metrics: MetricsLog,
+    def __init__(self, out: Path | None, cfg: TrainConfig, net, g, metrics,
                  state: dict | None, t0: float):
         self.out, self.cfg, self.net, self.g, self.metrics = out, cfg, net, g, metrics
-        self.every = cfg.checkpoint_every
+        self.every = cfg.checkpoint_every if out is not None else 0
         self.done, self.local, self.head, self.elapsed0 = 0, None, None, 0.0
         if state is not None:
             self.done, self.local, self.head = state["done"], state["local"], state["head"]
@@ -188,7 +201,7 @@ class _Checkpointer:
             metrics.truncate(state["metrics_bytes"])  # drop records written after it
             set_rng_state(g, state["rng"])
             log.warning("resuming %s from its checkpoint: %d stage(s) done, step %s of the next",
-                        out, self.done, self.local["step"] if self.local else 0)
+                        out, self.done, self.local["loop"]["step"] if self.local else 0)
         self.t0 = t0
 
     def elapsed(self) -> float:
@@ -199,6 +212,8 @@ class _Checkpointer:
         return self.local if self.done == stage_index else None
 
     def save(self, stage: str, step: int, local: dict | None) -> None:
+        if self.out is None:
+            return
         state = {"format": FORMAT, "config": self.cfg.to_dict(), "done": self.done,
                  "stage": stage, "step": step, "local": local, "net": self.net.state_dict(),
                  "head": self.head, "rng": rng_state(self.g),
@@ -234,19 +249,18 @@ def _bar(progress: bool, total: int, desc: str):
 def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck):
     h, h_test = x, x_test
     feats, feats_test = [], []
-    s = _layer_settings(cfg, len(x))
+    steps, _ = stage_steps(cfg, len(x))
     for i, layer in enumerate(net.layers, start=1):
         if ck.done < i:  # else trained before an interruption; its weights are loaded
             local = ck.local_for(i - 1)
-            with _bar(progress, s.steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
+            with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
                 if bar is not None and local is not None:
-                    bar.update(local["step"])
-                train_layer(layer, i, h, y, prior, net.feature_dims[i - 1], s, g,
-                            heldout=(h_test, y_test), on_eval=metrics.write,
-                            progress=bar.update if bar is not None else None,
-                            resume=local, on_checkpoint=ck.hook(f"layer{i}", s.steps))
+                    bar.update(local["loop"]["step"])
+                train_layer(layer, i, h, y, prior, cfg, g, heldout=(h_test, y_test),
+                            on_eval=metrics.write, progress=bar.update if bar is not None else None,
+                            resume=local, on_checkpoint=ck.hook(f"layer{i}", steps))
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
-            ck.stage_done(f"layer{i}", s.steps)
+            ck.stage_done(f"layer{i}", steps)
         net.freeze(i)
         h, h_test = forward_cached(layer, h), forward_cached(layer, h_test)
         feats.append(h.flatten(1))
@@ -272,28 +286,18 @@ def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage):
     return head
 
 
-def _infoplane_recorder(cfg, net, x, y, heldout, steps, per_epoch, write):
-    """Every layer's held-out (I(X;L+eps), I(Y;L)) during CE training (None when off)."""
-    if not cfg.infoplane_evals:
-        return None
-    x_test, y_test, prior = heldout
-    return InfoPlaneRecorder(
-        net, x, y, x_test, y_test, prior, write, steps=eval_steps(steps, cfg.infoplane_evals),
-        noise_var=cfg.noise_var, steps_per_epoch=per_epoch, batch_size=cfg.batch_size,
-        eval_batch_size=cfg.mi_eval_batch_size, critic_steps=cfg.infoplane_critic_steps,
-        hidden=cfg.critic_hidden, lr=cfg.lr_critic, ema_rate=cfg.ema_rate, y_bound=cfg.y_bound,
-        y_critic=cfg.y_critic,
-        seed=cfg.seed)
-
-
 def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None):
     if ck.done >= 1:  # trained before an interruption; the net's weights are loaded
         net.eval()
-        return lambda f: f
+        return torch.nn.Identity()
     steps, per_epoch = steps_for(len(y), cfg.batch_size, cfg.ce_epochs,
                                  cfg.min_steps_per_layer * len(net))
-    recorder = (_infoplane_recorder(cfg, net, x, y, infoplane, steps, per_epoch, metrics.write)
-                if infoplane is not None else None)
+    recorder = None
+    if infoplane is not None and cfg.infoplane_evals:
+        x_test, y_test, prior = infoplane
+        recorder = InfoPlaneRecorder.for_net(net, (x, y), (x_test, y_test), prior, metrics.write,
+                                             cfg, steps=eval_steps(steps, cfg.infoplane_evals),
+                                             steps_per_epoch=per_epoch)
     local = ck.local_for(0)
     if recorder is not None:
         if local is None:
@@ -304,13 +308,13 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None):
     with _bar(progress, steps, "cross-entropy") as bar:
         train_cross_entropy(net, x, y, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr_layer,
                             g=g, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
-                            transform=crop_flip if cfg.augment == "crop_flip" else None,
+                            transform=AUGMENTATIONS[cfg.augment],
                             progress=bar.update if bar is not None else None, on_step=recorder,
                             on_epoch=lambda e, st, loss: metrics.write(
                                 {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}),
                             resume=local, on_checkpoint=ck.hook("ce", steps, extra))
     ck.stage_done("ce", steps)
-    return lambda f: f  # the net's last layer is the CE head: logits are its output
+    return torch.nn.Identity()  # the net's last layer is the CE head: logits are its output
 
 
 @torch.inference_mode()
