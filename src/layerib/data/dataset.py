@@ -2,8 +2,8 @@
 
 Standardisation is ``(x - mean) / std`` with statistics of the *training* split
 (given constants for the standard sets, computed for ``folder:`` and ``npz:``
-sets); a constant channel or feature (std 0) is only centred, so it becomes 0
-instead of dividing by zero.
+sets). A channel or feature that is constant in training (std 0) carries no
+information, so it is set to 0 in every split instead of dividing by zero.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def uint8_channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def standardize(x: torch.Tensor, mean: Sequence[float] | np.ndarray,
                 std: Sequence[float] | np.ndarray, channel_dim: int = 1) -> torch.Tensor:
-    """``(x - mean) / std`` along ``channel_dim``; entries with std 0 are only centred.
+    """``(x - mean) / std`` along ``channel_dim``; channels with std 0 become exactly 0.
 
     Args:
         x: float tensor, e.g. ``(N, C, H, W)`` images in [0, 1] or ``(N, D)`` features.
@@ -81,8 +81,8 @@ def standardize(x: torch.Tensor, mean: Sequence[float] | np.ndarray,
     shape[channel_dim] = -1
     m = torch.as_tensor(np.asarray(mean, dtype=np.float64)).view(shape)
     s = torch.as_tensor(np.asarray(std, dtype=np.float64)).view(shape)
-    s = torch.where(s > 0, s, torch.ones_like(s))
-    return ((x.to(torch.float64) - m) / s).to(torch.float32)
+    out = (x.to(torch.float64) - m) / torch.where(s > 0, s, torch.ones_like(s))
+    return torch.where(s > 0, out, torch.zeros_like(out)).to(torch.float32)
 
 
 def standardize_uint8(images: np.ndarray | torch.Tensor, mean: Sequence[float] | np.ndarray,

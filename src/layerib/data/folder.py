@@ -10,7 +10,8 @@ only those. Images are decoded with Pillow (any format it reads: .jpg, .png, ...
   to the same mode (``L`` uses Pillow's ITU-R 601 luma);
 * size: all images, in both splits, must have the training images' size;
 * standardisation: per channel with the *training* split's mean and std (computed;
-  the test split uses the training statistics), a constant channel only centred.
+  the test split uses the training statistics); a channel constant in training
+  (e.g. always 0) is set to 0 in both splits.
 
 Decoded arrays are cached as for CIFAR-10 (:mod:`layerib.data.image_folder`), in
 ``$XDG_CACHE_HOME/layerib/image-folder``, never in the data folder.

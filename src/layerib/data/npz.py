@@ -9,8 +9,8 @@ Write one with ``np.savez(PATH, x_train=..., y_train=..., x_test=..., y_test=...
   ``num_classes = max label + 1`` over both splits.
 
 Standardised with the *training* split's mean and std per feature (``(N, D)``) or per
-channel (images), both splits alike; a constant feature or channel is only centred
-(0 in training, no division by zero). The file is read with ``allow_pickle=False``.
+channel (images), both splits alike; a feature or channel constant in training is
+set to 0 in both splits (no division by zero). The file is read with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def train_statistics(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``(mean, std)`` float64, each ``(D,)`` or ``(C,)``; std is exactly 0 where the
-        feature or channel is constant (so it is only centred, never divided by ~0).
+        feature or channel is constant (so it is set to 0, never divided by ~0).
     """
     axes = (0,) if x_train.ndim == 2 else (0, 2, 3)
     mean, std = x_train.mean(axis=axes), x_train.std(axis=axes)
