@@ -1,11 +1,15 @@
 """``folder:PATH`` image sets (folder or zip) on tiny PNG folders written here."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from fake_data import color, write_image_folder, zip_folder
+from layerib.data import folder as folder_module
 from layerib.data import image_folder
 from layerib.data.folder import folder_classes, load_image_folder
 from layerib.errors import ConfigError, DataError
@@ -138,3 +142,27 @@ def test_cache_outside_data_root_reused_and_invalidated(tmp_path, monkeypatch):
     Image.new("RGB", (6, 4), (9, 9, 9)).save(src / "test" / "apple" / "0000.png")
     with pytest.raises(AssertionError, match="decoded again"):
         load_image_folder(src, "test")
+
+
+REAL_ZIP = Path(os.environ.get("LAYERIB_DATA_ROOT", "/nonexistent")) / "cifar10-jpeg.zip"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_ZIP.is_file(), reason="set LAYERIB_DATA_ROOT to a folder holding "
+                                                   "cifar10-jpeg.zip")
+def test_real_cifar10_jpeg_zip_as_a_folder_set(monkeypatch):
+    """The training statistics computed here are those the data README states for this copy
+    (means 0.4913 / 0.4821 / 0.4465, stds 0.2452 / 0.2428 / 0.2606); about a minute."""
+    seen = {}
+    real = folder_module.uint8_channel_stats
+
+    def spy(x):
+        seen["stats"] = real(x)
+        return seen["stats"]
+    monkeypatch.setattr(folder_module, "uint8_channel_stats", spy)
+    d = load_image_folder(REAL_ZIP, "test")
+    assert d.images.shape == (10000, 3, 32, 32) and d.num_classes == 10
+    assert d.classes[0] == "airplane" and torch.bincount(d.labels).tolist() == [1000] * 10
+    mean, std = seen["stats"]
+    assert np.allclose(mean, [0.4913, 0.4821, 0.4465], atol=1e-4)
+    assert np.allclose(std, [0.2452, 0.2428, 0.2606], atol=1e-4)
