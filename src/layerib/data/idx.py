@@ -78,8 +78,8 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path} is truncated ({len(raw)} bytes); delete it and download it again")
     magic = int.from_bytes(raw[:4], "big")
     if magic not in _MAGIC:
-        raise DataError(f"{path} has magic number {magic}, not an IDX file of unsigned bytes "
-                        "(2049 or 2051); replace it with the original file")
+        raise DataError(f"{path} has magic number {magic}, not an MNIST IDX file (2049 or 2051, "
+                        "unsigned bytes); replace it with the original file")
     ndim = _MAGIC[magic]
     header = 4 + 4 * ndim
     dims = [int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim)]
