@@ -7,21 +7,17 @@ Decoded JPEGs are cached in :func:`cache_dir`, never in the (read-only) data roo
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import os
 import pickle
 import tarfile
 import tempfile
-import warnings
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from layerib.data import image_folder
 from layerib.data.download import download_file, file_digest, resolve_data_root
 from layerib.errors import ConfigError, DataError
 
@@ -56,35 +52,60 @@ def _check_split(split: str) -> None:
         raise ConfigError(f"unknown CIFAR-10 split {split!r}; use 'train' or 'test'")
 
 
-def _read_pickle(path: Path) -> dict:
-    """Unpickle one batch file (``encoding="bytes"``: the files were written by Python 2)."""
+def read_pickle(path: Path, what: str = "CIFAR-10", archive: str = ARCHIVE_NAME) -> dict:
+    """Unpickle one batch file (``encoding="bytes"``: the files were written by Python 2).
+
+    Only for the official files: a pickle can run code when loaded.
+
+    Args:
+        path: the batch or meta file.
+        what: the set's name, for messages.
+        archive: the archive to download again, for messages.
+
+    Raises:
+        DataError: the file is corrupt or truncated, or does not hold a dict.
+    """
     try:
         with open(path, "rb") as f:
             obj = pickle.load(f, encoding="bytes")
     except Exception as e:  # noqa: BLE001 - garbage bytes can make pickle raise anything
-        raise DataError(f"corrupt or truncated CIFAR-10 file {path} ({type(e).__name__}); "
-                        "delete it and download cifar-10-python.tar.gz again") from None
+        raise DataError(f"corrupt or truncated {what} file {path} ({type(e).__name__}); "
+                        f"delete it and download {archive} again") from None
     if not isinstance(obj, dict):
-        raise DataError(f"{path} is not a CIFAR-10 batch (not a dict); replace it")
+        raise DataError(f"{path} is not a {what} batch (not a dict); replace it")
     return obj
 
 
-def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(data (n, 3072) uint8, labels (n,) int64)`` of one batch file."""
-    d = _read_pickle(path)
-    data, labels = d.get(b"data"), d.get(b"labels")
+def read_batch(path: Path, label_key: bytes = b"labels", num_classes: int = 10,
+               what: str = "CIFAR-10",
+               archive: str = ARCHIVE_NAME) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(data (n, 3072) uint8, labels (n,) int64)`` of one batch file.
+
+    Args:
+        path: the batch file (a pickled dict with ``b"data"`` and ``label_key``).
+        label_key: key of the labels (``b"labels"``; CIFAR-100: ``b"fine_labels"``).
+        num_classes: labels must lie in ``0 .. num_classes-1``.
+        what, archive: the set's name and archive, for messages.
+
+    Raises:
+        DataError: the file is corrupt, or has wrong keys, shapes or labels.
+    """
+    d = read_pickle(path, what, archive)
+    data, labels = d.get(b"data"), d.get(label_key)
     if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2
             or data.shape[1] != 3072 or labels is None or len(labels) != len(data)):
         raise DataError(f"{path} has wrong shape or keys (b'data' {getattr(data, 'shape', '-')},"
-                        " want (n, 3072) uint8, n b'labels'); replace it with the official file")
+                        f" want (n, 3072) uint8, n {label_key!r}); "
+                        "replace it with the official file")
     labels = np.asarray(labels, dtype=np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DataError(f"{path} has labels outside 0..9; replace it with the official file")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(f"{path} has labels outside 0..{num_classes - 1}; "
+                        "replace it with the official file")
     return data, labels
 
 
 def _check_meta(path: Path) -> None:
-    names = _read_pickle(path).get(b"label_names")
+    names = read_pickle(path).get(b"label_names")
     if isinstance(names, list):
         names = tuple(n.decode() if isinstance(n, bytes) else n for n in names)
     if names != CIFAR10_CLASSES:
@@ -92,18 +113,25 @@ def _check_meta(path: Path) -> None:
                         "replace it with the official file")
 
 
-def _safe_extract(archive: Path, root: Path) -> None:
-    """Extract ``cifar-10-batches-py/`` into ``root``, all or nothing. The ``"data"`` filter
-    refuses absolute names, ``..`` (path traversal), links leaving the folder, devices."""
+def safe_extract(archive: Path, root: Path, folder: str = BATCH_DIR) -> None:
+    """Extract ``<folder>/`` of a ``.tar.gz`` into ``root``, all or nothing.
+
+    The ``"data"`` filter refuses absolute names, ``..`` (path traversal), links leaving
+    the folder, and devices; the folder is renamed into place only when complete.
+
+    Raises:
+        DataError: the archive is corrupt, unsafe, or lacks ``folder``; or ``root`` is
+            not writable.
+    """
     try:
         with tarfile.open(archive, "r:gz") as tar, \
-                tempfile.TemporaryDirectory(dir=root, prefix=".cifar10-") as tmp:
-            members = [m for m in tar.getmembers() if m.name.split("/")[0] == BATCH_DIR]
+                tempfile.TemporaryDirectory(dir=root, prefix=f".{folder}-") as tmp:
+            members = [m for m in tar.getmembers() if m.name.split("/")[0] == folder]
             tar.extractall(tmp, members=members, filter="data")
-            os.replace(Path(tmp) / BATCH_DIR, root / BATCH_DIR)
+            os.replace(Path(tmp) / folder, root / folder)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DataError(f"cannot extract {archive} into {root} ({e}); remove it and any "
-                        f"partial {BATCH_DIR}/ there, then retry") from None
+                        f"partial {folder}/ there, then retry") from None
 
 
 def load_cifar10_batches(root: str | os.PathLike, split: str = "train",
@@ -133,83 +161,33 @@ def load_cifar10_batches(root: str | os.PathLike, split: str = "train",
     if download and not all((folder / n).is_file() for n in needed):
         if not (archive.is_file() and file_digest(archive, "md5") == ARCHIVE_MD5):
             download_file([ARCHIVE_URL], archive, md5=ARCHIVE_MD5)
-        _safe_extract(archive, root)
+        safe_extract(archive, root)
     missing = [n for n in needed if not (folder / n).is_file()]
     if missing:
         raise DataError(f"CIFAR-10 batches missing in {folder}: {', '.join(missing)}; "
                         f"extract {ARCHIVE_NAME} into {root} or pass download=True")
     _check_meta(folder / "batches.meta")
-    data, labels = map(np.concatenate, zip(*(_read_batch(folder / n) for n in BATCH_FILES[split])))
+    data, labels = map(np.concatenate, zip(*(read_batch(folder / n) for n in BATCH_FILES[split])))
     return CIFAR10Data(torch.from_numpy(data.reshape(-1, 3, 32, 32)), torch.from_numpy(labels),
                        "python-batches")
 
 
 def cache_dir() -> Path:
     """Folder for decoded arrays: ``$XDG_CACHE_HOME/layerib/cifar10`` or ``~/.cache/...``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "layerib" / "cifar10"
-
-
-def _cache_key(path: Path, split: str) -> str:
-    """Hash of the source's absolute path, size and mtime (every file's, for a folder)."""
-    files = sorted(path.rglob("*")) if path.is_dir() else [path]
-    stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    return hashlib.sha256(repr(("v1", str(path.resolve()), split, stats)).encode()).hexdigest()
+    return image_folder.cache_dir("cifar10")
 
 
 def _index(path: Path, split: str) -> list[tuple[str, int]]:
     """``(name, label)`` of the ``[<top>/]<split>/<class>/<image>`` files, by label then name."""
-    try:
-        if path.is_dir():
-            names = [f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file()]
-        else:
-            with zipfile.ZipFile(path) as z:
-                names = [i.filename for i in z.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError) as e:
-        raise DataError(f"cannot read {path} as a folder or zip ({e}); replace it") from None
-    items = []
-    for name in names:
-        parts = PurePosixPath(name).parts
-        if (len(parts) not in (3, 4) or parts[-3] != split or any(p[0] in "._" for p in parts)
-                or not name.lower().endswith((".jpg", ".jpeg", ".png"))):
-            continue
-        if parts[-2] not in CIFAR10_CLASSES:
-            raise DataError(f"unknown class folder {parts[-2]!r} in {path} ({name}); "
-                            f"class folders must be {', '.join(CIFAR10_CLASSES)}")
-        items.append((name, CIFAR10_CLASSES.index(parts[-2])))
-    if not items:
-        raise DataError(f"no images for split {split!r} in {path}; "
-                        f"expected {split}/<class>/<image>.jpg")
-    return sorted(items, key=lambda e: (e[1], e[0]))
+    return image_folder.label_images(
+        image_folder.list_images(path, split), CIFAR10_CLASSES,
+        f"unknown class folder {{cls!r}} in {path} ({{name}}); "
+        f"class folders must be {', '.join(CIFAR10_CLASSES)}")
 
 
 def _decode_all(path: Path, items: list[tuple[str, int]]) -> np.ndarray:
     """Decode ``items`` (folder or zip entries) with Pillow to ``(N, 32, 32, 3)`` uint8 RGB."""
-    from PIL import Image
-    out = np.empty((len(items), 32, 32, 3), dtype=np.uint8)
-    with contextlib.nullcontext() if path.is_dir() else zipfile.ZipFile(path) as z:
-        for i, (name, _) in enumerate(items):
-            try:
-                data = z.read(name) if z else (path / name).read_bytes()
-                with Image.open(io.BytesIO(data)) as im:
-                    out[i] = np.asarray(im.convert("RGB"), dtype=np.uint8)  # not 32x32: ValueError
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-                raise DataError(f"cannot read or decode {name} in {path} ({e}); "
-                                "replace it with a 32x32 image") from None
-    return out
-
-
-def _save_cache(file: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write the arrays to ``file`` atomically (temp file + rename); failure only warns."""
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.part")
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez(f, images=images, labels=labels)
-        os.replace(tmp, file)
-    except OSError as e:
-        warnings.warn(f"could not cache decoded CIFAR-10 in {file.parent}: {e}", stacklevel=3)
-        tmp.unlink(missing_ok=True)
+    return image_folder.decode_images(path, [name for name, _ in items], "RGB", size=(32, 32))
 
 
 def load_cifar10_image_folder(path: str | os.PathLike, split: str = "train",
@@ -237,17 +215,13 @@ def load_cifar10_image_folder(path: str | os.PathLike, split: str = "train",
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"CIFAR-10 image folder {path} not found; pass the folder or .zip")
-    file = cache_dir() / f"{split}-{_cache_key(path, split)[:20]}.npz"
-    arrays = None
-    if cache and file.is_file():  # a cache file that cannot be read is simply rebuilt
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, EOFError,
-                                 zipfile.BadZipFile), np.load(file) as z:
-            arrays = z["images"], z["labels"]
+    file = cache_dir() / f"{split}-{image_folder.cache_key(path, split)[:20]}.npz"
+    arrays = image_folder.load_cache(file) if cache else None
     if arrays is None:
         items = _index(path, split)
         arrays = _decode_all(path, items), np.array([e[1] for e in items], dtype=np.int64)
         if cache:
-            _save_cache(file, *arrays)
+            image_folder.save_cache(file, *arrays)
     images = torch.from_numpy(arrays[0]).permute(0, 3, 1, 2).contiguous()
     return CIFAR10Data(images, torch.from_numpy(arrays[1]), "jpeg-image-folder")
 
