@@ -21,6 +21,8 @@ def test_resnet_stage_units_on_cifar_and_mnist_shapes():
     mnist = resnet((1, 28, 28), channels=(4, 8, 16), widths=(10,))
     assert _shapes(mnist, torch.randn(2, 1, 28, 28)) == [(4, 28, 28), (8, 14, 14), (16, 7, 7),
                                                          (10,)]
+    strided = resnet((3, 32, 32), channels=(4, 8), widths=(10,), stem_stride=2)
+    assert _shapes(strided, torch.randn(2, 3, 32, 32)) == [(4, 16, 16), (8, 8, 8), (10,)]
     odd = resnet((1, 7, 7), channels=(2, 4, 4), widths=(10,))  # stride 2 gives ceil(H / 2)
     assert _shapes(odd, torch.randn(2, 1, 7, 7)) == [(2, 7, 7), (4, 4, 4), (4, 2, 2), (10,)]
 
@@ -52,6 +54,8 @@ def test_resnet_rejects_bad_arguments():
         resnet((3, 32, 32), unit="conv")
     with pytest.raises(ValueError, match="positive"):
         resnet((3, 32, 32), widths=())
+    with pytest.raises(ValueError, match="stem_stride"):
+        resnet((3, 32, 32), stem_stride=4)
 
 
 def test_default_resnet_parameter_count():

@@ -69,7 +69,7 @@ class BasicBlock(nn.Module):
 
 def resnet(input_shape: tuple[int, ...], channels: tuple[int, ...] = (64, 128, 256),
            widths: tuple[int, ...] = (10,), *, blocks_per_stage: int = 1,
-           unit: str = "stage") -> LayeredNet:
+           unit: str = "stage", stem_stride: int = 1) -> LayeredNet:
     """Build the ResNet-style net: residual units, then global pooling and FC layers.
 
     Args:
@@ -81,24 +81,30 @@ def resnet(input_shape: tuple[int, ...], channels: tuple[int, ...] = (64, 128, 2
         blocks_per_stage: basic blocks per stage (>= 1).
         unit: ``"stage"`` (one unit per stage) or ``"block"`` (one per basic block);
             the stem is part of the first unit.
+        stem_stride: 1 (He et al.'s CIFAR stem) or 2 (halves the maps first: unit 1
+            outputs ``channels[0] x 16 x 16`` for a 32x32 input, a 4x smaller cache
+            and critic input; see :mod:`layerib.models.vgg` on what those cost).
 
     Returns:
         A net mapping ``(batch, C, H, W)`` to ``(batch, widths[-1])``; a unit of stage s
-        outputs ``(batch, channels[s], H_s, W_s)``, ``H_s = ceil(H / 2^(s-1))``, and
+        outputs ``(batch, channels[s], H_s, W_s)``, ``H_s = ceil(H / 2^(s-1))`` (one
+        more halving with ``stem_stride=2``), and
         ``feature_dims`` are these flattened sizes, then the FC widths.
 
     Raises:
-        ValueError: a bad shape, size, block count or unit name.
+        ValueError: a bad shape, size, block count, stem stride or unit name.
     """
     c, h, w = check_image_shape("resnet", input_shape, channels, widths)
     if blocks_per_stage < 1:
         raise ValueError(f"resnet: blocks_per_stage must be >= 1, got {blocks_per_stage}")
+    if stem_stride not in (1, 2):
+        raise ValueError(f"resnet: stem_stride must be 1 or 2, got {stem_stride}")
     if unit not in RESNET_UNITS:
         raise ValueError(f"resnet: unit must be one of {RESNET_UNITS}, got {unit!r}")
     units: list[nn.Module] = []
     dims: list[int] = []
-    mods: list[nn.Module] = [*_conv_bn(c, channels[0], 3, 1), nn.ReLU()]  # the stem
-    c = channels[0]
+    mods: list[nn.Module] = [*_conv_bn(c, channels[0], 3, stem_stride), nn.ReLU()]  # the stem
+    c, h, w = channels[0], -(-h // stem_stride), -(-w // stem_stride)  # ceil
     for s, c_out in enumerate(channels):
         for b in range(blocks_per_stage):
             stride = 2 if s > 0 and b == 0 else 1

@@ -30,11 +30,34 @@ function. :class:`Unit` keeps that when a caller later puts the whole net in
 train mode: a unit none of whose parameters require gradients (what
 :meth:`LayeredNet.freeze` leaves) stays in eval mode.
 
-Critic cost (``benchmarks/bench_block_speed.py``, one CPU thread, batch 128,
-default IB settings, 3 timed steps after one untimed): see the table in the
-benchmark's docstring; the label critic reads the flattened map through one
-``Linear(C*H*W, critic_hidden)``, ``C*H*W*128`` weights, 2.1M for a 16384-wide
-unit, 8.4M for a 65536-wide one.
+Critic cost (``benchmarks/bench_block_speed.py``, its docstring has the table; one
+CPU thread, batch 128, default CIFAR-10 IB settings: joint updates, concat label
+critic, hidden 128; CPU seconds per step). The critics read each unit's output
+flattened; the label critic's first layer is ``Linear(C*H*W, 128)``: 2.10M weights
+for the default unit 1 (16384 numbers), 8.39M for a 64x32x32 unit (65536); the AA-MINE
+critic as many again (its MLP f, unused by the default q-free InfoNCE bound). A
+layer-wise IB step of the default units takes 0.80 / 0.41 / 0.32 s against 1.2 s for
+one end-to-end CE step of the whole net; the critics' share of it (both bounds,
+backward to the unit's output, their Adam) is 0.06 / 0.03 / 0.02 s. With
+``unit="conv"``, unit 1 (65536) takes 0.51 s, of which the critics 0.36 s, more
+than its conv (0.28 s) but still below a CE step. So the flattened view is affordable
+in compute; what costs is (a) memory: the cache of a 65536-wide unit is 13.1 GB on
+50000 images (plus 2.6 GB for 10000 test images, and ``forward_cached``'s
+``torch.cat`` holds it twice at its peak), (b) float32 denormals: without
+``torch.set_flush_denormal(True)`` the InfoNCE softmax weights that underflow into
+denormals make the critics' ``(128, 128) @ (128, D)`` backward products 10-15x slower
+(default unit 1: 1.32 s per step instead of 0.80 s).
+
+A cheaper alternative, proposed and not wired: a fixed average pool P of the map to
+at most 4096 numbers (``AdaptiveAvgPool2d`` to ``C x h x w``, window ``k = HW / hw``;
+64x8x8 for a 64x32x32 map, k = 16) before both critics, with the measuring noise
+added after it with variance ``sigma^2 / k``. It then measures I(Y; P L), a valid
+but looser lower bound on I(Y; L), and I(X; P L + eps') = I(X; P(L + eps)) <=
+I(X; L + eps) (data processing): the penalty no longer sees what L carries in its
+within-window variation, which the next unit still receives, so the compression it
+reports is that of P L only. It does not shrink the cache (the next unit needs L);
+for that, recomputing the frozen units on each batch (an eval-mode forward) instead
+of caching keeps every measured quantity unchanged.
 """
 
 from __future__ import annotations
@@ -111,7 +134,8 @@ def vgg(input_shape: tuple[int, ...], channels: tuple[int, ...] = (64, 64, 128, 
     c, h, w = check_image_shape("vgg", input_shape, channels, widths)
     pools = default_pools(len(channels)) if pool_after is None else tuple(pool_after)
     if len(set(pools)) != len(pools) or any(not 1 <= p <= len(channels) for p in pools):
-        raise ValueError(f"vgg: pool_after must name distinct convs 1..{len(channels)}, got {pools}")
+        raise ValueError(f"vgg: pool_after must name distinct convs 1..{len(channels)}, "
+                         f"got {pools}")
     if unit not in VGG_UNITS:
         raise ValueError(f"vgg: unit must be one of {VGG_UNITS}, got {unit!r}")
     scale = 2 ** len(pools)
