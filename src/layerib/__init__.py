@@ -2,6 +2,35 @@
 
 Implements Elad, Haviv, Blau, Michaeli, "Direct Validation of the Information
 Bottleneck Principle for Deep Nets" (ICCV-W 2019). MI is in nats everywhere.
+
+The public API (imported on first use, so ``import layerib`` stays cheap):
+
+* :func:`train_layerwise` (-> :class:`TrainResult`): layer-wise IB, I(Y;L)-only or
+  cross-entropy training of your own layers on your own data.
+* :func:`measure_layers` (-> list of :class:`LayerMI`): I(X; L + eps) by AA-MINE beside
+  its Monte-Carlo truth, and I(Y; L), for named layers of any ``nn.Module``.
+* :class:`InfoPlaneRecorder`: the information plane from your own training loop.
+* :class:`TrainConfig`: every setting, with its default and meaning.
+* :class:`MIResult`: an MI estimate with its spread, batch size, ln B and flags.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "train_layerwise": "layerib.api.training", "TrainResult": "layerib.api.training",
+    "measure_layers": "layerib.api.measure", "LayerMI": "layerib.api.result",
+    "InfoPlaneRecorder": "layerib.ib.infoplane", "TrainConfig": "layerib.config",
+    "MIResult": "layerib.mi.protocol",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'layerib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

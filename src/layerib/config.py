@@ -15,11 +15,13 @@ from typing import Any
 
 from layerib.errors import ConfigError
 
-#: Registered data-set names (see :mod:`layerib.data.registry`); ``folder:PATH`` and
-#: ``npz:PATH`` name a user's image folder or ``.npz`` arrays.
-DATASETS = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100")
-DATASET_PREFIXES = ("folder:", "npz:")
-ARCHS = ("mlp", "conv")  #: the built-in nets (layerib.models.registry.MODELS)
+#: ``dataset`` of a run whose data were passed from Python (:func:`layerib.train_layerwise`);
+#: registered names and the ``folder:PATH`` / ``npz:PATH`` forms are checked by
+#: :func:`layerib.data.registry.check_dataset_name`.
+IN_MEMORY = "python"
+#: ``model`` of a run whose net was passed from Python (pickled whole in the run's ``net.pt``).
+OBJECT_MODEL = "object"
+ARCHS = ("mlp", "conv", "vgg", "resnet")  #: the built-in nets (layerib.models.registry.MODELS)
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
 AUGMENTS = ("none", "crop_flip")
@@ -44,7 +46,7 @@ class TrainConfig:
     data_root: str | None = None      # folder holding the data sets (MNIST/raw, ...); None: $LAYERIB_DATA_ROOT or a cache
     download: bool = True             # fetch missing data from the standard mirrors (checksums checked)
     # --- model
-    arch: str = "mlp"                 # built-in net: mlp, or conv (conv blocks of channels, then FC layers of widths); see models/registry.py
+    arch: str = "mlp"                 # built-in net: mlp; conv (conv blocks of channels, then FC layers of widths); vgg; resnet (models/registry.py)
     widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths (conv: the FC layers after the blocks); the last has no nonlinearity
     channels: tuple[int, ...] = (32, 64)  # conv: output channels of each block (3x3 conv, ReLU, 2x2 max-pool)
     model: str | None = None          # PACKAGE.MODULE:FACTORY of a function (input_shape) -> list of layers; replaces arch
@@ -216,12 +218,10 @@ def validate(c: TrainConfig) -> None:
     _check(c.data_root is None or isinstance(c.data_root, str),
            f"data_root must be a folder name (a string), got {c.data_root!r}")
     _check(isinstance(c.download, bool), f"download must be true or false, got {c.download!r}")
-    _check(c.dataset in DATASETS or (c.dataset.startswith(DATASET_PREFIXES)
-                                      and len(c.dataset.split(":", 1)[1]) > 0),
-           f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}, "
-           "folder:PATH (an image folder <split>/<class>/<image>) or npz:PATH "
-           "(arrays x_train, y_train, x_test, y_test)")
-    _check(c.model is None or (isinstance(c.model, str) and re.fullmatch(
+    if c.dataset != IN_MEMORY:
+        from layerib.data.registry import check_dataset_name
+        check_dataset_name(c.dataset)
+    _check(c.model is None or c.model == OBJECT_MODEL or (isinstance(c.model, str) and re.fullmatch(
         r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_]\w*", c.model) is not None),
            f"model must be PACKAGE.MODULE:FACTORY (e.g. mynets.digits:layers), got {c.model!r}")
     _check(c.method in METHODS, f"unknown method {c.method!r}; choose one of {', '.join(METHODS)}")

@@ -23,6 +23,8 @@ from layerib.errors import ConfigError
 from layerib.models.conv import conv_net
 from layerib.models.layered import LayeredNet
 from layerib.models.mlp import mlp
+from layerib.models.resnet import resnet
+from layerib.models.vgg import vgg
 
 
 def _mlp(input_shape, channels, widths) -> LayeredNet:
@@ -33,6 +35,8 @@ def _mlp(input_shape, channels, widths) -> LayeredNet:
 MODELS: dict[str, Callable[..., LayeredNet]] = {
     "mlp": _mlp,        # the paper's MNIST MLP (784-512-512-10 by default); models/mlp.py
     "conv": conv_net,   # conv blocks (3x3 conv, ReLU, 2x2 max-pool), then FC layers; models/conv.py
+    "vgg": vgg,         # VGG-style: blocks of 3x3 conv + BN + ReLU ending in a max-pool; models/vgg.py
+    "resnet": resnet,   # ResNet-style: a stem, then one residual stage per unit; models/resnet.py
 }
 
 
@@ -70,9 +74,12 @@ def _call_factory(fn: Callable, input_shape: tuple[int, ...], spec: str):
 def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -> LayeredNet:
     """A :class:`LayeredNet` of ``layers`` (an ``nn.Sequential`` or a list of modules).
 
-    Each element is one layer-wise unit. Output sizes (flattened, for the critics) come
-    from one forward pass of ``example`` ``(batch, ...)`` in eval mode without gradients
-    (batch-norm statistics are not touched).
+    Each element with parameters is one layer-wise unit; elements without parameters
+    (``ReLU``, ``Flatten``, pooling, ...) join the unit before them (a leading one joins
+    the first unit), so ``nn.Sequential(Linear(64, 32), ReLU(), Linear(32, 10))`` is two
+    units. Output sizes (flattened, for the critics) come from one forward pass of
+    ``example`` ``(batch, ...)`` in eval mode without gradients (batch-norm statistics
+    are not touched).
 
     Raises:
         ConfigError: not a module list, an empty one, or a forward pass that fails.
@@ -85,6 +92,7 @@ def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -
             isinstance(m, nn.Module) for m in layers):
         raise ConfigError("layers must be an nn.Sequential or a non-empty list of nn.Module "
                           f"(one per layer-wise unit), got {type(layers).__name__}")
+    layers = _group_parameter_free(list(layers))
     modes = [m.training for m in layers]
     dims, h = [], example[:2]
     with torch.no_grad():
@@ -102,6 +110,23 @@ def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -
     for m, mode in zip(layers, modes):
         m.train(mode)
     return LayeredNet(list(layers), dims)
+
+
+def _group_parameter_free(mods: list[nn.Module]) -> list[nn.Module]:
+    """Attach every module without parameters to the unit before it (a leading one to the next)."""
+    groups: list[list[nn.Module]] = []
+    pending: list[nn.Module] = []
+    for m in mods:
+        if any(True for _ in m.parameters()):
+            groups.append(pending + [m])
+            pending = []
+        elif groups:
+            groups[-1].append(m)
+        else:
+            pending.append(m)
+    if not groups:
+        raise ConfigError("no layer has parameters: there is nothing to train")
+    return [g[0] if len(g) == 1 else nn.Sequential(*g) for g in groups]
 
 
 def build_model(arch: str, input_shape: tuple[int, ...], *, channels: tuple[int, ...] = (32, 64),

@@ -104,6 +104,8 @@ def load_run(run_dir: str | Path) -> tuple[LayeredNet, dict]:
     except Exception as e:  # corrupt, truncated or foreign file: one line, not a traceback
         raise RunDirError(f"cannot load {path} ({type(e).__name__}); it is not a layerib "
                           "model.pt: retrain or pass another folder") from None
+    if cfg.get("model") == "object":  # a net passed from Python: pickled whole in net.pt
+        return _load_object_net(Path(run_dir)), state["config"]
     if shape is None:
         raise RunDirError(f"{path} does not record its input shape (written before layerib 0.2 "
                           f"for data set {cfg['dataset']!r}); retrain it with this version")
@@ -115,6 +117,34 @@ def load_run(run_dir: str | Path) -> tuple[LayeredNet, dict]:
         raise RunDirError(f"the weights in {path} do not fit the net its config describes "
                           f"({type(e).__name__}); retrain or pass another folder") from None
     return net.eval(), state["config"]
+
+
+def _load_object_net(run_dir: Path) -> LayeredNet:
+    """The whole net of a :func:`layerib.train_layerwise` run (``net.pt``, a pickle the library
+    wrote: load only run folders you trust; the net's classes must be importable)."""
+    path = run_dir / "net.pt"
+    try:
+        net = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise RunDirError(f"{run_dir} has no net.pt (a train_layerwise run keeps its net "
+                          "there); retrain it with out=") from None
+    except Exception as e:  # noqa: BLE001 - e.g. the user's class is not importable here
+        raise RunDirError(f"cannot load {path} ({type(e).__name__}: {e}); import the module "
+                          "that defines your layers first, or run where it is importable") from None
+    if not isinstance(net, LayeredNet):
+        raise RunDirError(f"{path} does not hold a layerib net; retrain it with out=")
+    return net.eval()
+
+
+def _python_data(run_dir: Path):
+    """The ``(train, test)`` tensors a :func:`layerib.train_layerwise` run saved in ``data.pt``."""
+    path = Path(run_dir) / "data.pt"
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} trained on data passed from Python and holds no data.pt "
+                          "(too large to save); measure it with layerib.measure_layers instead")
+    d = torch.load(path, map_location="cpu", weights_only=True)
+    return tuple(ImageDataset(d[k]["x"], d[k]["y"], d[k]["num_classes"], f"python:{path}")
+                 for k in ("train", "test"))
 
 
 @torch.inference_mode()
@@ -161,10 +191,14 @@ def _prepare(cfg: EstimateConfig):
         data_root, noise_vars = cfg.data_root, cfg.noise_vars or (1.0,)
         source = {"source": "random", "init_seed": cfg.critic.seed}
         dataset, cifar_source = "mnist", "auto"
-    from layerib.data.registry import load_dataset
-    kw = dict(data_root=data_root, download=cfg.download, cifar_source=cifar_source)
-    train = take_subset(load_dataset(dataset, "train", **kw), cfg.n_train, cfg.critic.seed)
-    test = take_subset(load_dataset(dataset, "test", **kw), cfg.n_test, cfg.critic.seed)
+    if dataset == "python":  # a train_layerwise run: its data.pt
+        train, test = _python_data(Path(cfg.run_dir))
+    else:
+        from layerib.data.registry import load_dataset
+        kw = dict(data_root=data_root, download=cfg.download, cifar_source=cifar_source)
+        train, test = (load_dataset(dataset, split, **kw) for split in ("train", "test"))
+    train = take_subset(train, cfg.n_train, cfg.critic.seed)
+    test = take_subset(test, cfg.n_test, cfg.critic.seed)
     if len(test) < 2 * cfg.critic.batch_size:
         raise ConfigError(f"{len(test)} held-out images give fewer than 2 batches of "
                           f"{cfg.critic.batch_size}; lower --batch-size or raise --n-test")

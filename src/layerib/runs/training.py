@@ -60,7 +60,17 @@ def load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset]:
 
 
 def build_net(cfg: TrainConfig, input_shape: tuple[int, ...]) -> LayeredNet:
-    """The net ``cfg`` names (``model`` if set, else ``arch``), for inputs of ``input_shape``."""
+    """The net ``cfg`` names (``model`` if set, else ``arch``), for inputs of ``input_shape``.
+
+    Raises:
+        ConfigError: see :func:`~layerib.models.registry.build_model`; ``model="object"``
+            (a net passed from Python, which only :func:`layerib.train_layerwise` can train).
+    """
+    from layerib.config import OBJECT_MODEL
+    from layerib.errors import ConfigError
+    if cfg.model == OBJECT_MODEL:
+        raise ConfigError("model 'object' stands for a net passed from Python; give --model "
+                          "PACKAGE.MODULE:FACTORY or --arch, or use layerib.train_layerwise")
     return build_model(cfg.arch, tuple(input_shape), channels=cfg.channels, widths=cfg.widths,
                        model=cfg.model)
 

@@ -1,0 +1,69 @@
+"""The per-layer MI record shared by :func:`layerib.measure_layers` and :func:`layerib.train_layerwise`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from layerib.mi.protocol import MIResult
+
+
+def _mi_result(d: dict | None) -> MIResult | None:
+    if d is None:
+        return None
+    names = {f.name for f in fields(MIResult)}
+    return MIResult(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class LayerMI:
+    """One layer's information (nats), never a bare number.
+
+    Attributes:
+        name: the layer's name (``model.named_modules()``) or ``"layer<i>"``; index: 1-based.
+        width: size of the flattened output; noise_var: sigma^2 of the measuring noise.
+        i_x: I(X; L + eps) by AA-MINE (:class:`~layerib.mi.protocol.MIResult`: value,
+            stderr, B, ln B, flags).
+        i_x_truth, i_x_truth_stderr: the Monte-Carlo ground truth of I(X; L + eps) for X
+            uniform on the held-out inputs (Goldfeld et al. 2019) and its standard error.
+        i_y: I(Y; L) (:class:`MIResult`), or None without labels.
+        output_rms: RMS of the layer's output (I(X; L + eps) depends on it relative to
+            ``sqrt(noise_var)``).
+        flags: ``negative``, ``exceeds_ln_batch``, ``saturated``, ``off_truth`` (more than
+            10 % from a truth below ln B - 1), ``non_finite``; empty when none applies.
+    """
+
+    name: str
+    index: int
+    width: int
+    noise_var: float
+    i_x: MIResult
+    i_x_truth: float
+    i_x_truth_stderr: float
+    i_y: MIResult | None = None
+    output_rms: float | None = None
+    flags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def relative_error(self) -> float:
+        """``(estimate - truth) / truth`` of I(X; L + eps) (nan when the truth is 0)."""
+        return (self.i_x.value - self.i_x_truth) / self.i_x_truth if self.i_x_truth else math.nan
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        iy = "" if self.i_y is None else f", I(Y;L) = {self.i_y.value:.3f} +- {self.i_y.stderr:.3f}"
+        flags = f" [{', '.join(self.flags)}]" if self.flags else ""
+        return (f"{self.name}: I(X;L+eps) = {self.i_x.value:.3f} +- {self.i_x.stderr:.3f} nats "
+                f"(truth {self.i_x_truth:.3f} +- {self.i_x_truth_stderr:.3f}; B={self.i_x.batch_size}, "
+                f"ln B={self.i_x.ln_batch:.2f}; noise var {self.noise_var:g}){iy}{flags}")
+
+
+def layer_mi_from_report(r: dict, name: str | None = None) -> LayerMI:
+    """A :class:`LayerMI` from one entry of a run's ``result.json`` ``layers`` list."""
+    return LayerMI(name=name or r.get("name") or f"layer{r['index']}", index=r["index"],
+                   width=r["width"], noise_var=r["noise_var"], i_x=_mi_result(r["i_x"]),
+                   i_x_truth=r["i_x_monte_carlo_nats"], i_x_truth_stderr=r["i_x_monte_carlo_stderr"],
+                   i_y=_mi_result(r.get("i_y")), output_rms=r.get("output_rms"),
+                   flags=tuple(r.get("flags", ())))
