@@ -2,7 +2,7 @@
 
 For each conv unit of the net: the flattened size its critics see, their parameter
 counts, the CPU seconds of one layer-wise IB step (:func:`layerib.ib.layerwise.train_layer`
-with the :class:`StageSettings` that ``runs.training._layer_settings`` builds from the
+with the stage settings of the
 default CIFAR-10 :class:`TrainConfig` at batch 128: joint updates, concat label critic,
 hidden 128), of the unit's own forward + backward + Adam step on a dummy loss ("unit
 only"), of the critics' share of a step on a random leaf standing for the unit's output
@@ -51,6 +51,7 @@ Close other jobs first; on two shared cores use one thread (the default).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import csv
 import os
 import statistics
@@ -61,12 +62,10 @@ import torch
 
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.ib.endtoend import train_cross_entropy
-from layerib.ib.layerwise import forward_cached, train_layer
-from layerib.ib.objective import IBObjective
+from layerib.ib.layerwise import forward_cached, make_objective, train_layer
 from layerib.models.conv import count_parameters
 from layerib.models.resnet import resnet
 from layerib.models.vgg import Unit, vgg
-from layerib.runs.training import _layer_settings  # the run's own settings builder
 from layerib.utils.optim import adam
 
 N_CIFAR = 50000
@@ -104,9 +103,8 @@ def _unit_only(layer, h, bs: int, steps: int) -> list[float]:
 def _critics_only(dim: int, y, prior, s, g, steps: int) -> list[float]:
     """Seconds of the critics' share of a joint IB step: both terms on a leaf ``l``
     ``(batch, dim)`` standing for the unit's output, backward to it, the critics' Adam."""
-    obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate, s.x_critic,
-                      s.x_marginal, s.x_bound, s.y_bound, s.y_critic)
-    opt = adam(obj.parameters(), lr=s.lr_critic)
+    obj = make_objective(s, dim, prior)
+    opt = adam(obj.critic_parameters(), lr=s.lr_critic)
     l = torch.randn(s.batch_size, dim, generator=g, requires_grad=True)
 
     def run(tick) -> None:
@@ -138,18 +136,17 @@ def measure(arch: str, unit: str | None, steps: int, seed: int = 0,
     g = torch.Generator().manual_seed(seed)
     x, y = torch.randn(n, 3, 32, 32), torch.randint(0, 10, (n,), generator=g)
     prior = torch.full((10,), 0.1)
-    s = _layer_settings(cfg, N_CIFAR)
-    s.steps, s.evals_per_layer = steps + 1, 1
+    # the run's own settings; each timed stage runs steps + 1 steps on its n rows
+    s = cfg = dataclasses.replace(cfg, epochs_per_layer=1, min_steps_per_layer=0, evals_per_layer=1)
     net = _build(arch, unit)
     rows, h = [], x
     n_conv = sum(isinstance(m, Unit) for m in net.layers)  # the FC layers are not timed
     for i in range(1, n_conv + 1):
         layer, dim = net.layers[i - 1], net.feature_dims[i - 1]
-        obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
-                          s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic)
+        obj = make_objective(s, dim, prior)
         unit_t = _unit_only(_build(arch, unit).layers[i - 1], h, bs, steps)
         critic_t = _critics_only(dim, y, prior, s, g, steps)
-        ib_t = _timed_steps(lambda tick: train_layer(layer, i, h, y, prior, dim, s, g,
+        ib_t = _timed_steps(lambda tick: train_layer(layer, i, h, y, prior, s, g,
                                                      progress=tick), steps)
         net.freeze(i)
         h_in, h = h, forward_cached(layer, h)
@@ -157,7 +154,7 @@ def measure(arch: str, unit: str | None, steps: int, seed: int = 0,
                      "shape": "->".join("x".join(map(str, t.shape[1:])) for t in (h_in, h)),
                      "feature_dim": dim, "unit_params": count_parameters(layer),
                      "label_critic_params": count_parameters(obj.i_y.critic),
-                     "aa_critic_params": count_parameters(obj.i_x.critic),
+                     "aa_critic_params": count_parameters(obj.i_x.critic),  # 0: the q-free channel
                      **_stats("ib_step", ib_t), **_stats("unit_only", unit_t),
                      **_stats("critics_only", critic_t),
                      "cache_gb_50k": dim * 4 * N_CIFAR / 1e9})

@@ -2,7 +2,7 @@
 
 Precedence: these defaults, then a ``--config file.yaml``, then command-line
 flags. Unknown keys and out-of-range values are :class:`ConfigError` s with a
-one-line message. Every regulariser in play is a field here (NOTES.md Sec. 6).
+one-line message. Every regulariser in play is a field here (docs/design.md, Sec. 5).
 """
 
 from __future__ import annotations

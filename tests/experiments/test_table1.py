@@ -146,8 +146,8 @@ def test_config_fields_for_cifar_and_conv():
     assert cfg.to_dict()["channels"] == [8, 16]
     with pytest.raises(ConfigError, match="augment='crop_flip' needs method 'ce'"):
         TrainConfig(method="ib", augment="crop_flip")
-    with pytest.raises(ConfigError, match="unknown arch 'resnet'"):
-        TrainConfig(arch="resnet")
+    with pytest.raises(ConfigError, match="unknown arch 'transformer'"):
+        TrainConfig(arch="transformer")
     with pytest.raises(ConfigError, match="channels must be positive"):
         TrainConfig(channels=(0,))
     with pytest.raises(ConfigError, match="cifar_source must be one of"):

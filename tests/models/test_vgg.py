@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from layerib.ib.endtoend import train_cross_entropy
-from layerib.ib.layerwise import StageSettings, forward_cached, train_layer
+from layerib.config import TrainConfig
+from layerib.ib.layerwise import forward_cached, train_layer
 from layerib.models.conv import count_parameters
 from layerib.models.layered import LayeredNet
 from layerib.models.vgg import Unit, default_pools, vgg
@@ -65,12 +66,10 @@ def test_default_vgg_parameter_count():
     assert net.feature_dims == [64 * 16 * 16, 128 * 8 * 8, 256 * 4 * 4, 10]
 
 
-def stage_settings(steps: int) -> StageSettings:
-    return StageSettings(beta=0.1, noise_var=100.0, batch_size=16, steps=steps, steps_per_epoch=4,
-                         lr_layer=1e-2, lr_critic=1e-3, critic_steps=1, critic_hidden=8,
-                         ema_rate=0.01, x_critic="gaussian", x_marginal="all", x_bound="infonce",
-                         y_bound="infonce", weight_decay=0.0, grad_clip=None, evals_per_layer=1,
-                         eval_batch_size=16, critic_update="joint")
+def stage_settings(steps: int) -> TrainConfig:
+    return TrainConfig(beta=0.1, noise_var=100.0, batch_size=16, epochs_per_layer=1,
+                       min_steps_per_layer=steps, lr_layer=1e-2, critic_hidden=8,
+                       evals_per_layer=1, mi_eval_batch_size=16, critic_update="joint")
 
 
 def bn_state(unit):
@@ -85,7 +84,7 @@ def check_freezing(net: LayeredNet, x: torch.Tensor):
     g = torch.Generator().manual_seed(0)
     u1, u2 = net.layers[0], net.layers[1]
     stats0 = bn_state(u1)
-    train_layer(u1, 1, x, y, prior, net.feature_dims[0], stage_settings(3), g)
+    train_layer(u1, 1, x, y, prior, stage_settings(3), g)
     stats1 = bn_state(u1)
     assert all(not torch.equal(a, b) for a, b in zip(stats0, stats1))  # trained in train mode
     net.freeze(1)
@@ -95,7 +94,7 @@ def check_freezing(net: LayeredNet, x: torch.Tensor):
     assert torch.equal(out_a, out_b)
     h = forward_cached(u1, x)
     u2_stats = bn_state(u2)
-    train_layer(u2, 2, h, y, prior, net.feature_dims[1], stage_settings(3), g)
+    train_layer(u2, 2, h, y, prior, stage_settings(3), g)
     assert all(torch.equal(a, b) for a, b in zip(stats1, bn_state(u1)))
     assert all(not torch.equal(a, b) for a, b in zip(u2_stats, bn_state(u2)))
     net.train()  # e.g. what train_cross_entropy does first: the frozen unit stays in eval

@@ -191,7 +191,7 @@ def test_checkpoint_holds_the_whole_state(tiny_mnist, tmp_path, monkeypatch):
     assert (ck["done"], ck["stage"], ck["step"]) == (1, "layer2", 4)
     local = ck["local"]
     assert {"loop", "update", "rng", "sums"} <= set(local)
-    assert {"step", "perm", "start", "epoch"} <= set(local["loop"]) and local["loop"]["step"] == 5
+    assert {"step", "perm", "start", "epoch"} <= set(local["loop"]) and local["loop"]["step"] == 4
     assert {"obj", "opt_c", "opt_l"} <= set(local["update"])
     emas = [v for k, v in local["update"]["obj"].items() if k.endswith("_extra_state")]
     assert emas and all(e["ema"]["log_ema"] is not None for e in emas if e["ema"])  # MINE's EMA

@@ -178,7 +178,7 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
         "data_source": train.source, "config": cfg.to_dict(), "layers": layers,
         "versions": versions(),
     }
-    head_state = head.state_dict() if hasattr(head, "state_dict") else None
+    head_state = head.state_dict() or None  # None: CE, whose last layer is the head
     if folder is not None:
         atomic_torch_save({"format": 2, "config": cfg.to_dict(), "net": net.state_dict(),
                            "head": head_state, "input_shape": list(train.images.shape[1:]),
