@@ -223,3 +223,15 @@ def test_runs_from_before_critic_update_count_as_alternating():
     assert config_differences(old, new) == ["critic_update"]
     assert config_differences(old, TrainConfig(critic_update="alternating").to_dict()) == []
     assert config_differences(TrainConfig(critic_update="joint").to_dict(), new) == []
+
+
+def test_a_checkpoint_from_before_the_redesign_is_refused_in_one_line(tmp_path):
+    """Format-1 checkpoints (layerib 0.1) hold the stage state in another layout."""
+    import torch
+    from layerib.errors import RunDirError
+    from layerib.runs.checkpoint import find_resume_state
+    cfg = TrainConfig().to_dict()
+    (tmp_path / "config.json").write_text(json.dumps({"config": cfg}))
+    torch.save({"format": 1, "config": cfg}, tmp_path / CHECKPOINT)
+    with pytest.raises(RunDirError, match="written by layerib 0.1.*pass --force"):
+        find_resume_state(tmp_path, cfg)
