@@ -23,6 +23,8 @@ import resource
 import time
 from pathlib import Path
 
+import dataclasses
+
 import torch
 
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
@@ -30,7 +32,7 @@ from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import forward_cached, train_layer
 from layerib.models.mlp import mlp
 from layerib.runs.folder import atomic_write
-from layerib.runs.training import _layer_settings, load_data
+from layerib.runs.training import load_data
 
 
 def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: int = 1,
@@ -54,24 +56,23 @@ def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: i
     prior = torch.bincount(y, minlength=10).float() / len(y)
     per_epoch = len(y) // cfg.batch_size
     n_epochs = max(epochs, math.ceil(min_steps / max(per_epoch, 1)))
-    s = _layer_settings(cfg, len(y))
-    s.steps, s.evals_per_layer = n_epochs * per_epoch, 1
+    s = dataclasses.replace(cfg, epochs_per_layer=n_epochs, min_steps_per_layer=0, evals_per_layer=1)
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     net = mlp(tuple(x.shape[1:]), widths)
-    warm = _layer_settings(cfg, len(y))
-    warm.steps = 1
-    train_layer(mlp(tuple(x.shape[1:]), widths).layers[0], 1, x, y, prior, widths[0], warm, g)
+    bs = cfg.batch_size  # warm-up: one step on one batch
+    train_layer(mlp(tuple(x.shape[1:]), widths).layers[0], 1, x[:bs], y[:bs], prior,
+                dataclasses.replace(s, epochs_per_layer=1), g)
     ib, h = [], x
     for i, layer in enumerate(net.layers, start=1):
         t = time.perf_counter()
-        train_layer(layer, i, h, y, prior, net.feature_dims[i - 1], s, g)
+        train_layer(layer, i, h, y, prior, s, g)
         ib.append((time.perf_counter() - t) / n_epochs)
         net.freeze(i)
         h = forward_cached(layer, h)
     ce_net = mlp(tuple(x.shape[1:]), widths)
     t = time.perf_counter()
-    train_cross_entropy(ce_net, x, y, steps=s.steps, batch_size=cfg.batch_size, lr=cfg.lr_layer, g=g)
+    train_cross_entropy(ce_net, x, y, steps=n_epochs * per_epoch, batch_size=cfg.batch_size, lr=cfg.lr_layer, g=g)
     ce = (time.perf_counter() - t) / n_epochs
     mean_ib = sum(ib) / len(ib)
     return {"n_train": len(y), "y_critic": y_critic,

@@ -9,6 +9,7 @@ the same number of CE steps, plus the wall time per step of each. A script, not 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -18,7 +19,7 @@ from layerib.config import TrainConfig, resolve_beta
 from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import train_layer
 from layerib.models.mlp import mlp
-from layerib.runs.training import _layer_settings, load_data
+from layerib.runs.training import load_data
 
 
 def main() -> None:
@@ -35,17 +36,16 @@ def main() -> None:
     cfg = resolve_beta(cfg, len(train))
     x, y = train.images, train.labels
     prior = torch.bincount(y, minlength=10).float() / len(y)
-    s = _layer_settings(cfg, len(y))
-    s.steps, s.evals_per_layer = a.steps, 1
+    s = dataclasses.replace(cfg, epochs_per_layer=1, min_steps_per_layer=a.steps, evals_per_layer=1)
     g = torch.Generator().manual_seed(0)
     net = mlp(tuple(x.shape[1:]), cfg.widths)
     h = x
     with torch.no_grad():
         for layer in net.layers[:a.layer - 1]:
             h = layer(h)
-    layer, dim = net.layers[a.layer - 1], net.feature_dims[a.layer - 1]
+    layer = net.layers[a.layer - 1]
     for name, fn in (
-        (f"ib layer {a.layer}", lambda: train_layer(layer, a.layer, h, y, prior, dim, s, g)),
+        (f"ib layer {a.layer}", lambda: train_layer(layer, a.layer, h, y, prior, s, g)),
         ("ce", lambda: train_cross_entropy(mlp(tuple(x.shape[1:]), cfg.widths), x, y,
                                            steps=a.steps, batch_size=cfg.batch_size,
                                            lr=cfg.lr_layer, g=g)),

@@ -78,6 +78,9 @@ class TrainConfig:
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
     augment: str = "none"             # ce only: none, or crop_flip (4-pixel padded random crop + horizontal flip per batch)
+    val_fraction: float = 0.0         # share of the training set held out (stratified, seeded) for early stopping of every stage; 0: off; never the test set
+    patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
+    val_checks: int = 20              # early stopping: validation checks per stage (layer stages: held-out I(Y;L); read-out and CE: accuracy)
     # --- run
     seed: int = 0                     # seeds the subset, init, batches and noise
     device: str = "cpu"               # cpu, cuda, or auto (cuda when torch sees a GPU)
@@ -182,7 +185,7 @@ def resolve_critic_update(c: "TrainConfig") -> str:
 
 #: What a key meant in configs written before it existed, where that differs from today's
 #: default: runs from before ``critic_update`` always alternated.
-LEGACY_VALUES = {"critic_update": "alternating"}
+LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0}
 
 
 def effective_settings(stored: dict[str, Any]) -> dict[str, Any]:
@@ -229,15 +232,17 @@ def validate(c: TrainConfig) -> None:
            f"--beta must be a finite number >= 0, got {c.beta}")
     _check(_finite(c.noise_var) and c.noise_var > 0,
            f"--noise-var must be a finite number > 0 (the MI is infinite at 0), got {c.noise_var}")
+    _check(_finite(c.val_fraction) and 0 <= c.val_fraction < 1,
+           f"--val-fraction must be in [0, 1), got {c.val_fraction}")
     _check(_finite(c.train_fraction) and 0 < c.train_fraction <= 1,
            f"--train-fraction must be in (0, 1], got {c.train_fraction}")
     for name in ("seed", "batch_size", "epochs_per_layer", "min_steps_per_layer", "ce_epochs",
                  "readout_epochs", "critic_steps", "critic_hidden", "mi_eval_epochs",
                  "mi_eval_batch_size", "evals_per_layer", "infoplane_evals",
-                 "infoplane_critic_steps", "checkpoint_every"):
+                 "infoplane_critic_steps", "checkpoint_every", "patience", "val_checks"):
         v = getattr(c, name)
         low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs", "infoplane_evals",
-                            "checkpoint_every") else 1
+                            "checkpoint_every", "patience") else 1
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= low,
                f"{name} must be an integer >= {low}, got {v!r}")
     _check(c.batch_size >= 2 and c.mi_eval_batch_size >= 2, "batch sizes must be at least 2")

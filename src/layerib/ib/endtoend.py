@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from layerib.errors import NumericalError
+from layerib.utils.early import EarlyStopping
 from layerib.utils.loop import BatchLoop, run_stage
 from layerib.utils.optim import adam
 from layerib.utils.rng import rng_state, set_rng_state
@@ -31,16 +32,22 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       resume: dict | None = None,
                       on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
                       transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                      val: tuple[torch.Tensor, torch.Tensor] | None = None, val_checks: int = 20,
+                      patience: int = 5, on_val: Callable[[dict], None] | None = None,
                       ) -> None:
     opt = adam(params, lr=lr, weight_decay=weight_decay)
     loop = BatchLoop(len(x), batch_size, steps, g, x.device)
     total = [0.0]  # running loss sum of the current epoch
+    stopper = EarlyStopping(model, patience) if val is not None else None
+    check = max(steps // val_checks, 1)
     if resume is not None:  # continue exactly where the checkpoint left off
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["opt"])
         loop.load_state_dict(resume["loop"])
         total[0] = resume["total"]
         set_rng_state(g, resume["rng"])
+        if stopper is not None:
+            stopper.load_state_dict(resume["early"])
 
     def step(idx: torch.Tensor) -> None:
         xb = x[idx] if transform is None else transform(x[idx], g)
@@ -59,10 +66,22 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
             if on_epoch:
                 on_epoch(loop.epoch, loop.step, total[0] / loop.per_epoch)
             total[0] = 0.0
+        if stopper is not None and (loop.step % check == 0 or loop.step == steps):
+            was = model.training
+            score = accuracy(model.eval(), *val)
+            model.train(was)
+            if stopper.update(score, loop.step):
+                loop.stop()
+            if on_val:
+                on_val({"stage": "validation", "unit": what, "step": loop.step,
+                        "val_accuracy": score, "best_step": stopper.best_step})
 
     run_stage(loop, step, progress=progress, on_step=on_step, on_checkpoint=on_checkpoint,
               state=lambda: {"total": total[0], "model": model.state_dict(),
-                             "opt": opt.state_dict(), "rng": rng_state(g)})
+                             "opt": opt.state_dict(), "rng": rng_state(g),
+                             "early": stopper.state_dict() if stopper is not None else None})
+    if stopper is not None:
+        stopper.restore()
 
 
 def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) -> None:
@@ -73,7 +92,10 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     (``on_step(n)`` is called after each of the ``n`` steps, e.g. an
     information-plane recorder; ``on_checkpoint(n, state)`` after that, where
     ``state()`` is the loop's resumable state, which ``resume=`` continues from;
-    ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.data.augment.crop_flip`).
+    ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.data.augment.crop_flip`;
+    ``val=(x_val, y_val)`` checks the accuracy on a validation split ``val_checks`` times,
+    stops after ``patience`` checks without a better one and keeps the best weights
+    (:class:`~layerib.utils.early.EarlyStopping`), writing ``on_val(record)``).
 
     Raises:
         NumericalError: the loss became non-finite.

@@ -33,6 +33,7 @@ from layerib.errors import ConfigError, NumericalError
 from layerib.ib.endtoend import steps_for
 from layerib.ib.objective import IBObjective
 from layerib.mi.protocol import heldout_estimate
+from layerib.utils.early import EarlyStopping
 from layerib.utils.loop import BatchLoop, run_stage
 from layerib.utils.optim import adam
 from layerib.utils.rng import rng_state, set_rng_state
@@ -132,6 +133,7 @@ class LayerUpdate:
 def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                 prior: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *,
                 heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
+                val: tuple[torch.Tensor, torch.Tensor] | None = None,
                 on_eval: Callable[[dict], None] | None = None,
                 progress: Callable[[int], None] | None = None, resume: dict | None = None,
                 on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None
@@ -146,6 +148,9 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         cfg: the run's settings (``beta`` resolved); the stage runs :func:`stage_steps` steps.
         heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times,
             each written with ``on_eval(record)``; progress: called with steps just done.
+        val: ``(h_val, y_val)``, a validation split of the training set: ``val_checks`` times
+            per stage the stage's I(Y; L) bound on it is the score of :class:`EarlyStopping`
+            (``patience``); the layer keeps the weights of its best check.
         resume / on_checkpoint: the shared loop's resumable state (:mod:`layerib.utils.loop`).
 
     Returns:
@@ -160,12 +165,15 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
     obj = make_objective(cfg, dim, prior).to(h.device)
     update, loop = LayerUpdate(layer.train(), obj, cfg, index), BatchLoop(len(h), cfg.batch_size, steps, g, h.device)
     sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
+    stopper = EarlyStopping(layer, cfg.patience) if val is not None else None
     if resume is not None:
         update.load_state_dict(resume["update"])
         loop.load_state_dict(resume["loop"])
         sums = dict(resume["sums"])
         set_rng_state(g, resume["rng"])
-    every = max(steps // cfg.evals_per_layer, 1)
+        if stopper is not None:
+            stopper.load_state_dict(resume["early"])
+    every, check = max(steps // cfg.evals_per_layer, 1), max(steps // cfg.val_checks, 1)
 
     def step(idx: torch.Tensor) -> None:
         nonlocal sums
@@ -177,10 +185,31 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                 on_eval(_stage_record(layer, obj, index, loop.step, loop.step / per_epoch, sums,
                                       heldout, cfg))
             sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
+        if stopper is not None and (loop.step % check == 0 or loop.step == steps):
+            score = validation_i_y(layer, obj, val)
+            if stopper.update(score, loop.step):
+                loop.stop()
+            if on_eval:
+                on_eval({"stage": "validation", "layer": index, "step": loop.step,
+                         "val_i_y_nats": score, "best_step": stopper.best_step})
 
     run_stage(loop, step, progress=progress, on_checkpoint=on_checkpoint,
-              state=lambda: {"update": update.state_dict(), "sums": dict(sums), "rng": rng_state(g)})
+              state=lambda: {"update": update.state_dict(), "sums": dict(sums), "rng": rng_state(g),
+                             "early": stopper.state_dict() if stopper is not None else None})
+    if stopper is not None:
+        stopper.restore()
     return obj
+
+
+@torch.inference_mode()
+def validation_i_y(layer: nn.Module, obj: IBObjective, val) -> float:
+    """The stage's I(Y; L) bound (its label critic) on the whole validation split, nats."""
+    h_val, y_val = val
+    was = layer.training
+    layer.eval()
+    l_val = torch.cat([layer(h_val[s:s + 4096]).flatten(1) for s in range(0, len(h_val), 4096)])
+    layer.train(was)
+    return float(obj.i_y.value(l_val, y_val))
 
 
 def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, cfg) -> dict:

@@ -132,6 +132,7 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     device = resolve_device(cfg.device)
     t0 = time.perf_counter() if t0 is None else t0
     warn_if_constant(train.images, "training set")
+    train, val = split_validation(train, cfg.val_fraction, cfg.seed)
     beta_auto = cfg.beta is None
     cfg = resolve_beta(cfg, len(train))
     folder = None if out is None else Path(out)
@@ -149,19 +150,21 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     torch.manual_seed(cfg.seed)
     x, y = train.images.to(device), train.labels.to(device)
     x_test, y_test = test.images.to(device), test.labels.to(device)
+    val = None if val is None else (val.images.to(device), val.labels.to(device))
     net = net.to(device)
     prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
     ck = _Checkpointer(folder, cfg, net, g, metrics, state, t0)
 
     if cfg.method == "ce":
         head = _train_ce(cfg, net, x, y, g, metrics, progress, ck,
-                         infoplane=(x_test, y_test, prior))
+                         infoplane=(x_test, y_test, prior), val=val)
         feats, feats_test = _all_features(net, x), _all_features(net, x_test)
     else:
-        feats, feats_test = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
-                                             metrics, progress, ck)
+        feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
+                                                        metrics, progress, ck, val)
         head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
-                         stage=len(feats))
+                         stage=len(feats),
+                         val=None if val is None else (feats_val[-1], val[1]))
     kill_point("report")
     test_acc = accuracy(head, feats_test[-1], y_test)
     train_acc = accuracy(head, feats[-1], y)
@@ -171,6 +174,7 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     result = {
         "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
+        "n_val": 0 if val is None else len(val[1]),
         "n_test": len(y_test), "beta": cfg.effective_beta, "beta_auto": beta_auto,
         "critic_update": resolve_critic_update(cfg) if cfg.method != "ce" else None,
         "noise_var": cfg.noise_var,
@@ -256,9 +260,28 @@ def _bar(progress: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True) if progress else nullcontext()
 
 
-def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck):
+def split_validation(train: ImageDataset, fraction: float, seed: int
+                     ) -> tuple[ImageDataset, ImageDataset | None]:
+    """``(fit, val)``: a stratified, seeded ``fraction`` of ``train`` held out for early
+    stopping (``val`` None when ``fraction`` is 0). Never touches the test set."""
+    if fraction <= 0:
+        return train, None
+    from layerib.data.subsets import stratified_subset
+    from layerib.errors import ConfigError
+    val_idx = stratified_subset(train.labels, fraction, seed + 1_000_003)
+    keep = torch.ones(len(train.labels), dtype=torch.bool)
+    keep[val_idx] = False
+    if len(val_idx) < 2 or int(keep.sum()) < 2:
+        raise ConfigError(f"--val-fraction {fraction} of {len(train.labels)} training images "
+                          "leaves fewer than 2 on a side; change it or set it to 0")
+    part = lambda m: ImageDataset(train.images[m], train.labels[m], train.num_classes, train.source)
+    return part(keep), part(val_idx)
+
+
+def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val=None):
     h, h_test = x, x_test
-    feats, feats_test = [], []
+    h_val = None if val is None else val[0]
+    feats, feats_test, feats_val = [], [], []
     steps, _ = stage_steps(cfg, len(x))
     for i, layer in enumerate(net.layers, start=1):
         if ck.done < i:  # else trained before an interruption; its weights are loaded
@@ -267,6 +290,7 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
                 if bar is not None and local is not None:
                     bar.update(local["loop"]["step"])
                 train_layer(layer, i, h, y, prior, cfg, g, heldout=(h_test, y_test),
+                            val=None if val is None else (h_val, val[1]),
                             on_eval=metrics.write, progress=bar.update if bar is not None else None,
                             resume=local, on_checkpoint=ck.hook(f"layer{i}", steps))
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
@@ -275,10 +299,13 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
         h, h_test = forward_cached(layer, h), forward_cached(layer, h_test)
         feats.append(h.flatten(1))
         feats_test.append(h_test.flatten(1))
-    return feats, feats_test
+        if h_val is not None:
+            h_val = forward_cached(layer, h_val)
+            feats_val.append(h_val.flatten(1))
+    return feats, feats_test, feats_val
 
 
-def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage):
+def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, val=None):
     """The read-out, stage number ``stage`` (it comes after the K layer stages, 0 .. K-1)."""
     if ck.done > stage:  # fitted before an interruption
         head = torch.nn.Linear(features.shape[1], num_classes).to(features.device)
@@ -290,13 +317,15 @@ def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage):
                            lr=cfg.lr_readout, g=g, progress=bar.update if bar is not None else None,
                            on_epoch=lambda e, st, loss: metrics.write(
                                {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}),
-                           resume=ck.local_for(stage), on_checkpoint=ck.hook("readout", steps))
+                           resume=ck.local_for(stage), on_checkpoint=ck.hook("readout", steps),
+                           val=val, val_checks=cfg.val_checks, patience=cfg.patience,
+                           on_val=metrics.write)
     ck.head = head.state_dict()
     ck.stage_done("readout", steps)
     return head
 
 
-def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None):
+def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None):
     if ck.done >= 1:  # trained before an interruption; the net's weights are loaded
         net.eval()
         return torch.nn.Identity()
@@ -322,7 +351,9 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None):
                             progress=bar.update if bar is not None else None, on_step=recorder,
                             on_epoch=lambda e, st, loss: metrics.write(
                                 {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}),
-                            resume=local, on_checkpoint=ck.hook("ce", steps, extra))
+                            resume=local, on_checkpoint=ck.hook("ce", steps, extra),
+                            val=val, val_checks=cfg.val_checks, patience=cfg.patience,
+                            on_val=metrics.write)
     ck.stage_done("ce", steps)
     return torch.nn.Identity()  # the net's last layer is the CE head: logits are its output
 

@@ -38,11 +38,17 @@ class BatchLoop:
 
     def state_dict(self) -> dict:
         """Where the loop is: step, epochs done, the permutation and the position in it."""
-        return {"step": self.step, "epoch": self.epoch, "perm": self.perm, "start": self.start}
+        return {"step": self.step, "epoch": self.epoch, "perm": self.perm, "start": self.start,
+                "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.step, self.epoch, self.start = state["step"], state["epoch"], state["start"]
+        self.steps = state.get("steps", self.steps)
         self.perm = state["perm"].to(self.device) if state["perm"] is not None else None
+
+    def stop(self) -> None:
+        """End the stage after the current step (early stopping)."""
+        self.steps = self.step
 
     @property
     def epoch_ended(self) -> bool:
