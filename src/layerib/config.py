@@ -80,7 +80,8 @@ class TrainConfig:
     augment: str = "none"             # ce only: none, or crop_flip (4-pixel padded random crop + horizontal flip per batch)
     val_fraction: float = 0.0         # share of the training set held out (stratified, seeded) for early stopping of every stage; 0: off; never the test set
     patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
-    val_checks: int = 20              # early stopping: validation checks per stage (layer stages: held-out I(Y;L); read-out and CE: accuracy)
+    val_checks: int = 20              # early stopping: validation checks per stage (read-out and CE: accuracy; layer stages: val_metric)
+    val_metric: str = "i_y"           # layer stages' early-stopping score on the validation split: i_y (the I(Y;L) bound, nats) or accuracy (the label critic's argmax)
     # --- run
     seed: int = 0                     # seeds the subset, init, batches and noise
     device: str = "cpu"               # cpu, cuda, or auto (cuda when torch sees a GPU)
@@ -214,7 +215,7 @@ def _finite(x) -> bool:
 
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
-    for name in ("dataset", "method", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device",
+    for name in ("dataset", "method", "val_metric", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device",
                  "arch", "cifar_source", "augment", "critic_update"):
         v = getattr(c, name)
         _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
@@ -257,6 +258,8 @@ def validate(c: TrainConfig) -> None:
     _check(c.y_bound in ("infonce", "dv"), f"y_bound must be 'infonce' or 'dv', got {c.y_bound!r}")
     _check(c.x_bound in ("infonce", "dv"),
            f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
+    _check(c.val_metric in ("i_y", "accuracy"),
+           f"val_metric must be 'i_y' or 'accuracy', got {c.val_metric!r}")
     _check(c.y_critic in ("concat", "heads"), f"y_critic must be 'concat' or 'heads', got {c.y_critic!r}")
     _check(c.x_critic in ("gaussian", "concat"), f"x_critic must be 'gaussian' or 'concat', got {c.x_critic!r}")
     _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
@@ -288,6 +291,18 @@ def validate(c: TrainConfig) -> None:
            f"device must be cpu, cuda or auto, got {c.device!r}")
 
 
+#: named estimator bundles (``--estimators NAME``, ``estimators=`` in YAML and the API), applied
+#: before any other key. ``paper``: the paper's choices (Elad et al. 2019, Sec. 3-4): MINE
+#: (the DV bound with its moving-average gradient) for I(Y; L); AA-MINE with an MLP critic on
+#: (F_i(x), z) under DV; alternating critic and layer steps.
+ESTIMATOR_PRESETS: dict[str, dict[str, Any]] = {
+    "ours": {"y_bound": "infonce", "x_bound": "infonce", "x_critic": "gaussian",
+             "critic_update": "auto"},
+    "paper": {"y_bound": "dv", "x_bound": "dv", "x_critic": "concat",
+              "critic_update": "alternating"},
+}
+
+
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
     """Override ``base`` (default: the defaults) with ``values``; unknown keys are errors.
 
@@ -295,6 +310,12 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
         ConfigError: an unknown key, or a value of the wrong type or range.
     """
     base = base or TrainConfig()
+    values = dict(values)
+    preset = values.pop("estimators", None)
+    if preset is not None:
+        _check(preset in ESTIMATOR_PRESETS, f"unknown estimators preset {preset!r}; choose one "
+               f"of {', '.join(ESTIMATOR_PRESETS)}")
+        values = {**ESTIMATOR_PRESETS[preset], **values}
     names = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(values) - names)
     _check(not unknown, f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")

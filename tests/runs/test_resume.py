@@ -123,6 +123,10 @@ class _Stop(Exception):
     """Stands in for a kill in the in-process tests."""
 
 
+#: early stopping on a validation split, checked often, stopping soon
+ES = dict(val_fraction=0.2, patience=2, val_checks=6)
+
+
 def _cfg(root, **kw) -> TrainConfig:
     base = dict(epochs_per_layer=1, min_steps_per_layer=12, readout_epochs=1, batch_size=64,
                 widths=(32, 16, 10), critic_hidden=16, mi_eval_epochs=1, mi_eval_batch_size=50,
@@ -166,6 +170,8 @@ DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE
     ("iy", "layer3:9", {}),        # the last layer, checkpoint at 8
     ("ib", "layer2:5", DV_SHUFFLE),
     ("ib", "readout:4", {}),       # exactly on a checkpoint
+    ("ib", "layer2:5", ES),        # early stopping: its best weights and counters resume too
+    ("ce", "ce:7", ES),
 ])
 def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
                                                               method, stop, kw):

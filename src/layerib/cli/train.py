@@ -13,7 +13,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, METHODS, SECTIONS,
+from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, METHODS, SECTIONS,
                             TrainConfig, config_from_dict, field_help)
 from layerib.errors import ConfigError
 
@@ -21,7 +21,8 @@ from layerib.errors import ConfigError
 CHOICES = {"method": METHODS, "arch": ARCHS, "cifar_source": CIFAR_SOURCES, "augment": AUGMENTS,
            "critic_update": CRITIC_UPDATES, "x_marginal": ("all", "shuffle"),
            "y_bound": ("infonce", "dv"), "x_bound": ("infonce", "dv"),
-           "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat")}
+           "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat"),
+           "val_metric": ("i_y", "accuracy")}
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -62,6 +63,10 @@ def add(sub) -> None:
             if name in CHOICES:
                 kw["choices"] = CHOICES[name]
             group.add_argument("--" + name.replace("_", "-"), **kw)
+    p.add_argument("--estimators", choices=sorted(ESTIMATOR_PRESETS), default=None,
+                   help="a bundle of estimator settings applied before the other flags: ours "
+                        "(the defaults) or paper (MINE/DV for I(Y;L), an MLP AA-MINE critic under "
+                        "DV, alternating critic and layer steps)")
     run = p.add_argument_group("this command")
     run.add_argument("--config", type=Path, help="YAML file of config keys (flags override it)")
     run.add_argument("--out", type=Path, required=True, help="run folder to write")
@@ -89,6 +94,8 @@ def _read_yaml(path: Path) -> dict:
 def build_train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then ``--config`` YAML, then flags -> a validated :class:`TrainConfig`."""
     cfg = config_from_dict(_read_yaml(args.config)) if args.config else TrainConfig()
+    if args.estimators is not None:
+        cfg = config_from_dict({"estimators": args.estimators}, base=cfg)
     flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "download" and getattr(args, f.name) is not None}
     if args.offline:

@@ -149,8 +149,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times,
             each written with ``on_eval(record)``; progress: called with steps just done.
         val: ``(h_val, y_val)``, a validation split of the training set: ``val_checks`` times
-            per stage the stage's I(Y; L) bound on it is the score of :class:`EarlyStopping`
-            (``patience``); the layer keeps the weights of its best check.
+            per stage :func:`validation_score` (``val_metric``) on it is the score of
+            :class:`EarlyStopping` (``patience``); the layer keeps its best check's weights.
         resume / on_checkpoint: the shared loop's resumable state (:mod:`layerib.utils.loop`).
 
     Returns:
@@ -186,12 +186,12 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                                       heldout, cfg))
             sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
         if stopper is not None and (loop.step % check == 0 or loop.step == steps):
-            score = validation_i_y(layer, obj, val)
+            score = validation_score(layer, obj, val, cfg.val_metric)
             if stopper.update(score, loop.step):
                 loop.stop()
             if on_eval:
                 on_eval({"stage": "validation", "layer": index, "step": loop.step,
-                         "val_i_y_nats": score, "best_step": stopper.best_step})
+                         f"val_{cfg.val_metric}": score, "best_step": stopper.best_step})
 
     run_stage(loop, step, progress=progress, on_checkpoint=on_checkpoint,
               state=lambda: {"update": update.state_dict(), "sums": dict(sums), "rng": rng_state(g),
@@ -202,13 +202,19 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
 
 
 @torch.inference_mode()
-def validation_i_y(layer: nn.Module, obj: IBObjective, val) -> float:
-    """The stage's I(Y; L) bound (its label critic) on the whole validation split, nats."""
+def validation_score(layer: nn.Module, obj: IBObjective, val, metric: str = "i_y") -> float:
+    """The stage's score on the validation split ``(h_val, y_val)``: its I(Y; L) bound (nats,
+    ``metric="i_y"``) or the accuracy of its label critic used as a classifier,
+    ``argmax_c T(l, c) + log p(c)`` (``"accuracy"``, a fraction)."""
     h_val, y_val = val
     was = layer.training
     layer.eval()
     l_val = torch.cat([layer(h_val[s:s + 4096]).flatten(1) for s in range(0, len(h_val), 4096)])
     layer.train(was)
+    if metric == "accuracy":
+        est = obj.i_y
+        logits = est.critic.class_scores(l_val) + torch.log(est.prior.clamp_min(1e-30))
+        return float((logits.argmax(1) == y_val).double().mean())
     return float(obj.i_y.value(l_val, y_val))
 
 

@@ -1,0 +1,72 @@
+"""Early stopping: the best weights are kept, patience counts checks, the validation split."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import nn
+
+from layerib.config import TrainConfig
+from layerib.runs.training import run_training, split_validation
+from layerib.utils.early import EarlyStopping
+from layerib.utils.loop import BatchLoop
+
+
+def test_keeps_the_best_weights_and_stops_after_patience_checks():
+    m = nn.Linear(2, 1)
+    es = EarlyStopping(m, patience=2)
+    stops = []
+    for step, score in enumerate([1.0, 2.0, 1.5, 1.9, 3.0], start=1):
+        with torch.no_grad():
+            m.weight.fill_(step)
+        stops.append(es.update(score, step))
+    assert stops == [False, False, False, True, False] and es.best_step == 5
+    es2 = EarlyStopping(m, patience=2)
+    for step, score in enumerate([1.0, 2.0, 1.5], start=1):
+        with torch.no_grad():
+            m.weight.fill_(step)
+        es2.update(score, step)
+    es2.restore()
+    assert torch.all(m.weight == 2.0) and es2.best_step == 2
+
+
+def test_patience_zero_never_stops_and_loop_stop_ends_the_stage():
+    es = EarlyStopping(nn.Linear(1, 1), patience=0)
+    assert not any(es.update(-k, k) for k in range(10))
+    loop = BatchLoop(100, 10, 50, torch.Generator().manual_seed(0))
+    seen = 0
+    for _ in loop:
+        seen += 1
+        if seen == 7:
+            loop.stop()
+    assert seen == 7 and loop.step == 7
+
+
+def test_split_is_stratified_seeded_and_disjoint():
+    from layerib.data.dataset import ImageDataset
+    y = torch.arange(200) % 4
+    d = ImageDataset(torch.arange(200.0)[:, None], y, 4, "t")
+    fit, val = split_validation(d, 0.2, seed=3)
+    assert len(val.labels) == 40 and len(fit.labels) == 160
+    assert torch.bincount(val.labels).tolist() == [10, 10, 10, 10]
+    assert not set(fit.images[:, 0].tolist()) & set(val.images[:, 0].tolist())
+    assert torch.equal(split_validation(d, 0.2, seed=3)[1].images, val.images)
+    assert split_validation(d, 0.0, seed=3) == (d, None)
+
+
+def test_every_stage_early_stops_on_the_validation_split(tiny_mnist, tmp_path):
+    cfg = TrainConfig(data_root=str(tiny_mnist), download=False, widths=(32, 16, 10),
+                      batch_size=32, min_steps_per_layer=60, epochs_per_layer=1, readout_epochs=1,
+                      critic_hidden=16, mi_eval_epochs=0, mi_eval_batch_size=50,
+                      evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10)
+    res = run_training(cfg, tmp_path / "run")
+    assert res["n_val"] == 60 and res["n_train"] == 240
+    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in recs if r["stage"] == "validation"]
+    assert {r.get("layer", r.get("unit")) for r in val} == {1, 2, 3, "read-out"}
+    last = {}
+    for r in val:
+        last[r.get("layer", r.get("unit"))] = r
+    assert any(r["step"] < 60 for r in last.values())  # patience 1: some stage stopped early
+    assert all(r["best_step"] <= r["step"] for r in last.values())
