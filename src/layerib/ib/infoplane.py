@@ -50,6 +50,19 @@ def eval_steps(total_steps: int, n_evals: int) -> list[int]:
     return sorted({round(k * total_steps / n_evals) for k in range(n_evals + 1)})
 
 
+def _eval_mode(module: torch.nn.Module) -> Callable[[bool], None]:
+    """``prepare(True)`` puts ``module`` in eval mode, ``prepare(False)`` restores its mode."""
+    mode: list[bool] = []
+
+    def prepare(start: bool) -> None:
+        if start:
+            mode[:] = [module.training]
+            module.eval()
+        else:
+            module.train(mode[0])
+    return prepare
+
+
 class InfoPlaneRecorder:
     """Records every layer's (I(X; L_i + eps), I(Y; L_i)) when asked (:meth:`record`).
 
@@ -106,13 +119,7 @@ class InfoPlaneRecorder:
         def features(x: torch.Tensor) -> list[torch.Tensor]:
             return [f.flatten(1) for f in net.features(x)]
 
-        def prepare(start: bool, _mode=[]) -> None:
-            if start:
-                _mode[:] = [net.training]
-                net.eval()
-            else:
-                net.train(_mode[0])
-        return cls(features, train, test, write, settings, prior=prior, prepare=prepare, **kw)
+        return cls(features, train, test, write, settings, prior=prior, prepare=_eval_mode(net), **kw)
 
     @classmethod
     def for_model(cls, model: torch.nn.Module, layers: Sequence[str], train, test, *,
@@ -146,14 +153,7 @@ class InfoPlaneRecorder:
             write = log_.write if write is None else write
         elif write is None:
             raise TypeError("for_model needs out= (a folder) or write= (a callable)")
-
-        def prepare(start: bool, _mode=[]) -> None:
-            if start:
-                _mode[:] = [model.training]
-                model.eval()
-            else:
-                model.train(_mode[0])
-        return cls(taps, train, test, write, cfg, names=layers, prepare=prepare)
+        return cls(taps, train, test, write, cfg, names=layers, prepare=_eval_mode(model))
 
     def state_dict(self) -> dict:
         """The recorder's state (critics, optimiser, generator), for checkpoints."""
