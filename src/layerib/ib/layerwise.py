@@ -65,6 +65,9 @@ class StageSettings:
     #: "alternating" or "joint" (already resolved: ``TrainConfig``'s "auto" is resolved by
     #: :func:`layerib.config.resolve_critic_update` in ``train._layer_settings``)
     critic_update: str = "alternating"
+    #: the label critic reads L standardised over the batch (scale/shift-invariant I(Y; L);
+    #: :class:`~layerib.mi.critics.LabelCritic`): keeps L's scale from running away (issue 15)
+    y_standardise: bool = False
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -116,7 +119,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         ConfigError: ``critic_update="joint"`` with settings under which it is not exact.
     """
     obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
-                      s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic).to(h.device)
+                      s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic,
+                      s.y_standardise).to(h.device)
     critics = list(obj.parameters())
     joint = s.critic_update == "joint"
     if joint and not (obj.q_free and s.y_bound == "infonce" and s.critic_steps == 1):
@@ -210,6 +214,11 @@ def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, s)
         rec["test_i_x_nats"] = heldout_estimate(obj.reported_i_x, l_test, l_test, bs,
                                                 noise_var=s.noise_var, seed=step).value
         rec["eval_batch_size"] = bs
+        # the output's scale beside the noise's (sigma per unit): per-element RMS, mean
+        # per-unit std over the held-out set, and the fraction of units zero on all of it
+        rec["test_rms"] = float(l_test.pow(2).mean().sqrt())
+        rec["test_unit_std"] = float(l_test.std(0).mean())
+        rec["test_dead_units"] = float((l_test.abs().amax(0) == 0).float().mean())
     return rec
 
 
