@@ -10,7 +10,7 @@ evaluation of every layer (training and held-out I(Y;L), I(X;L+eps), RMS, per-un
     OMP_NUM_THREADS=1 LAYERIB_DATA_ROOT=/work/shared/data PYTHONPATH=$PWD/src \\
         python3 examples/beta_scan.py --out /tmp/ib15/scan --betas 0,1e-4,1e-2,1e-1,1 --seeds 0
     ... --set critic_update=alternating   # any TrainConfig field (key=value, parsed as YAML)
-    ... --stage y_standardise=true        # a StageSettings field TrainConfig lacks (patched in)
+    ... --stage y_input_norm=rms          # a StageSettings field TrainConfig lacks (patched in)
 
 ``--jobs 2`` runs two trainings at once (each on one thread).
 """
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="TrainConfig field for every run (repeatable)")
     ap.add_argument("--stage", action="append", default=[], metavar="KEY=VALUE",
-                    help="StageSettings field of every layer stage, e.g. y_standardise=true "
+                    help="StageSettings field of every layer stage, e.g. y_input_norm=rms "
                          "(not recorded in config.json; keep such runs in their own --out)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--trace", action="store_true", help="print every evaluation too")

@@ -9,7 +9,7 @@ Lagrangian (``|dIy|`` and ``|b dIx|``), with ``off``: the share of ``dIy/dL`` al
 batch-mean direction of L (what makes the offset grow).
 
     OMP_NUM_THREADS=1 LAYERIB_DATA_ROOT=/work/shared/data PYTHONPATH=$PWD/src \\
-        python3 examples/probe_stage.py --beta 1e-2 --update alternating --layers 2
+        python3 examples/probe_stage.py --beta 1e-2 --update alternating --layers 2 [--y-input-norm rms]
 """
 
 from __future__ import annotations
@@ -98,11 +98,11 @@ def main(argv=None) -> int:
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fraction", type=float, default=0.01)
-    ap.add_argument("--y-standardise", action="store_true", help="label critic reads L standardised")
+    ap.add_argument("--y-input-norm", default="none", help="none, rms or standard (LabelCritic)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     cfg = dataclasses.replace(TrainConfig(train_fraction=a.fraction), beta=a.beta, seed=a.seed)
-    probe(cfg, a.update, a.layers, a.every, a.steps, y_standardise=a.y_standardise)
+    probe(cfg, a.update, a.layers, a.every, a.steps, y_input_norm=a.y_input_norm)
     return 0
 
 

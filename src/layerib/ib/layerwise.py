@@ -65,9 +65,9 @@ class StageSettings:
     #: "alternating" or "joint" (already resolved: ``TrainConfig``'s "auto" is resolved by
     #: :func:`layerib.config.resolve_critic_update` in ``train._layer_settings``)
     critic_update: str = "alternating"
-    #: the label critic reads L standardised over the batch (scale/shift-invariant I(Y; L);
-    #: :class:`~layerib.mi.critics.LabelCritic`): keeps L's scale from running away (issue 15)
-    y_standardise: bool = False
+    #: how the label critic reads L: "none" (as it is), "rms" or "standard" (divided by the
+    #: batch RMS, and centred: a scale-invariant I(Y; L); see LabelCritic; issue 15)
+    y_input_norm: str = "none"
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -120,7 +120,7 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
     """
     obj = IBObjective(dim, prior, s.beta, s.noise_var, s.critic_hidden, s.ema_rate,
                       s.x_critic, s.x_marginal, s.x_bound, s.y_bound, s.y_critic,
-                      s.y_standardise).to(h.device)
+                      s.y_input_norm).to(h.device)
     critics = list(obj.parameters())
     joint = s.critic_update == "joint"
     if joint and not (obj.q_free and s.y_bound == "infonce" and s.critic_steps == 1):

@@ -25,7 +25,7 @@ from layerib.mi.estimators import MIEstimator
 
 def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
                     bound: str = "dv", critic: str = "concat",
-                    standardise: bool = False) -> MIEstimator:
+                    input_norm: str = "none") -> MIEstimator:
     """MINE for I(Y; L) with a :class:`LabelCritic` and the exact class marginal ``prior``.
 
     ``bound="dv"`` is the paper's DV bound (marginal expectation over the batch's
@@ -33,10 +33,10 @@ def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
     the classes (:func:`layerib.mi.bounds.infonce_known_marginal`). ``critic``:
     ``"concat"`` (:class:`~layerib.mi.critics.LabelCritic`, the paper's) or ``"heads"``
     (:class:`~layerib.mi.critics.LabelHeadsCritic`, one output per class; faster).
-    ``standardise``: the critic reads L batch-centred and scaled to unit RMS spread
-    (:func:`~layerib.mi.critics.standardise`), so the bound ignores L's scale and offset.
+    ``input_norm``: ``"rms"`` / ``"standard"``: the critic reads L divided by the batch's RMS
+    (and centred; :func:`~layerib.mi.critics.normalise_batch`), so the bound ignores L's scale.
     """
-    module = LABEL_CRITICS[critic](dim, len(prior), hidden, standardise_input=standardise)
+    module = LABEL_CRITICS[critic](dim, len(prior), hidden, input_norm=input_norm)
     return MIEstimator(module, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
 
 
@@ -70,18 +70,18 @@ class IBObjective(nn.Module):
         noise_var: sigma^2 of the measuring noise.
         hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound, y_critic: critic settings
             (see :class:`layerib.config.TrainConfig`).
-        y_standardise: the label critic reads L standardised over the batch (scale- and
-            shift-invariant I(Y; L); see :class:`~layerib.mi.critics.LabelCritic`). Off by
-            default (the paper's critic reads L as it is).
+        y_input_norm: how the label critic reads L: ``"none"`` (as it is: the paper's, the
+            default), ``"rms"`` or ``"standard"`` (scale-invariant I(Y; L); see
+            :class:`~layerib.mi.critics.LabelCritic`).
     """
 
     def __init__(self, dim: int, prior: torch.Tensor, beta: float, noise_var: float,
                  hidden: int = 256, ema_rate: float = 0.01, x_critic: str = "gaussian",
                  x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv",
-                 y_critic: str = "concat", y_standardise: bool = False):
+                 y_critic: str = "concat", y_input_norm: str = "none"):
         super().__init__()
         self.beta, self.noise_var, self.x_bound = beta, noise_var, x_bound
-        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic, y_standardise)
+        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic, y_input_norm)
         self.i_x = aa_estimator(dim, noise_var, hidden, ema_rate, x_critic, x_marginal)
         # the same critic under the InfoNCE bound (shares its parameters)
         self.i_x_infonce = MIEstimator(self.i_x.critic, bound="infonce", marginal="all",
