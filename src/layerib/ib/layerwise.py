@@ -68,6 +68,9 @@ class StageSettings:
     #: how the label critic reads L: "none" (as it is), "rms" or "standard" (divided by the
     #: batch RMS, and centred: a scale-invariant I(Y; L); see LabelCritic; issue 15)
     y_input_norm: str = "none"
+    #: alternating only: the layer's step comes first, against the critics as they were
+    #: before this step's critic updates (as in "joint"); False: after them (the paper's order)
+    layer_first: bool = False
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -82,6 +85,16 @@ def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, params, clip: float | 
     if clip:
         torch.nn.utils.clip_grad_norm_(params, clip)
     opt.step()
+
+
+def _layer_step(obj, layer, l, yb, z, opt_l, s, index, step):
+    """One layer update on the Lagrangian with the critics frozen; returns its I(X) term."""
+    obj.requires_grad_(False)
+    lagrangian, _, ix_layer = obj.layer_objective(l, yb, z)
+    _check_finite(lagrangian, "IB Lagrangian", index, step)
+    _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
+    obj.requires_grad_(True)
+    return ix_layer
 
 
 def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
@@ -164,15 +177,14 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
             opt_l.step()
             iy = iy.detach()
         else:
+            if s.layer_first:  # the layer steps against the critic before its update
+                ix_layer = _layer_step(obj, layer, l, yb, z, opt_l, s, index, step)
             for _ in range(s.critic_steps):
                 surrogate, iy, ix = obj.critic_objective(l, yb, z)
                 _check_finite(surrogate, "critic objective", index, step)
                 _step(opt_c, -surrogate, critics, s.grad_clip)
-            obj.requires_grad_(False)
-            lagrangian, _, ix_layer = obj.layer_objective(l, yb, z)
-            _check_finite(lagrangian, "IB Lagrangian", index, step)
-            _step(opt_l, -lagrangian, list(layer.parameters()), s.grad_clip)
-            obj.requires_grad_(True)
+            if not s.layer_first:
+                ix_layer = _layer_step(obj, layer, l, yb, z, opt_l, s, index, step)
         if s.x_bound == "infonce":  # the value the layer saw (before its update)
             if ix_layer is None:  # beta = 0: the term is only reported
                 with torch.no_grad():
