@@ -65,3 +65,28 @@ def test_stage_records_carry_the_output_scale_and_dead_units():
     assert r["test_rms"] == pytest.approx(float(l.pow(2).mean().sqrt()), rel=1e-5)
     assert r["test_unit_std"] == pytest.approx(float(l.std(0).mean()), rel=1e-5)
     assert r["test_dead_units"] == float((l.abs().amax(0) == 0).float().mean())
+
+
+def test_alternating_layer_first_is_the_joint_update():
+    # with the InfoNCE label bound, the q-free AA-MINE term and one critic step, stepping the
+    # layer before the critic's update is what the joint update does (issue 15: the order is
+    # what lets the layer's output run away under the alternating update)
+    g0 = torch.Generator().manual_seed(0)
+    y = torch.arange(128) % 4
+    x = torch.randn(128, 8, generator=g0)
+    cfg = TrainConfig(widths=(16, 4), batch_size=32, epochs_per_layer=1, min_steps_per_layer=12,
+                      critic_hidden=8, beta=1e-2)
+    weights = {}
+    for name, extra in {"joint": dict(critic_update="joint"),
+                        "layer_first": dict(critic_update="alternating", layer_first=True),
+                        "alternating": dict(critic_update="alternating")}.items():
+        torch.manual_seed(0)
+        net = mlp((8,), (16, 4))
+        s = dataclasses.replace(_layer_settings(cfg, len(x)), **extra)
+        train_layer(net.layers[0], 1, x, y, torch.full((4,), 0.25), 16, s,
+                    torch.Generator().manual_seed(1))
+        weights[name] = net.layers[0].state_dict()
+    for k, v in weights["joint"].items():
+        assert torch.allclose(v, weights["layer_first"][k], atol=1e-5), k
+    assert any(not torch.allclose(v, weights["alternating"][k], atol=1e-5)
+               for k, v in weights["joint"].items())
