@@ -55,6 +55,13 @@ def test_tsne_with_one_varying_unit_or_one_odd_point_is_finite_and_silent():
         assert emb.shape == (N, 2) and np.isfinite(emb).all() and emb.std() > 0
 
 
+def test_tsne_of_non_finite_features_is_an_error():
+    f = np.zeros((N, D))
+    f[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        _tsne(f)
+
+
 def test_tsne_ignores_scale_and_offset():
     f = np.random.default_rng(1).normal(size=(N, D))
     assert np.allclose(_tsne(f), _tsne(1e-4 * f + 3.0), atol=1e-3)

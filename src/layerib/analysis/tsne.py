@@ -22,7 +22,7 @@ def is_collapsed(feats: np.ndarray, rtol: float = COLLAPSE_RTOL) -> bool:
     """True when all rows of ``(N, d)`` features coincide (up to ``rtol`` of their magnitude)."""
     f = np.asarray(feats, dtype=np.float64)
     s = spread(f)
-    return not np.isfinite(s) or s == 0.0 or s <= rtol * float(np.abs(f).max())
+    return s == 0.0 or s <= rtol * float(np.abs(f).max())
 
 
 def tsne_embedding(feats: np.ndarray, *, perplexity: float = 30.0, seed: int = 0,
@@ -44,13 +44,15 @@ def tsne_embedding(feats: np.ndarray, *, perplexity: float = 30.0, seed: int = 0
         ``(N, 2)`` float64 embedding.
 
     Raises:
-        ValueError: fewer than 4 points.
+        ValueError: fewer than 4 points, or a non-finite feature.
     """
     from sklearn.manifold import TSNE
 
     f = np.asarray(feats, dtype=np.float64).reshape(len(feats), -1)
     if len(f) < 4:
         raise ValueError(f"t-SNE needs at least 4 points, got {len(f)}")
+    if not np.isfinite(f).all():
+        raise ValueError("t-SNE: the features hold NaN or infinite values")
     if is_collapsed(f):
         warnings.warn(f"t-SNE: the {len(f)} feature vectors are all equal (collapsed "
                       "representation); every point is put at the origin", RuntimeWarning,
