@@ -63,6 +63,8 @@ class TrainConfig:
     critic_hidden: int = 128          # hidden width of the critics' MLPs
     critic_steps: int = 1             # k critic steps per layer step (alternating update)
     critic_update: str = "auto"       # joint: one pass updates critic and layer; alternating: critic steps then a layer step (the paper); auto: joint where exact
+    layer_first: bool = False         # alternating only: the layer steps before the critic updates of the same batch (the joint order; the paper's order collapses at beta 1e-2..1e-1)
+    y_input_norm: str = "none"        # how the label critic reads L: none (as it is), rms (divided by the batch RMS) or standard (also centred): scale-invariant I(Y;L)
     ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
     lr_critic: float = 1e-3           # Adam learning rate of the critics
     mi_eval_epochs: int = 1           # final MI report: epochs to train fresh critics on each frozen layer (at least min_steps_per_layer steps, <= 1000)
@@ -258,6 +260,9 @@ def validate(c: TrainConfig) -> None:
     _check(c.y_bound in ("infonce", "dv"), f"y_bound must be 'infonce' or 'dv', got {c.y_bound!r}")
     _check(c.x_bound in ("infonce", "dv"),
            f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
+    _check(isinstance(c.layer_first, bool), f"layer_first must be true or false, got {c.layer_first!r}")
+    _check(c.y_input_norm in ("none", "rms", "standard"),
+           f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),
            f"val_metric must be 'i_y' or 'accuracy', got {c.val_metric!r}")
     _check(c.y_critic in ("concat", "heads"), f"y_critic must be 'concat' or 'heads', got {c.y_critic!r}")

@@ -18,6 +18,7 @@ just shrink the layer's output, which is not quantisation):
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -93,6 +94,12 @@ def clustering_report(feats: np.ndarray, labels: np.ndarray,
     ``knn_entropy_nats`` and ``knn_entropy_per_dim_nats`` (of the normalised
     active units), ``silhouette_by_class`` (Euclidean, on the representation)
     and, when ``embedding`` ``(N, 2)`` is given, ``silhouette_by_class_embedding``.
+
+    A collapsed representation (no unit varies over the set: every point the same, as a
+    layer with constant output gives) is measured as the single point it is, with a one-line
+    warning: ``distinct_fraction`` 1/N at every tolerance, ``median_nn_distance`` 0, the
+    k-NN entropy at its floor (:func:`knn_entropy` of coinciding points) and the
+    silhouettes None (undefined for one point); so is an embedding whose points coincide.
     """
     from sklearn.metrics import silhouette_score
     from sklearn.neighbors import NearestNeighbors
@@ -100,7 +107,11 @@ def clustering_report(feats: np.ndarray, labels: np.ndarray,
     f = np.asarray(feats, dtype=np.float64)
     labels = np.asarray(labels)
     active = f.std(0) > 1e-12 * max(float(np.abs(f).max()), 1e-30)
-    fn = normalise(f[:, active]) if active.any() else np.zeros((len(f), 1))
+    collapsed = not active.any()
+    if collapsed:
+        warnings.warn(f"clustering_report: the {len(f)} feature vectors are all equal (no unit "
+                      "varies); measured as one point", RuntimeWarning, stacklevel=2)
+    fn = normalise(f[:, active]) if not collapsed else np.zeros((len(f), 1))
     nn, _ = NearestNeighbors(n_neighbors=2).fit(fn).kneighbors(fn)
     h = knn_entropy(fn)
     many_classes = 1 < len(np.unique(labels)) < len(f)
@@ -109,9 +120,12 @@ def clustering_report(feats: np.ndarray, labels: np.ndarray,
         "distinct_fraction": {str(t): distinct_fraction(fn, t) for t in TOLERANCES},
         "median_nn_distance": float(np.median(nn[:, 1])),
         "knn_entropy_nats": h, "knn_entropy_per_dim_nats": h / fn.shape[1],
-        "silhouette_by_class": float(silhouette_score(fn, labels)) if many_classes else None,
+        "silhouette_by_class": (float(silhouette_score(fn, labels))
+                                if many_classes and not collapsed else None),
     }
     if embedding is not None:
-        out["silhouette_by_class_embedding"] = (float(silhouette_score(embedding, labels))
-                                                if many_classes else None)
+        emb = np.asarray(embedding, dtype=np.float64)
+        spread = bool(np.isfinite(emb).all() and (emb.std(0) > 0).any())
+        out["silhouette_by_class_embedding"] = (float(silhouette_score(emb, labels))
+                                                if many_classes and spread else None)
     return out

@@ -22,7 +22,7 @@ CHOICES = {"method": METHODS, "arch": ARCHS, "cifar_source": CIFAR_SOURCES, "aug
            "critic_update": CRITIC_UPDATES, "x_marginal": ("all", "shuffle"),
            "y_bound": ("infonce", "dv"), "x_bound": ("infonce", "dv"),
            "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat"),
-           "val_metric": ("i_y", "accuracy")}
+           "val_metric": ("i_y", "accuracy"), "y_input_norm": ("none", "rms", "standard")}
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -33,7 +33,17 @@ def _ints(text: str) -> tuple[int, ...]:
             f"must be comma-separated integers such as 512,512,10, got {text!r}") from None
 
 
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"must be true or false, got {text!r}")
+
+
 def _flag_type(annotation: str):
+    if annotation == "bool":
+        return _bool
     if "tuple" in annotation:
         return _ints
     for name, typ in (("float", float), ("int", int)):

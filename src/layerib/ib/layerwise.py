@@ -48,7 +48,7 @@ def make_objective(cfg: TrainConfig, dim: int, prior: torch.Tensor) -> IBObjecti
     """The stage's :class:`IBObjective` for a layer of (flattened) output size ``dim``."""
     return IBObjective(dim, prior, cfg.effective_beta, cfg.noise_var, cfg.critic_hidden,
                        cfg.ema_rate, cfg.x_critic, cfg.x_marginal, cfg.x_bound, cfg.y_bound,
-                       cfg.y_critic)
+                       cfg.y_critic, cfg.y_input_norm)
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -73,7 +73,7 @@ class LayerUpdate:
         self.layer, self.obj, self.index, self.clip = layer, obj, index, cfg.grad_clip
         self.critics = obj.critic_parameters()
         self.joint = resolve_critic_update(cfg) == "joint"
-        self.critic_steps = cfg.critic_steps
+        self.critic_steps, self.layer_first = cfg.critic_steps, cfg.layer_first
         if self.joint and not (obj.q_free and cfg.y_bound == "infonce" and cfg.critic_steps == 1):
             raise ConfigError("critic_update='joint' needs y_bound='infonce', the q-free AA-MINE "
                               "critic (x_critic='gaussian', x_bound='infonce') and critic_steps=1; "
@@ -100,6 +100,15 @@ class LayerUpdate:
         for opt in opts:
             opt.step()
 
+    def _layer_step(self, l, yb, z, layer_params, step: int):
+        """One layer update on the Lagrangian with the critics frozen; returns its I(X) term."""
+        self.obj.requires_grad_(False)
+        lagrangian, _, ix_layer = self.obj.layer_objective(l, yb, z)
+        _check_finite(lagrangian, "IB Lagrangian", self.index, step)
+        self._apply(-lagrangian, (self.opt_l,), (layer_params,))
+        self.obj.requires_grad_(True)
+        return ix_layer
+
     def __call__(self, hb: torch.Tensor, yb: torch.Tensor, g: torch.Generator, step: int):
         obj, i = self.obj, self.index
         l = self.layer(hb).flatten(1)
@@ -113,15 +122,14 @@ class LayerUpdate:
             self._apply(-lagrangian, (self.opt_c, self.opt_l), (self.critics, layer_params))
             ix = None
         else:
+            if self.layer_first:  # the layer steps against the critics before their update
+                ix_layer = self._layer_step(l, yb, z, layer_params, step)
             for _ in range(self.critic_steps):
                 surrogate, iy, ix = obj.critic_objective(l, yb, z)
                 _check_finite(surrogate, "critic objective", i, step)
                 self._apply(-surrogate, (self.opt_c,), (self.critics,))
-            obj.requires_grad_(False)
-            lagrangian, _, ix_layer = obj.layer_objective(l, yb, z)
-            _check_finite(lagrangian, "IB Lagrangian", i, step)
-            self._apply(-lagrangian, (self.opt_l,), (layer_params,))
-            obj.requires_grad_(True)
+            if not self.layer_first:
+                ix_layer = self._layer_step(l, yb, z, layer_params, step)
         if obj.x_bound == "infonce":  # the value the layer saw (before its update)
             if ix_layer is None:  # beta = 0: the term is only reported
                 with torch.no_grad():
@@ -234,7 +242,11 @@ def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, cf
         rec["test_i_x_nats"] = heldout_estimate(obj.reported_i_x, l_test, l_test, bs,
                                                 noise_var=cfg.noise_var, seed=step).value
         rec["eval_batch_size"] = bs
+        # the output's scale beside the noise's (sigma per unit): per-element RMS, mean
+        # per-unit std over the held-out set, and the fraction of units zero on all of it
         rec["test_output_rms"] = output_rms(l_test)
+        rec["test_unit_std"] = float(l_test.std(0).mean())
+        rec["test_dead_units"] = float((l_test.abs().amax(0) == 0).float().mean())
     return rec
 
 

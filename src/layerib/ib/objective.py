@@ -30,7 +30,8 @@ from layerib.mi.estimators import MIEstimator
 
 
 def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
-                    bound: str = "dv", critic: str = "concat") -> MIEstimator:
+                    bound: str = "dv", critic: str = "concat",
+                    input_norm: str = "none") -> MIEstimator:
     """MINE for I(Y; L) with a label critic and the exact class marginal ``prior``.
 
     ``bound="dv"`` is the paper's DV bound (marginal expectation over the batch's
@@ -38,8 +39,10 @@ def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
     the classes (:func:`layerib.mi.bounds.infonce_known_marginal`). ``critic``:
     ``"concat"`` (:class:`~layerib.mi.critics.LabelCritic`, the paper's) or ``"heads"``
     (:class:`~layerib.mi.critics.LabelHeadsCritic`, one output per class; faster).
+    ``input_norm``: ``"rms"`` / ``"standard"``: the critic reads L divided by the batch's RMS
+    (and centred; :func:`~layerib.mi.critics.normalise_batch`), so the bound ignores L's scale.
     """
-    module = LABEL_CRITICS[critic](dim, len(prior), hidden)
+    module = LABEL_CRITICS[critic](dim, len(prior), hidden, input_norm=input_norm)
     return MIEstimator(module, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
 
 
@@ -77,16 +80,18 @@ class IBObjective(nn.Module):
         noise_var: sigma^2 of the measuring noise (owned by :attr:`channel`).
         hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound, y_critic: critic settings
             (see :class:`layerib.config.TrainConfig`).
+        y_input_norm: how the label critic reads L: ``"none"`` (as it is: the paper's, the
+            default), ``"rms"`` or ``"standard"`` (scale-invariant I(Y; L)).
     """
 
     def __init__(self, dim: int, prior: torch.Tensor, beta: float, noise_var: float,
                  hidden: int = 256, ema_rate: float = 0.01, x_critic: str = "gaussian",
                  x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv",
-                 y_critic: str = "concat"):
+                 y_critic: str = "concat", y_input_norm: str = "none"):
         super().__init__()
         self.beta, self.x_bound = beta, x_bound
         self.channel = GaussianChannel(noise_var)
-        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic)
+        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic, y_input_norm)
         # The default pair (Gaussian critic, InfoNCE over u): the critic's z-only term cancels
         # exactly from what the layer minimises and reports, so there is nothing to learn.
         self.q_free = x_critic == "gaussian" and x_bound == "infonce"

@@ -149,18 +149,50 @@ class GaussianNoiseCritic(nn.Module):
         return self.gauss_pair_scores(u, v) + self.v_term(v).unsqueeze(0)
 
 
-class LabelCritic(ConcatCritic):
-    """Concatenation critic on ``(l, onehot(y))`` for I(Y; L_i) with ``num_classes`` classes."""
+#: How a label critic reads L (``LabelCritic(input_norm=...)``): as it is, divided by the
+#: batch's RMS, or batch-centred and divided by its RMS spread.
+INPUT_NORMS = ("none", "rms", "standard")
 
-    def __init__(self, dim_l: int, num_classes: int, hidden: int = 256, depth: int = 1):
+
+def normalise_batch(l: torch.Tensor, mode: str = "rms", eps: float = 1e-12) -> torch.Tensor:
+    """``l`` ``(batch, dim)`` over the batch: ``"rms"``: ``l / sqrt(mean ||l_k||^2)``;
+    ``"standard"``: ``(l - mean) / sqrt(mean ||l_k - mean||^2)``; ``"none"``: ``l``.
+
+    Differentiable (the statistics are not detached), so a critic reading it is invariant to
+    a rescaling of all of ``l`` (and, for ``"standard"``, to a shift): a layer can neither
+    raise I(Y; L) by growing its output nor lose it by shrinking it. All-zero rows stay zero.
+    """
+    if mode == "none":
+        return l
+    if mode == "standard":
+        l = l - l.mean(0, keepdim=True)
+    elif mode != "rms":
+        raise ValueError(f"input_norm must be one of {', '.join(INPUT_NORMS)}, got {mode!r}")
+    return l / (l.pow(2).sum(-1).mean() + eps).sqrt()
+
+
+class LabelCritic(ConcatCritic):
+    """Concatenation critic on ``(l, onehot(y))`` for I(Y; L_i) with ``num_classes`` classes.
+
+    ``input_norm`` (:func:`normalise_batch`): ``"none"`` (the paper's critic), ``"rms"`` or
+    ``"standard"``: the critic reads l divided by the batch's RMS (and centred), so the
+    I(Y; L) estimate and its gradient are invariant to the scale of the layer's output
+    (issue 15: read as it is, the layer raises the bound by growing its output, ~30x under
+    the alternating update at beta <= 0.1, and the next layer's ReLUs die on that input).
+    """
+
+    def __init__(self, dim_l: int, num_classes: int, hidden: int = 256, depth: int = 1,
+                 input_norm: str = "none"):
         super().__init__(dim_l, num_classes, hidden, depth)
         self.num_classes = num_classes
+        self.input_norm = input_norm
 
     def class_scores(self, l: torch.Tensor) -> torch.Tensor:
         """T(l_k, c) for every class c: shape ``(batch, num_classes)``.
 
         Since ``W_v onehot(c)`` is column c of ``W_v``, this is one broadcast add.
         """
+        l = normalise_batch(l, self.input_norm)
         h = torch.relu(self.in_u(l).unsqueeze(1) + self.in_v.weight.T.unsqueeze(0))
         return self.head(h).squeeze(-1)
 
@@ -189,14 +221,16 @@ class LabelHeadsCritic(nn.Module):
         depth: number of hidden layers.
     """
 
-    def __init__(self, dim_l: int, num_classes: int, hidden: int = 256, depth: int = 1):
+    def __init__(self, dim_l: int, num_classes: int, hidden: int = 256, depth: int = 1,
+                 input_norm: str = "none"):
         super().__init__()
         self.num_classes = num_classes
+        self.input_norm = input_norm  # as LabelCritic's
         self.net = _mlp([dim_l] + [hidden] * depth + [num_classes])
 
     def class_scores(self, l: torch.Tensor) -> torch.Tensor:
         """T(l_k, c) for every class c: shape ``(batch, num_classes)``."""
-        return self.net(l)
+        return self.net(normalise_batch(l, self.input_norm))
 
     def scores(self, l: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Scores on aligned pairs ``(l_k, y_k)``; ``y`` is int64 ``(batch,)``."""
