@@ -37,7 +37,7 @@ from layerib.errors import ConfigError, NumericalError
 from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelHeadsCritic, SeparableCritic
 from layerib.mi.early_stopping import fit_early_stopping
 from layerib.mi.estimators import MIEstimator, derangement
-from layerib.mi.evaluation import heldout_terms
+from layerib.mi.evaluation import heldout_terms, marginal_ess
 from layerib.mi.gaussian_critic import GaussianRatioCritic
 from layerib.mi.mixture_critic import MixtureNoiseCritic
 from layerib.mi.result import MIResult
@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 #: Candidate name -> (critic, bound). Explicit registry; see :data:`AUTO` for the defaults.
 CANDIDATES = {
     "gauss-dv": ("gauss", "dv"),
+    "gauss-infonce": ("gauss", "infonce"),
+    "gauss2-dv": ("gauss2", "dv"),
+    "gauss2-infonce": ("gauss2", "infonce"),
     "separable-infonce": ("separable", "infonce"),
     "separable-dv": ("separable", "dv"),
     "separable-nwj": ("separable", "nwj"),
@@ -62,7 +65,7 @@ CANDIDATES = {
 #: The ``"auto"`` candidates by kind of data (chosen by measurement: see the module
 #: ``benchmarks/bench_estimators.py --suite`` and the docstring of :func:`estimate_mi`).
 AUTO = {
-    "continuous": ("gauss-dv", "separable-infonce"),
+    "continuous": ("gauss-dv", "gauss-infonce", "gauss2-infonce", "separable-infonce"),
     "labels": ("heads-infonce", "heads-dv"),
     "noise": ("mixture-dv",),
 }
@@ -88,6 +91,7 @@ class EstimateSettings:
     patience: int = 5             # validations without improvement before stopping
     ema_rate: float = 0.01        # MINE's moving-average rate of the DV gradient
     n_centers: int = 2048         # mixture critic (noise_var): centres from training rows
+    min_ess: float = 20.0         # DV/NWJ values resting on fewer effective marginal pairs are not used
     shrinks: tuple[float, ...] = (0.0, 0.05, 0.15, 0.3)  # gauss critic: cross-covariance shrinkages tried
     sparsities: tuple[float, ...] = (0.0, 0.5, 0.9, 1.0)  # gauss critic: weights of the paired-sparse target tried
 
@@ -143,9 +147,16 @@ def _critic(critic: str, bound: str, dx: int, dy: int, classes: int, noise_var, 
 @dataclass
 class _Run:
     name: str
-    val: float
+    val: float             # validation bound (nats)
+    val_se: float          # its standard error over validation rows
     terms: torch.Tensor    # (n_test,) per-row test terms
     steps: int
+    ess: float = math.inf  # smallest effective number of marginal pairs (validation, test)
+
+    @property
+    def val_low(self) -> float:
+        """The selection score: lower end of the validation value's 95 % interval."""
+        return self.val - 1.96 * self.val_se
 
     @property
     def test(self) -> float:
@@ -197,8 +208,8 @@ class _Problem:
         y = self.y
         if shuffled:  # pairs made independent: one derangement of y over all rows
             y = y[derangement(self.n, generator=torch.Generator().manual_seed(seed + 5))]
-        if critic == "gauss":
-            return self._fit_gauss(bound, tr, va, te, y, seed)
+        if critic in ("gauss", "gauss2"):
+            return self._fit_gauss(name, critic == "gauss2", bound, tr, va, te, y, seed)
         torch.manual_seed(seed)
         est = _critic(critic, bound, self.x.shape[1], 0 if self.discrete else y.shape[1],
                       self.classes, self.noise_var, self.y[tr], s, seed)
@@ -208,29 +219,45 @@ class _Problem:
                                  eval_batch_size=s.eval_batch_size, lr=s.lr, max_steps=s.max_steps,
                                  eval_every=s.eval_every, patience=s.patience, seed=seed,
                                  noise_var=self.noise_var)
+        val_terms = heldout_terms(est, self.x[va], y[va], s.eval_batch_size, self.val_noise(va), seed + 1)
         terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
-        if not torch.isfinite(terms).all():
-            raise NumericalError(f"{bound} bound ({critic} critic): test value not finite after "
+        if not (torch.isfinite(terms).all() and torch.isfinite(val_terms).all()):
+            raise NumericalError(f"{bound} bound ({critic} critic): held-out value not finite after "
                                  f"{fit.best_step} steps; use another bound")
-        return _Run(name, fit.best_value, terms, fit.best_step)
+        ess = min(marginal_ess(est, self.x[va], y[va], s.eval_batch_size, self.val_noise(va), seed + 1),
+                  marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2))
+        return _Run(name, float(val_terms.mean()), _se(val_terms), terms, fit.best_step, ess)
+
+    def val_noise(self, va: np.ndarray) -> torch.Tensor | None:
+        if not self.noise_var:
+            return None
+        g = torch.Generator().manual_seed(self.seed + 23)
+        return math.sqrt(self.noise_var) * torch.randn(self.y[va].shape, generator=g)
 
 
-    def _fit_gauss(self, bound, tr, va, te, y, seed) -> _Run:
+    def _fit_gauss(self, name, quadratic, bound, tr, va, te, y, seed) -> _Run:
         """The closed-form Gaussian critic: shrinkage chosen on the validation rows (fitted on
         the training rows), then refitted on train + validation for the test value."""
-        s, best = self.s, None
+        s, best = self.s, None  # (value, se, (shrink, sparse))
         for shrink in s.shrinks:
             for sparse in s.sparsities:
-                est = MIEstimator(GaussianRatioCritic(self.x[tr], y[tr], shrink, sparse), bound=bound,
-                                  marginal="all", ema_rate=None)
-                val = float(heldout_terms(est, self.x[va], y[va], s.eval_batch_size, None, seed + 1).mean())
+                est = MIEstimator(GaussianRatioCritic(self.x[tr], y[tr], shrink, sparse,
+                                                      quadratic=quadratic),
+                                  bound=bound, marginal="all", ema_rate=None)
+                t = heldout_terms(est, self.x[va], y[va], s.eval_batch_size, None, seed + 1)
+                val, se = float(t.mean()), _se(t)
                 if best is None or val > best[0]:
-                    best = (val, (shrink, sparse))
+                    best = (val, se, (shrink, sparse))
         pool = np.concatenate([tr, va])  # refit on all non-test rows at the chosen shrinkage
-        est = MIEstimator(GaussianRatioCritic(self.x[pool], y[pool], *best[1]), bound=bound,
-                          marginal="all", ema_rate=None)
+        est = MIEstimator(GaussianRatioCritic(self.x[pool], y[pool], *best[2], quadratic=quadratic),
+                          bound=bound, marginal="all", ema_rate=None)
         terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
-        return _Run(f"gauss-{bound}", best[0], terms, 0)
+        ess = marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
+        return _Run(name, best[0], best[1], terms, 0, ess)
+
+
+def _se(terms: torch.Tensor) -> float:
+    return float(terms.std() / math.sqrt(len(terms)))
 
 
 def _interval(runs: list[_Run]) -> tuple[float, float, str]:
@@ -293,25 +320,31 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, **option
             log.warning("estimate_mi: candidate %s dropped: %s", name, e)
     if not runs:
         raise errors[0]
-    best = max(runs, key=lambda r: r.val)
+    usable = [r for r in runs if r.ess >= s.min_ess]
+    for r in runs:
+        if r.ess < s.min_ess:
+            notes.append(f"candidate {r.name} not used: its marginal term rests on {r.ess:.1f} "
+                         f"effective pairs (< min_ess = {s.min_ess:g}); exp T is heavy-tailed")
+    best = max(usable or runs, key=lambda r: r.val_low)
     chosen = [best] + [prob.fit(best.name, r) for r in range(1, s.restarts)]
     value, stderr, method = _interval(chosen)
     shuffled = float(prob.fit(best.name, 0, shuffled=True).test) if s.baseline else None
     n_test = len(prob.test_idx)
     b = math.ceil(n_test / max(1, math.ceil(n_test / s.eval_batch_size)))
     critic, bound = CANDIDATES[best.name]
-    return MIResult(value=value, stderr=stderr, shuffled=shuffled, batch_size=b, ln_batch=math.log(b),
+    result = MIResult(value=value, stderr=stderr, shuffled=shuffled, batch_size=b, ln_batch=math.log(b),
                     n_points=n_test, n_batches=math.ceil(n_test / b), noise_var=noise_var, bound=bound,
                     exceeds_ln_batch=False, interval=(value - 1.96 * stderr, value + 1.96 * stderr),
                     interval_method=method, critic=critic, n_train=len(prob.split(0)[0]),
                     n_val=prob.n_val, steps=tuple(r.steps for r in chosen), restarts=len(chosen),
                     candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes))
+    return result
 
 
 def _check_kind(names, kind: str) -> None:
     for name in names:
         critic = CANDIDATES[name][0]
         ok = {"labels": critic == "heads", "noise": critic in ("mixture", "gaussian", "concat", "separable"),
-              "continuous": critic in ("separable", "concat", "gauss")}[kind]
+              "continuous": critic in ("separable", "concat", "gauss", "gauss2")}[kind]
         if not ok:
             raise ConfigError(f"candidate {name} does not fit {kind} data; use candidates='auto'")

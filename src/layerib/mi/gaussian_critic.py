@@ -33,6 +33,9 @@ class GaussianRatioCritic(nn.Module):
             covariances of the paired coordinates ``(u_i, v_i)`` (a structure the validation
             rows may or may not support; 0 keeps the sample covariance).
         ridge: added to the diagonal of each block (relative to its mean variance).
+        quadratic: fit the Gaussian to the features ``[u, u^2 - 1]`` and ``[v, v^2 - 1]``
+            instead of u and v: dependence through the scale (a Student-t pair: correlated
+            squares, uncorrelated coordinates) then shows in the cross-covariance.
 
     Example:
         >>> c = GaussianRatioCritic(torch.randn(100, 2), torch.randn(100, 3))
@@ -41,8 +44,10 @@ class GaussianRatioCritic(nn.Module):
     """
 
     def __init__(self, u: torch.Tensor, v: torch.Tensor, shrink: float = 0.0, sparse: float = 0.0,
-                 ridge: float = 1e-6):
+                 ridge: float = 1e-6, quadratic: bool = False):
         super().__init__()
+        self.quadratic = quadratic
+        u, v = self.features(u), self.features(v)
         z = torch.cat([u, v], 1).double()
         mean = z.mean(0)
         zc = z - mean
@@ -61,8 +66,12 @@ class GaussianRatioCritic(nn.Module):
                         ("const", const)):
             self.register_buffer(name, t.float())
 
+    def features(self, a: torch.Tensor) -> torch.Tensor:
+        """``a`` ``(batch, dim)``, or ``[a, a^2 - 1]`` ``(batch, 2 dim)`` when ``quadratic``."""
+        return torch.cat([a, a * a - 1.0], 1) if self.quadratic else a
+
     def _parts(self, u, v):
-        u, v = u - self.mu, v - self.mv
+        u, v = self.features(u) - self.mu, self.features(v) - self.mv
         a = -0.5 * ((u @ self.quad_u) * u).sum(-1)
         b = -0.5 * ((v @ self.quad_v) * v).sum(-1)
         return u, v, a, b
