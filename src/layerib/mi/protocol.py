@@ -137,7 +137,7 @@ def check_finite(est: MIEstimator, step: int, *values: torch.Tensor) -> None:
         step: the training step (0-based), for the message.
         values: scalar tensors of this step (surrogate, plain bound).
     """
-    bad = [float(v) for v in values if not torch.isfinite(v.detach()).all()]
+    bad = [float(v.detach()) for v in values if not torch.isfinite(v.detach()).all()]
     if not bad and all(torch.isfinite(p).all() for p in est.parameters()):
         return
     what = f"value {bad[0]}" if bad else "critic weights"
