@@ -52,6 +52,7 @@ CANDIDATES = {
     "gauss2-dv": ("gauss2", "dv"),
     "gauss2-infonce": ("gauss2", "infonce"),
     "separable-infonce": ("separable", "infonce"),
+    "separable-e-infonce": ("separable-e", "infonce"),
     "separable-dv": ("separable", "dv"),
     "separable-nwj": ("separable", "nwj"),
     "concat-dv": ("concat", "dv"),
@@ -65,7 +66,7 @@ CANDIDATES = {
 #: The ``"auto"`` candidates by kind of data (chosen by measurement: see the module
 #: ``benchmarks/bench_estimators.py --suite`` and the docstring of :func:`estimate_mi`).
 AUTO = {
-    "continuous": ("gauss-dv", "gauss-infonce", "gauss2-infonce", "separable-infonce"),
+    "continuous": ("gauss-dv", "gauss-infonce", "gauss2-infonce", "separable-e-infonce"),
     "labels": ("heads-infonce", "heads-dv"),
     "noise": ("mixture-dv",),
 }
@@ -133,8 +134,8 @@ def _critic(critic: str, bound: str, dx: int, dy: int, classes: int, noise_var, 
                                                   offset=1.0 if bound == "nwj" else 0.0)
     elif critic == "gaussian":
         module = GaussianNoiseCritic(dx, noise_var, s.hidden, standardize_f=True)
-    elif critic == "separable":
-        module = SeparableCritic(dx, dy, s.hidden, s.embed)
+    elif critic in ("separable", "separable-e"):
+        module = SeparableCritic(dx, dy, s.hidden, s.embed, energy=critic == "separable-e")
     else:
         module = ConcatCritic(dx, dy, s.hidden)
     if bound == "infonce":
@@ -345,6 +346,6 @@ def _check_kind(names, kind: str) -> None:
     for name in names:
         critic = CANDIDATES[name][0]
         ok = {"labels": critic == "heads", "noise": critic in ("mixture", "gaussian", "concat", "separable"),
-              "continuous": critic in ("separable", "concat", "gauss", "gauss2")}[kind]
+              "continuous": critic in ("separable", "separable-e", "concat", "gauss", "gauss2")}[kind]
         if not ok:
             raise ConfigError(f"candidate {name} does not fit {kind} data; use candidates='auto'")

@@ -33,9 +33,10 @@ class GaussianRatioCritic(nn.Module):
             covariances of the paired coordinates ``(u_i, v_i)`` (a structure the validation
             rows may or may not support; 0 keeps the sample covariance).
         ridge: added to the diagonal of each block (relative to its mean variance).
-        quadratic: fit the Gaussian to the features ``[u, u^2 - 1]`` and ``[v, v^2 - 1]``
-            instead of u and v: dependence through the scale (a Student-t pair: correlated
-            squares, uncorrelated coordinates) then shows in the cross-covariance.
+        quadratic: fit the Gaussian to the features ``[u, u^2 - 1, log mean(u^2)]`` (and the
+            same of v) instead of u and v: dependence through a shared scale (a Student-t
+            pair: correlated squares and energies, uncorrelated coordinates) then shows in
+            the cross-covariance.
 
     Example:
         >>> c = GaussianRatioCritic(torch.randn(100, 2), torch.randn(100, 3))
@@ -67,8 +68,12 @@ class GaussianRatioCritic(nn.Module):
             self.register_buffer(name, t.float())
 
     def features(self, a: torch.Tensor) -> torch.Tensor:
-        """``a`` ``(batch, dim)``, or ``[a, a^2 - 1]`` ``(batch, 2 dim)`` when ``quadratic``."""
-        return torch.cat([a, a * a - 1.0], 1) if self.quadratic else a
+        """``a`` ``(batch, dim)``, or ``[a, a^2 - 1, log mean_i a_i^2]`` ``(batch, 2 dim + 1)``
+        when ``quadratic`` (the last one the log energy of the row: a shared scale)."""
+        if not self.quadratic:
+            return a
+        sq = a * a
+        return torch.cat([a, sq - 1.0, torch.log(sq.mean(1, keepdim=True) + 1e-3)], 1)
 
     def _parts(self, u, v):
         u, v = self.features(u) - self.mu, self.features(v) - self.mv
