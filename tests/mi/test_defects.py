@@ -74,16 +74,16 @@ def test_estimate_mi_drops_a_diverging_candidate_with_a_note(monkeypatch):
     real = mod._Problem.fit
 
     def fit(self, name, restart, shuffled=False):
-        if name == "separable-infonce":
+        if name == "separable-e-infonce":
             raise NumericalError("infonce bound: value nan not finite at training step 3; use another bound")
         return real(self, name, restart, shuffled)
     monkeypatch.setattr(mod._Problem, "fit", fit)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(600, 2, generator=g)
     r = mod.estimate_mi(x, x + torch.randn(600, 2, generator=g), restarts=1, baseline=False)
-    assert math.isfinite(r.value) and any("separable-infonce dropped" in n for n in r.notes)
+    assert math.isfinite(r.value) and any("separable-e-infonce dropped" in n for n in r.notes)
     with pytest.raises(NumericalError, match="infonce bound"):
-        mod.estimate_mi(x, x, candidates=("separable-infonce",), restarts=1, baseline=False)
+        mod.estimate_mi(x, x, candidates=("separable-e-infonce",), restarts=1, baseline=False)
 
 
 # --- label critics were not scale-invariant ------------------------------------------------

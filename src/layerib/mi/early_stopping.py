@@ -76,8 +76,7 @@ def fit_early_stopping(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, u_val
             continue
         val = float(heldout_terms(est, u_val, v_val, eval_batch_size, val_noise, seed + 1).mean())
         log.curve.append((step, val))
-        if not math.isfinite(val):
-            check_finite(est, step, torch.tensor(val))
+        check_finite(est, step, torch.tensor(val), weights=True)
         if val > log.best_value:
             log.best_value, log.best_step, bad = val, step, 0
             best_state = copy.deepcopy(est.state_dict())

@@ -126,19 +126,23 @@ def train_estimator(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, *, epoch
                 torch.nn.utils.clip_grad_norm_(est.parameters(), grad_clip)
             opt.step()
             history.append(float(value.detach()))
+    check_finite(est, len(history), weights=True)
     return history
 
 
-def check_finite(est: MIEstimator, step: int, *values: torch.Tensor) -> None:
-    """Raise :class:`NumericalError` if a training value or a critic weight is not finite.
+def check_finite(est: MIEstimator, step: int, *values: torch.Tensor, weights: bool = False) -> None:
+    """Raise :class:`NumericalError` if a training value (or, with ``weights``, a critic weight)
+    is not finite. Non-finite weights give non-finite values at the next step, so checking
+    the values every step and the weights now and then misses nothing.
 
     Args:
         est: the estimator being trained (its ``bound`` names the culprit).
-        step: the training step (0-based), for the message.
+        step: the training step, for the message.
         values: scalar tensors of this step (surrogate, plain bound).
+        weights: also check every parameter.
     """
     bad = [float(v.detach()) for v in values if not torch.isfinite(v.detach()).all()]
-    if not bad and all(torch.isfinite(p).all() for p in est.parameters()):
+    if not bad and not (weights and not all(torch.isfinite(p).all() for p in est.parameters())):
         return
     what = f"value {bad[0]}" if bad else "critic weights"
     raise NumericalError(f"{est.bound} bound: {what} not finite at training step {step}; "
