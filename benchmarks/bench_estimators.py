@@ -11,7 +11,16 @@ Two problems with a known answer:
   I(X; L + eps) = 0.5 logdet(I + W W^T / sigma^2) at sigma^2 = 1e-3 .. 1; every critic of
   :data:`layerib.mi.recipes.X_CRITICS` (``mine`` sees x, the AA-MINE critics see L).
 
-Each estimate follows the reporting protocol (:func:`layerib.mi.recipes.estimate_x`: a
+``--suite``: :func:`layerib.mi.estimate.estimate_mi` with its defaults on the tasks of
+:func:`layerib.mi.tasks.suite_tasks` (or ``--staircase``) at ``--n`` samples over ``--seeds``
+seeds, beside KSG (k = 3) and CCA (:mod:`layerib.mi.baselines`) on the first
+``--baseline-seeds`` seeds (KSG takes minutes at 50-100 dimensions a side). Columns:
+mean estimate, relative error of the mean, interval coverage k / seeds, seconds, flags.
+Measured (``benchmarks/results/``): ``--suite --n 5000 --seeds 10 --baseline-seeds 1``
+took 27 min on one shared thread (KSG at 50-100 dimensions most of it); ``--staircase``
+2 min; estimate_mi itself 2-12 s per call.
+
+Each estimate of ``--part`` follows the reporting protocol (:func:`layerib.mi.recipes.estimate_x`: a
 critic trained on ``--n-train`` samples, a held-out average over ``--n-test`` samples with
 its standard error; no shuffled baseline here). The concatenation critics are trained on
 all pairs of each batch (``--concat-marginal all``; MINE's one shuffle per batch gave
@@ -61,6 +70,64 @@ def _linear_layer(args, s: CriticSettings):
             yield f"linear_layer_var{nv:g}", truth, critic, (u, l, ut, lt, nv)
 
 
+def _suite(args) -> None:
+    import numpy as np
+
+    from layerib.mi.baselines import cca_mi, ksg_mi
+    from layerib.mi.estimate import estimate_mi
+    from layerib.mi.tasks import staircase_tasks, suite_tasks
+    tasks = staircase_tasks() if args.staircase else suite_tasks()
+    if args.tasks:
+        tasks = [t for t in tasks if any(k in t.name for k in args.tasks.split(","))]
+    rows, table = [], []
+    head = (f"{'task':>26} {'N':>6} {'truth':>6} {'estimate':>8} {'rel.err':>7} {'|err|med':>8} "
+            f"{'cover':>5} {'sec':>5} {'KSG':>6} {'CCA':>6} {'best':>17} flags")
+    print(head, flush=True)
+    for t in tasks:
+        for n in args.n:
+            res, secs = [], []
+            for seed in range(args.seeds):
+                x, y = t.sample(n, seed)
+                t0 = time.perf_counter()
+                r = estimate_mi(x, y, seed=seed)
+                secs.append(time.perf_counter() - t0)
+                res.append(r)
+                rows.append({"task": t.name, "n": n, "seed": seed, "truth_nats": t.mi, **{
+                    k: v for k, v in r.to_dict().items() if k in (
+                        "value", "stderr", "low", "high", "shuffled", "critic", "bound", "batch_size")},
+                    "flags": ";".join(r.flags), "seconds": secs[-1]})
+            base = [(ksg_mi(*t.sample(n, s_)), cca_mi(*t.sample(n, s_)))
+                    for s_ in range(min(args.baseline_seeds, args.seeds))]
+            vals = np.array([r.value for r in res])
+            cover = sum(r.low <= t.mi <= r.high for r in res)
+            ksg = float(np.mean([b[0] for b in base])) if base else float("nan")
+            cca = float(np.mean([b[1] for b in base])) if base else float("nan")
+            picked = max(set(f"{r.critic}/{r.bound}" for r in res), key=[f"{r.critic}/{r.bound}" for r in res].count)
+            flags = sorted(set(f for r in res for f in r.flags))
+            line = {"task": t.name, "n": n, "truth": t.mi, "mean": float(vals.mean()),
+                    "rel_err_mean": float(vals.mean() / t.mi - 1),
+                    "abs_rel_err_median": float(np.median(np.abs(vals / t.mi - 1))),
+                    "coverage": f"{cover}/{len(res)}", "seconds": float(np.mean(secs)), "ksg": ksg,
+                    "cca": cca, "picked": picked, "flags": ",".join(flags),
+                    "half_width_mean": float(np.mean([(r.high - r.low) / 2 for r in res])),
+                    "nonfinite": int(sum(not np.isfinite(r.value) for r in res)),
+                    "unflagged_negative": int(sum(r.value < 0 and not r.negative for r in res))}
+            table.append(line)
+            print(f"{t.name:>26} {n:>6} {t.mi:>6.3f} {line['mean']:>8.3f} {100 * line['rel_err_mean']:>6.1f}% "
+                  f"{100 * line['abs_rel_err_median']:>7.1f}% {line['coverage']:>5} {line['seconds']:>5.1f} "
+                  f"{ksg:>6.3f} {cca:>6.3f} {picked:>17} {line['flags']}", flush=True)
+    atomic_csv(args.out, rows)
+    atomic_csv(args.out.with_suffix(".summary.csv"), table)
+    print(f"wrote {args.out} and {args.out.with_suffix('.summary.csv')}")
+
+
+def atomic_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        w.writeheader()
+        w.writerows(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("bench_estimators.csv"), help="CSV to write")
@@ -82,9 +149,19 @@ def main() -> None:
     p.add_argument("--part", default="both", choices=("both", "gaussian", "layer"),
                    help="which problem to run")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    p.add_argument("--suite", action="store_true", help="estimate_mi, KSG and CCA on the task suite")
+    p.add_argument("--staircase", action="store_true", help="with --suite: the 20-d staircase only")
+    p.add_argument("--tasks", default="", help="with --suite: comma-separated name fragments to keep")
+    p.add_argument("--n", default="5000", help="with --suite: comma-separated sample sizes")
+    p.add_argument("--seeds", type=int, default=10, help="with --suite: seeds per task (coverage)")
+    p.add_argument("--baseline-seeds", type=int, default=2, help="with --suite: seeds of KSG / CCA")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.suite:
+        args.n = [int(v) for v in args.n.split(",") if v]
+        _suite(args)
+        return
     args.gaussian_mi = [float(v) for v in args.gaussian_mi.split(",") if v]
     args.noise_vars = [float(v) for v in args.noise_vars.split(",") if v]
     args.layer_critics = [c for c in args.layer_critics.split(",") if c]

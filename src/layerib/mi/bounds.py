@@ -5,7 +5,8 @@ from the joint distribution, shape ``(batch,)``; ``marginal`` holds scores on
 pairs drawn from the product of marginals, any shape (flattened; e.g.
 ``(batch,)`` for one shuffle or ``(batch, batch - 1)`` for all off-diagonal
 pairs). Every log-mean-exp goes through :func:`torch.logsumexp`, so scores of
-+-1e4 give finite values; a NaN score propagates (the trainer's guard reports it).
++-1e4 give finite values; a NaN score propagates, and the critic fitting reports it
+(:func:`layerib.mi.protocol.check_finite` raises :class:`~layerib.errors.NumericalError`).
 
 Sources:
     * DV: Donsker & Varadhan (1983); MINE, Belghazi et al., ICML 2018, Eq. 2

@@ -64,20 +64,30 @@ class SeparableCritic(nn.Module):
 
     Args:
         dim_u, dim_v: feature sizes; hidden: MLP width; embed: output size of g and h.
+        energy: also feed g and h the row's log energy ``log(mean_i a_i^2 + 1e-3)``: a
+            shared scale (Student-t pairs) is then one input, not a function the MLP must
+            find from few samples (0.50 instead of 0.11 nats against 0.71 on a 10-d pair, N = 5000).
     """
 
-    def __init__(self, dim_u: int, dim_v: int, hidden: int = 256, embed: int = 32):
+    def __init__(self, dim_u: int, dim_v: int, hidden: int = 256, embed: int = 32,
+                 energy: bool = False):
         super().__init__()
-        self.g = _mlp([dim_u, hidden, embed])
-        self.h = _mlp([dim_v, hidden, embed])
+        self.energy = energy
+        self.g = _mlp([dim_u + energy, hidden, embed])
+        self.h = _mlp([dim_v + energy, hidden, embed])
+
+    def _in(self, a: torch.Tensor) -> torch.Tensor:
+        if not self.energy:
+            return a
+        return torch.cat([a, torch.log(a.pow(2).mean(-1, keepdim=True) + 1e-3)], -1)
 
     def scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Scores on aligned pairs: ``(batch,)``."""
-        return (self.g(u) * self.h(v)).sum(-1)
+        return (self.g(self._in(u)) * self.h(self._in(v))).sum(-1)
 
     def pair_scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Scores on all pairs: ``(batch_u, batch_v)``."""
-        return self.g(u) @ self.h(v).T
+        return self.g(self._in(u)) @ self.h(self._in(v)).T
 
 
 class GaussianNoiseCritic(nn.Module):
@@ -91,7 +101,7 @@ class GaussianNoiseCritic(nn.Module):
     the first term plus a function of v alone, ``-||v||^2 / (2 sigma^2) - log p(v)``:
     q learns it. Were p(v) Gaussian with diagonal covariance C and mean m, q
     would be ``-sum_k (1/sigma^2 - 1/C_k) v_k^2 / 2 - (m_k / C_k) v_k``; P and b
-    start there, from the first batch's statistics.
+    start there, from the first training batch's statistics (never an evaluation batch).
 
     Why this form (our choice; the paper's AA-MINE critic is an MLP,
     :class:`ConcatCritic`): the noise is ours, so its law is known; the only
@@ -105,31 +115,49 @@ class GaussianNoiseCritic(nn.Module):
         dim: size of u and v ``(batch, dim)``.
         noise_var: sigma^2 (> 0).
         hidden: width of the MLP f.
+        standardize_f: feed f ``(v - mean) / std`` of the first training batch instead of
+            the raw v, whose scale is sigma (False: the trainer's pinned behaviour).
     """
 
-    def __init__(self, dim: int, noise_var: float = 1.0, hidden: int = 256):
+    def __init__(self, dim: int, noise_var: float = 1.0, hidden: int = 256,
+                 standardize_f: bool = False):
         super().__init__()
         self.register_buffer("scale", torch.tensor(1.0 / noise_var))
         self.quad_logit = nn.Parameter(torch.zeros(dim))
         self.lin = nn.Parameter(torch.zeros(dim))
         self.register_buffer("initialised", torch.tensor(False))
+        self.standardize_f = standardize_f
+        self.register_buffer("f_shift", torch.zeros(dim), persistent=False)
+        self.register_buffer("f_scale", torch.ones(dim), persistent=False)
         self.f = _mlp([dim, hidden, 1])
 
     @torch.no_grad()
-    def _init_from(self, v: torch.Tensor) -> None:
+    def initialise(self, v: torch.Tensor) -> None:
+        """Start P and b at the Gaussian fit of ``v`` ``(batch, dim)`` (a training batch).
+
+        Called by :meth:`v_term` on the first *training* batch (module in train mode, grad
+        enabled); an evaluation batch never initialises, so evaluating before training
+        leaves the training unchanged. With ``standardize_f`` the MLP f also sees
+        ``(v - mean) / std`` of this batch (its input is then of scale 1 whatever sigma is).
+        """
         s = float(self.scale)
         var = v.var(0).clamp_min(1e-12) if len(v) > 1 else torch.full_like(v[0], 1.0 / s)
         frac = (1.0 - 1.0 / (s * var)).clamp(0.01, 0.99)
         self.quad_logit.copy_(torch.log(frac / (1 - frac)))
         self.lin.copy_(-v.mean(0) / var)
+        if self.standardize_f:
+            self.f_shift.copy_(v.mean(0))
+            self.f_scale.copy_(var.sqrt())
         self.initialised.fill_(True)
 
     def v_term(self, v: torch.Tensor) -> torch.Tensor:
         """q(v): the part of the score that depends on v alone, ``(batch,)``."""
-        if not bool(self.initialised):
-            self._init_from(v.detach())
+        if (not bool(self.initialised) and self.training and torch.is_grad_enabled()
+                and not torch.is_inference_mode_enabled()):
+            self.initialise(v.detach())
         p = self.scale * torch.sigmoid(self.quad_logit)
-        return -0.5 * (v.pow(2) * p).sum(-1) + v @ self.lin + self.f(v).squeeze(-1)
+        f_in = (v - self.f_shift) / self.f_scale if self.standardize_f else v
+        return -0.5 * (v.pow(2) * p).sum(-1) + v @ self.lin + self.f(f_in).squeeze(-1)
 
     def scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Scores on aligned pairs: ``(batch,)``."""

@@ -7,8 +7,8 @@ scores on joint and marginal pairs and applies a bound from
 EMA rate, MINE's bias-corrected surrogate, Belghazi et al. 2018, Sec. 3.2).
 
 Marginal pairs (``marginal=``):
-    * ``"shuffle"``: one random permutation of v within the batch (the paper's
-      MINE), ``batch`` marginal pairs.
+    * ``"shuffle"``: one random derangement of v within the batch (the paper's
+      MINE, without fixed points: :func:`derangement`), ``batch`` marginal pairs.
     * ``"all"``: every off-diagonal pair ``(u_k, v_j), j != k``,
       ``batch * (batch - 1)`` pairs from the same forward passes; lower variance.
     * ``"exact"``: for a :class:`~layerib.mi.critics.LabelCritic` with a known
@@ -33,6 +33,19 @@ MARGINAL_NAMES = ("shuffle", "all", "exact")
 def _off_diagonal(p: torch.Tensor) -> torch.Tensor:
     b = p.shape[0]
     return p.masked_select(~torch.eye(b, dtype=torch.bool, device=p.device))
+
+
+def derangement(n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random permutation of ``range(n)`` with no fixed point, ``(n,)`` int64 (n >= 2).
+
+    A uniformly random cyclic order ``q`` and ``perm[q_k] = q_{k-1}``: one n-cycle, so no
+    row is paired with itself (a plain shuffle keeps about one joint pair per batch and
+    counts it as a marginal one). Uses one :func:`torch.randperm` draw.
+    """
+    q = torch.randperm(n, device=device, generator=generator)
+    perm = torch.empty_like(q)
+    perm[q] = q.roll(1)
+    return perm if n > 1 else q
 
 
 class MIEstimator(nn.Module):
@@ -96,8 +109,7 @@ class MIEstimator(nn.Module):
         if self.marginal == "all":
             p = self.critic.pair_scores(u, v)
             return p.diagonal(), _off_diagonal(p)
-        perm = torch.randperm(v.shape[0], device=v.device)
-        return self.critic.scores(u, v), self.critic.scores(u, v[perm])
+        return self.critic.scores(u, v), self.critic.scores(u, v[derangement(v.shape[0], v.device)])
 
     def value(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """The plain bound on this batch (nats), shape ``()``; differentiable."""

@@ -41,6 +41,9 @@ class MixtureNoiseCritic(nn.Module):
         centers: ``(M, dim)`` initial centres, e.g. features of M training points.
         noise_var: ``s2 > 0``, the variance of the Gaussian term and of every component.
         learn_centers: also train the centres (costs a second ``batch * M * dim`` product).
+        offset: constant added to every score. DV ignores it; NWJ's optimal critic is
+            ``1 + log p(v|u)/p(v)``, and this family is a *normalised* log-ratio with no free
+            constant, so NWJ needs ``offset=1`` (at 0 it sits exactly 1/e below the truth).
 
     Raises:
         ConfigError: ``noise_var`` not finite and > 0, or ``centers`` not a non-empty
@@ -52,7 +55,8 @@ class MixtureNoiseCritic(nn.Module):
         torch.Size([4, 5])
     """
 
-    def __init__(self, centers: torch.Tensor, noise_var: float, learn_centers: bool = False):
+    def __init__(self, centers: torch.Tensor, noise_var: float, learn_centers: bool = False,
+                 offset: float = 0.0):
         super().__init__()
         if not (isinstance(noise_var, (int, float)) and math.isfinite(noise_var) and noise_var > 0):
             raise ConfigError(f"noise_var={noise_var} must be finite and > 0 for the mixture critic")
@@ -64,6 +68,7 @@ class MixtureNoiseCritic(nn.Module):
         self.register_buffer("shift", shift)
         self.centers = nn.Parameter(centers - shift, requires_grad=learn_centers)
         self.logits = nn.Parameter(torch.zeros(len(centers)))
+        self.register_buffer("offset", torch.tensor(float(offset)), persistent=False)
 
     @property
     def n_centers(self) -> int:
@@ -73,7 +78,8 @@ class MixtureNoiseCritic(nn.Module):
         """``q(v) = -logsumexp_m [s (c_m.v - |c_m|^2/2) + log w_m]`` on shifted v, ``(batch,)``."""
         c, s = self.centers, self.scale
         col = torch.log_softmax(self.logits, 0) - 0.5 * s * c.pow(2).sum(1)
-        return -torch.logsumexp(torch.addmm(col, v - self.shift, c.T, alpha=float(s)), dim=1)
+        return self.offset - torch.logsumexp(torch.addmm(col, v - self.shift, c.T, alpha=float(s)),
+                                             dim=1)
 
     def scores(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Scores on aligned pairs: ``(batch,)``."""
@@ -89,9 +95,9 @@ class MixtureNoiseCritic(nn.Module):
     @classmethod
     def from_features(cls, features: torch.Tensor, noise_var: float, n_centers: int,
                       generator: torch.Generator | None = None,
-                      learn_centers: bool = False) -> "MixtureNoiseCritic":
+                      learn_centers: bool = False, offset: float = 0.0) -> "MixtureNoiseCritic":
         """Centres at ``min(n_centers, N)`` rows of ``features`` ``(N, dim)``, drawn without replacement."""
         if n_centers < 1:
             raise ConfigError(f"n_centers={n_centers} must be >= 1")
         idx = torch.randperm(len(features), generator=generator, device=features.device)[:n_centers]
-        return cls(features[idx], noise_var, learn_centers)
+        return cls(features[idx], noise_var, learn_centers, offset)

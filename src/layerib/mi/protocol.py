@@ -13,43 +13,18 @@ held-out estimate, which a sound estimator keeps near 0 (or below).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Callable
 
 import torch
 
 from layerib.utils.optim import adam
+from layerib.errors import NumericalError
 from layerib.mi.estimators import MIEstimator
+from layerib.mi.result import MIResult  # re-exported: the one result type
 
-
-@dataclass(frozen=True)
-class MIResult:
-    """A reported MI estimate (all values in nats).
-
-    Attributes:
-        value: mean of the plain bound over held-out batches.
-        stderr: standard error of that mean (std over batches / sqrt(n_batches)).
-        shuffled: held-out estimate of a critic trained on shuffled (independent)
-            pairs (:func:`shuffled_baseline`), about 0; None when not computed.
-        batch_size: B; ln_batch: ln B, the ceiling a batch estimate can reach.
-        n_points: number of held-out samples N used; n_batches: batches averaged.
-        noise_var: sigma^2 of the noise added to v, or None.
-        bound: name of the bound; exceeds_ln_batch: value > ln B (flagged, not hidden).
-    """
-
-    value: float
-    stderr: float
-    shuffled: float | None
-    batch_size: int
-    ln_batch: float
-    n_points: int
-    n_batches: int
-    noise_var: float | None
-    bound: str
-    exceeds_ln_batch: bool
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["MIResult", "heldout_estimate", "train_estimator", "reported_estimate",
+           "shuffled_baseline", "reporting_estimator", "steps_to_epochs", "check_finite"]
 
 
 def _noisy(v: torch.Tensor, noise_var: float | None, g: torch.Generator | None) -> torch.Tensor:
@@ -129,6 +104,10 @@ def train_estimator(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, *, epoch
 
     Returns:
         The plain bound of every training batch (nats): the training curve.
+
+    Raises:
+        NumericalError: the bound, its surrogate or the critic's weights became non-finite
+            (named with the bound and the step; e.g. NWJ's ``exp`` on heavy-tailed data).
     """
     g = torch.Generator(device=u.device).manual_seed(seed)
     opt = adam(est.parameters(), lr=lr)
@@ -140,13 +119,35 @@ def train_estimator(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, *, epoch
         for s in range(0, n - bs + 1, bs):
             idx = perm[s:s + bs]
             surrogate, value = est.objective(u[idx], _noisy(v[idx], noise_var, g))
+            check_finite(est, len(history), surrogate, value)
             opt.zero_grad(set_to_none=True)
             (-surrogate).backward()
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_(est.parameters(), grad_clip)
             opt.step()
             history.append(float(value.detach()))
+    check_finite(est, len(history), weights=True)
     return history
+
+
+def check_finite(est: MIEstimator, step: int, *values: torch.Tensor, weights: bool = False) -> None:
+    """Raise :class:`NumericalError` if a training value (or, with ``weights``, a critic weight)
+    is not finite. Non-finite weights give non-finite values at the next step, so checking
+    the values every step and the weights now and then misses nothing.
+
+    Args:
+        est: the estimator being trained (its ``bound`` names the culprit).
+        step: the training step, for the message.
+        values: scalar tensors of this step (surrogate, plain bound).
+        weights: also check every parameter.
+    """
+    bad = [float(v.detach()) for v in values if not torch.isfinite(v.detach()).all()]
+    if not bad and not (weights and not all(torch.isfinite(p).all() for p in est.parameters())):
+        return
+    what = f"value {bad[0]}" if bad else "critic weights"
+    raise NumericalError(f"{est.bound} bound: {what} not finite at training step {step}; "
+                         "use bound='dv' or 'infonce' (NWJ's exp overflows on heavy tails) "
+                         "or a lower learning rate")
 
 
 def steps_to_epochs(steps: int, n: int, batch_size: int) -> int:

@@ -1,0 +1,303 @@
+"""``estimate_mi(x, y)``: an MI estimate (nats) you can read on any data, with its interval and flags.
+
+The protocol (every step seeded by ``seed``):
+
+1. Rows are shuffled and split into test (``test_frac``) and a pool; the pool is split into
+   train and validation rows, afresh for each critic restart.
+2. Inputs are mapped coordinate-wise by a strictly increasing map fitted on the pool
+   (:mod:`layerib.mi.transforms`; MI is unchanged): ``"copula"`` normal scores by default;
+   none with ``noise_var`` (the noise has a scale), labels are left as they are.
+3. Each candidate critic/bound (:data:`CANDIDATES`) is trained with early stopping on its
+   validation bound (:func:`~layerib.mi.early_stopping.fit_early_stopping`), the best
+   critic restored (the closed-form Gaussian critic instead picks its shrinkage there).
+   All are lower bounds, so the candidate with the highest *validation* value (lower end
+   of its 95 % interval) is chosen; its *test* value is reported. The only test-row
+   statistic the choice reads is DV's effective number of marginal pairs (``min_ess``).
+4. The chosen candidate is retrained ``restarts - 1`` more times (new split of the pool,
+   new initialisation); ``value`` is the mean of the restarts' test values.
+5. Interval (see :func:`_interval`): per-row terms of the test bound (delta method,
+   :mod:`layerib.mi.evaluation`) give the test-row variance; the spread of the restarts
+   gives the training variance; ``value +- 1.96 sqrt(se_rows^2 + s_restarts^2 / R)``.
+6. The shuffled-pairs baseline: the chosen candidate trained and tested on pairs made
+   independent by one global derangement (truth 0).
+
+Non-finite values never come back: a candidate that diverges (NWJ's exp on heavy tails)
+is dropped with a note in ``MIResult.notes``; if every candidate diverges,
+:class:`~layerib.errors.NumericalError` names the bound and the step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from layerib.errors import ConfigError, NumericalError
+from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelHeadsCritic, SeparableCritic
+from layerib.mi.early_stopping import fit_early_stopping
+from layerib.mi.estimators import MIEstimator, derangement
+from layerib.mi.evaluation import heldout_terms, marginal_ess
+from layerib.mi.gaussian_critic import GaussianRatioCritic
+from layerib.mi.mixture_critic import MixtureNoiseCritic
+from layerib.mi.estimate_settings import AUTO, CANDIDATES, EstimateSettings
+from layerib.mi.result import MIResult
+from layerib.mi.transforms import MarginalMap
+
+log = logging.getLogger(__name__)
+
+__all__ = ["estimate_mi", "EstimateSettings", "CANDIDATES", "AUTO"]
+
+def _as_array(a, name: str) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    a = np.asarray(a)
+    if a.ndim < 1 or len(a) == 0:
+        raise ConfigError(f"{name} must be an (N, ...) array with N >= 1, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer) and not np.isfinite(a.astype(np.float64)).all():
+        raise ConfigError(f"{name} holds non-finite values; drop or impute those rows")
+    return a
+
+
+def _critic(critic: str, bound: str, dx: int, dy: int, classes: int, noise_var, u_train,
+            s: EstimateSettings, seed: int) -> MIEstimator:
+    if critic == "heads":
+        prior = torch.full((classes,), 1.0 / classes)  # replaced by the training frequencies
+        return MIEstimator(LabelHeadsCritic(dx, classes, s.hidden), bound=bound, marginal="exact",
+                           ema_rate=s.ema_rate, prior=prior)
+    if critic == "mixture":
+        g = torch.Generator().manual_seed(seed)
+        module = MixtureNoiseCritic.from_features(u_train, noise_var, s.n_centers, g,
+                                                  offset=1.0 if bound == "nwj" else 0.0)
+    elif critic == "gaussian":
+        module = GaussianNoiseCritic(dx, noise_var, s.hidden, standardize_f=True)
+    elif critic in ("separable", "separable-e"):
+        module = SeparableCritic(dx, dy, s.hidden, s.embed, energy=critic == "separable-e")
+    else:
+        module = ConcatCritic(dx, dy, s.hidden)
+    if bound == "infonce":
+        over = "u" if critic in ("mixture", "gaussian") else "v"
+        return MIEstimator(module, bound="infonce", marginal="all", infonce_over=over)
+    marginal = "shuffle" if critic == "concat" else "all"
+    return MIEstimator(module, bound=bound, marginal=marginal, ema_rate=s.ema_rate)
+
+
+@dataclass
+class _Run:
+    name: str
+    val: float             # validation bound (nats)
+    val_se: float          # its standard error over validation rows
+    terms: torch.Tensor    # (n_test,) per-row test terms
+    steps: int
+    ess: float = math.inf  # smallest effective number of marginal pairs (validation, test)
+
+    @property
+    def val_low(self) -> float:
+        """The selection score: lower end of the validation value's 95 % interval."""
+        return self.val - 1.96 * self.val_se
+
+    @property
+    def test(self) -> float:
+        return float(self.terms.mean())
+
+
+class _Problem:
+    """The data of one call, split and mapped, and a way to fit one candidate on it."""
+
+    def __init__(self, x, y, noise_var, s: EstimateSettings, seed: int):
+        x, y = _as_array(x, "x"), _as_array(y, "y")
+        if len(x) != len(y):
+            raise ConfigError(f"x and y must hold the same number of rows, got {len(x)} and {len(y)}")
+        self.n, self.s, self.seed, self.noise_var = len(x), s, seed, noise_var
+        self.discrete = np.issubdtype(y.dtype, np.integer) and y.ndim == 1 and noise_var is None
+        x = x.reshape(self.n, -1).astype(np.float64)
+        y = y.astype(np.int64) if self.discrete else y.reshape(self.n, -1).astype(np.float64)
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(self.n)
+        n_test, n_val = round(s.test_frac * self.n), round(s.val_frac * self.n)
+        if min(n_test, n_val, self.n - n_test - n_val) < 32:
+            raise ConfigError(f"{self.n} rows are too few to split into train / validation / test "
+                              "of >= 32 each; give more samples")
+        self.test_idx, self.pool_idx, self.n_val = order[:n_test], order[n_test:], n_val
+        kind = s.input_map if s.input_map != "auto" else ("none" if noise_var else "copula")
+        fx = MarginalMap(x[self.pool_idx], kind)
+        self.x = torch.as_tensor(fx(x), dtype=torch.float32)
+        if self.discrete:
+            _, y = np.unique(y, return_inverse=True)
+            self.classes = int(y.max()) + 1
+            self.y = torch.as_tensor(y, dtype=torch.int64)
+        else:
+            fy = fx if noise_var else MarginalMap(y[self.pool_idx], kind)  # one map when v = u
+            self.classes, self.y = 0, torch.as_tensor(fy(y), dtype=torch.float32)
+        g = torch.Generator().manual_seed(seed + 17)
+        sd = math.sqrt(noise_var) if noise_var else 0.0
+        self.test_noise = sd * torch.randn(self.y[self.test_idx].shape, generator=g) if sd else None
+
+    def split(self, restart: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, restart])
+        pool = rng.permutation(self.pool_idx)
+        return pool[self.n_val:], pool[:self.n_val]
+
+    def fit(self, name: str, restart: int, shuffled: bool = False) -> _Run:
+        critic, bound = CANDIDATES[name]
+        s, seed = self.s, self.seed * 1000 + restart
+        tr, va = self.split(restart)
+        te = self.test_idx
+        y = self.y
+        if shuffled:  # pairs made independent: one derangement of y over all rows
+            y = y[derangement(self.n, generator=torch.Generator().manual_seed(seed + 5))]
+        if critic in ("gauss", "gauss2"):
+            return self._fit_gauss(name, critic == "gauss2", bound, tr, va, te, y, seed)
+        torch.manual_seed(seed)
+        est = _critic(critic, bound, self.x.shape[1], 0 if self.discrete else y.shape[1],
+                      self.classes, self.noise_var, self.y[tr], s, seed)
+        if critic == "heads":
+            est.prior.copy_(torch.bincount(y[tr], minlength=self.classes).float() / len(tr))
+        fit = fit_early_stopping(est, self.x[tr], y[tr], self.x[va], y[va], batch_size=s.batch_size,
+                                 eval_batch_size=s.eval_batch_size, lr=s.lr, max_steps=s.max_steps,
+                                 eval_every=s.eval_every, patience=s.patience, seed=seed,
+                                 noise_var=self.noise_var)
+        val_terms = heldout_terms(est, self.x[va], y[va], s.eval_batch_size, self.val_noise(va), seed + 1)
+        terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
+        if not (torch.isfinite(terms).all() and torch.isfinite(val_terms).all()):
+            raise NumericalError(f"{bound} bound ({critic} critic): held-out value not finite after "
+                                 f"{fit.best_step} steps; use another bound")
+        ess = min(marginal_ess(est, self.x[va], y[va], s.eval_batch_size, self.val_noise(va), seed + 1),
+                  marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2))
+        return _Run(name, float(val_terms.mean()), _se(val_terms), terms, fit.best_step, ess)
+
+    def val_noise(self, va: np.ndarray) -> torch.Tensor | None:
+        if not self.noise_var:
+            return None
+        g = torch.Generator().manual_seed(self.seed + 23)
+        return math.sqrt(self.noise_var) * torch.randn(self.y[va].shape, generator=g)
+
+
+    def _fit_gauss(self, name, quadratic, bound, tr, va, te, y, seed) -> _Run:
+        """The closed-form Gaussian critic: shrinkage chosen on the validation rows (fitted on
+        the training rows), then refitted on train + validation for the test value."""
+        s, best = self.s, None  # (value, se, (shrink, sparse))
+        for shrink in s.shrinks:
+            for sparse in s.sparsities:
+                est = MIEstimator(GaussianRatioCritic(self.x[tr], y[tr], shrink, sparse,
+                                                      quadratic=quadratic),
+                                  bound=bound, marginal="all", ema_rate=None)
+                t = heldout_terms(est, self.x[va], y[va], s.eval_batch_size, None, seed + 1)
+                val, se = float(t.mean()), _se(t)
+                if best is None or val > best[0]:
+                    best = (val, se, (shrink, sparse))
+        pool = np.concatenate([tr, va])  # refit on all non-test rows at the chosen shrinkage
+        est = MIEstimator(GaussianRatioCritic(self.x[pool], y[pool], *best[2], quadratic=quadratic),
+                          bound=bound, marginal="all", ema_rate=None)
+        terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
+        ess = marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
+        return _Run(name, best[0], best[1], terms, 0, ess)
+
+
+def _se(terms: torch.Tensor) -> float:
+    return float(terms.std() / math.sqrt(len(terms)))
+
+
+def _interval(runs: list[_Run]) -> tuple[float, float, str]:
+    """``(value, stderr, method)`` from the restarts' per-row test terms (nats)."""
+    terms = torch.stack([r.terms for r in runs]).mean(0)
+    se_rows2 = float(terms.var() / len(terms))
+    tests = torch.tensor([r.test for r in runs], dtype=torch.float64)
+    se_train2 = float(tests.var() / len(runs)) if len(runs) > 1 else 0.0
+    method = (f"value +- 1.96 sqrt(se_rows^2 + s_restarts^2 / R): delta-method per-row terms "
+              f"over {len(terms)} test rows and the spread of R = {len(runs)} critic restarts")
+    return float(terms.mean()), math.sqrt(se_rows2 + se_train2), method
+
+
+def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, **options) -> MIResult:
+    """I(X; Y) in nats from paired samples, by the protocol of this module.
+
+    Args:
+        x: ``(N, ...)`` torch or numpy array (flattened to ``(N, dim_x)``).
+        y: ``(N, ...)`` array, or ``(N,)`` integers: class labels, whose marginal is then
+            taken exactly over the classes (label bounds).
+        noise_var: sigma^2 > 0: estimate ``I(X; Y + eps)``, ``eps ~ N(0, sigma^2 I)`` with
+            known-noise critics; ``estimate_mi(l, l, noise_var=s2)`` is I(L; L + eps),
+            AA-MINE on features (Elad et al. 2019, Sec. 3).
+        seed: seeds the split, the critics, the batches and the noise.
+        **options: fields of :class:`EstimateSettings` (e.g. ``candidates=("concat-dv",)``,
+            ``restarts=1``, ``baseline=False``).
+
+    ``"auto"`` candidates (:data:`AUTO`), chosen by measurement on generated data only
+    (``benchmarks/bench_estimators.py --suite``, N = 5000, 10 seeds):
+
+    * continuous ``y``: the closed-form Gaussian-ratio critic (:mod:`layerib.mi.gaussian_critic`)
+      under DV and InfoNCE, the same on quadratic/energy features, and a separable MLP
+      critic with the row energy as an extra input under InfoNCE. In copula space the
+      Gaussian critic is optimal for Gaussians and any per-coordinate monotone transform of
+      them (within 3 % on every such task up to 100 dimensions a side, where the trained MLP
+      critics were 15-180 % low: they over-fit 3 000 rows); the MLP wins on heavy-tailed
+      pairs (Student-t). DV is not capped at ln B (the 20-d staircase at 6 and 8 nats), but
+      a DV value whose marginal term rests on fewer than ``min_ess`` effective pairs is not
+      used (a 5-d pair at 4 nats: one marginal pair made 1.6 of 4.0 nats).
+    * integer ``y``: the classifier-form heads critic under InfoNCE (= Barber-Agakov,
+      H(Y) - cross-entropy) and DV, both with the exact class marginal (within 1 %).
+    * ``noise_var``: the mixture critic under DV (AA-MINE; a few per cent on Fig. 1).
+
+    Selection: the highest lower end of the validation value's 95 % interval (a
+    high-variance bound must beat a low-variance one by more than its noise).
+
+    Returns:
+        :class:`~layerib.mi.result.MIResult` with ``interval``, ``shuffled``, the flags and
+        ``candidates`` = (name, validation value, test value) of every candidate tried.
+
+    Raises:
+        ConfigError: mismatched rows, too few rows, non-finite inputs, unknown options.
+        NumericalError: every candidate's bound became non-finite (bound and step named).
+    """
+    known = {f.name for f in fields(EstimateSettings)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
+    if noise_var is not None and not (math.isfinite(noise_var) and noise_var > 0):
+        raise ConfigError(f"noise_var={noise_var} must be finite and > 0 (or None)")
+    s = EstimateSettings(**options)
+    prob = _Problem(x, y, noise_var, s, seed)
+    kind = "noise" if noise_var else ("labels" if prob.discrete else "continuous")
+    names = AUTO[kind] if s.candidates == "auto" else tuple(s.candidates)
+    _check_kind(names, kind)
+    runs, notes, errors = [], [], []
+    for name in names:
+        try:
+            runs.append(prob.fit(name, 0))
+        except NumericalError as e:
+            errors.append(e)
+            notes.append(f"candidate {name} dropped: {e}")
+            log.warning("estimate_mi: candidate %s dropped: %s", name, e)
+    if not runs:
+        raise errors[0]
+    usable = [r for r in runs if r.ess >= s.min_ess]
+    for r in runs:
+        if r.ess < s.min_ess:
+            notes.append(f"candidate {r.name} not used: its marginal term rests on {r.ess:.1f} "
+                         f"effective pairs (< min_ess = {s.min_ess:g}); exp T is heavy-tailed")
+    best = max(usable or runs, key=lambda r: r.val_low)
+    chosen = [best] + [prob.fit(best.name, r) for r in range(1, s.restarts)]
+    value, stderr, method = _interval(chosen)
+    shuffled = float(prob.fit(best.name, 0, shuffled=True).test) if s.baseline else None
+    n_test = len(prob.test_idx)
+    b = math.ceil(n_test / max(1, math.ceil(n_test / s.eval_batch_size)))
+    critic, bound = CANDIDATES[best.name]
+    result = MIResult(value=value, stderr=stderr, shuffled=shuffled, batch_size=b, ln_batch=math.log(b),
+                    n_points=n_test, n_batches=math.ceil(n_test / b), noise_var=noise_var, bound=bound,
+                    exceeds_ln_batch=False, interval=(value - 1.96 * stderr, value + 1.96 * stderr),
+                    interval_method=method, critic=critic, n_train=len(prob.split(0)[0]),
+                    n_val=prob.n_val, steps=tuple(r.steps for r in chosen), restarts=len(chosen),
+                    candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes))
+    return result
+
+
+def _check_kind(names, kind: str) -> None:
+    for name in names:
+        critic = CANDIDATES[name][0]
+        ok = {"labels": critic == "heads", "noise": critic in ("mixture", "gaussian", "concat", "separable"),
+              "continuous": critic in ("separable", "separable-e", "concat", "gauss", "gauss2")}[kind]
+        if not ok:
+            raise ConfigError(f"candidate {name} does not fit {kind} data; use candidates='auto'")

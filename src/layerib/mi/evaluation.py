@@ -1,0 +1,117 @@
+"""Held-out values with one term per row, for standard errors over test rows (nats).
+
+:func:`row_terms` rewrites a batch's bound as a mean of per-row terms ``psi_k`` whose
+average is exactly the bound's value and whose spread gives its standard error: the
+first-order (Hajek / delta-method) projection of the bound onto the rows. A row enters a
+batch's bound twice, through its joint pair and through the marginal pairs it is part
+of; the projection counts both, so rows can be treated as independent:
+
+* DV, all pairs: ``psi_k = T_kk - log M - 2 (h_k - M) / M`` with
+  ``M = mean_{j != k} exp T_kj`` and ``h_k`` the mean of ``(exp T_kj + exp T_jk) / 2``
+  over ``j != k`` (the U-statistic's projection).
+* NWJ, all pairs: ``psi_k = T_kk - (M + 2 (h_k - M)) / e``.
+* InfoNCE (``over="v"``): ``psi_k = T_kk - logsumexp_j T_kj + ln B - (sum_i w_ik - 1)``,
+  ``w_ik`` the softmax weight of pair ``(i, k)`` in row i.
+* Label bounds with the exact class marginal: InfoNCE's terms are per row already; DV's
+  are ``T_kk - log M - (m_k - M) / M``, ``m_k = sum_c p_c exp T(u_k, c)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from layerib.mi.estimators import MIEstimator
+
+
+def _dv_terms(joint: torch.Tensor, p: torch.Tensor, nwj: bool) -> torch.Tensor:
+    b = p.shape[0]
+    off = ~torch.eye(b, dtype=torch.bool, device=p.device)
+    c = p.masked_select(off).max()
+    e = torch.exp(p - c) * off  # exp(T - c), 0 on the diagonal
+    m = e.sum() / (b * (b - 1))
+    h = (e.sum(1) + e.sum(0)) / (2 * (b - 1))
+    if nwj:
+        scale = torch.exp(c - 1.0)
+        return joint - scale * (m + 2 * (h - m))
+    return joint - (torch.log(m) + c) - 2 * (h - m) / m
+
+
+def _infonce_terms(p: torch.Tensor) -> torch.Tensor:
+    lse = torch.logsumexp(p, dim=1)
+    w = torch.exp(p - lse[:, None])
+    return p.diagonal() - lse + math.log(p.shape[0]) - (w.sum(0) - 1.0)
+
+
+def row_terms(est: MIEstimator, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Per-row terms ``(batch,)`` of ``est``'s bound on one batch; their mean is the bound (nats).
+
+    Marginal ``"shuffle"`` is reported on all off-diagonal pairs (same bound, less variance).
+    """
+    if est.marginal == "exact":
+        scores = est.critic.class_scores(u)
+        joint = scores.gather(1, v.unsqueeze(1)).squeeze(1)
+        log_prior = torch.log(est.prior.clamp_min(1e-30))
+        if est.bound == "infonce":
+            return joint - torch.logsumexp(scores + log_prior, dim=1)
+        log_m = torch.logsumexp(scores + log_prior, dim=1)
+        c = log_m.max()
+        m_k = torch.exp(log_m - c)
+        m = m_k.mean()
+        return joint - (torch.log(m) + c) - (m_k - m) / m
+    p = est.critic.pair_scores(u, v)
+    if est.bound == "infonce":
+        return _infonce_terms(p.T if est.infonce_over == "u" else p)
+    return _dv_terms(p.diagonal(), p, nwj=est.bound == "nwj")
+
+
+@torch.no_grad()
+def heldout_terms(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, batch_size: int,
+                  noise: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+    """Per-row terms ``(n,)`` over held-out rows in random (seeded) batches of ``batch_size``.
+
+    The rows are split into ``ceil(n / B)`` near-equal random batches (every row used once).
+
+    Args:
+        est: trained estimator; u, v: ``(n, ...)`` held-out rows.
+        noise: ``(n, ...)`` noise added to v (fixed, so values are comparable across calls).
+    """
+    was = est.training
+    est.eval()
+    n = len(u)
+    g = torch.Generator(device=u.device).manual_seed(seed)
+    order = torch.randperm(n, generator=g, device=u.device)
+    n_batches = max(1, math.ceil(n / batch_size))
+    out = torch.empty(n, dtype=torch.float64, device=u.device)
+    for idx in torch.tensor_split(order, n_batches):
+        vv = v[idx] if noise is None else v[idx] + noise[idx]
+        out[idx] = row_terms(est, u[idx], vv).double()
+    est.train(was)
+    return out
+
+
+@torch.no_grad()
+def marginal_ess(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, batch_size: int,
+                 noise: torch.Tensor | None = None, seed: int = 0) -> float:
+    """Effective number of marginal pairs behind a DV / NWJ value: ``(sum w)^2 / sum w^2``.
+
+    ``w = exp T`` over the off-diagonal pairs of each held-out batch (same batches as
+    :func:`heldout_terms`); the smallest over batches. When the critic's ``exp T`` is
+    heavy-tailed under the marginals (high MI spread over few coordinates) one pair can
+    carry the whole log-mean-exp: an ESS of 1.2 went with a DV value of 1.6 against 4.0
+    nats. ``inf`` for InfoNCE and the label bounds, whose terms are normalised per row.
+    """
+    if est.bound == "infonce" or est.marginal == "exact":
+        return math.inf
+    n = len(u)
+    g = torch.Generator(device=u.device).manual_seed(seed)
+    order = torch.randperm(n, generator=g, device=u.device)
+    worst = math.inf
+    for idx in torch.tensor_split(order, max(1, math.ceil(n / batch_size))):
+        vv = v[idx] if noise is None else v[idx] + noise[idx]
+        p = est.critic.pair_scores(u[idx], vv).double()
+        off = p.masked_select(~torch.eye(len(idx), dtype=torch.bool, device=p.device))
+        w = torch.exp(off - off.max())
+        worst = min(worst, float(w.sum() ** 2 / (w * w).sum()))
+    return worst

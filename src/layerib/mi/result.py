@@ -1,0 +1,134 @@
+"""One result type for every reported MI estimate: :class:`MIResult` (nats).
+
+Re-exported by :mod:`layerib.mi.protocol`. The flags are derived from the numbers in
+``__post_init__`` (so :func:`dataclasses.replace` keeps them consistent) and each raised
+flag carries a one-line reason (:attr:`MIResult.flags`). ``str(result)`` never shows the
+value bare: value, interval, B and ln B where they apply, flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+#: How far below ln B an InfoNCE value counts as saturated (nats). InfoNCE cannot exceed
+#: ln B; with the optimal critic it is about ``I - log(1 + (B - 1) exp(-I))`` below the
+#: truth, which is already 0.3 nats short at ``I = ln B - 1``.
+SATURATION_MARGIN = 1.0
+
+_REASONS = {
+    "exceeds_ln_batch": "value > ln B = {ln_batch:.2f}: a batch of B = {batch_size} cannot "
+                        "reliably show more (McAllester & Stratos 2020); use more samples",
+    "saturated": "InfoNCE value within {margin:g} nat of its ceiling ln B = {ln_batch:.2f}: "
+                 "the truth may be much higher; a lower bound only",
+    "negative": "value < 0, which no MI is: no dependence found (the MI may be ~0) or the "
+                "critic failed; read it as 0 or less than the interval's upper end",
+    "below_baseline": "value {value:.3f} < shuffled-pairs baseline {shuffled:.3f}: the "
+                      "estimate does not separate dependence from independence",
+}
+
+
+@dataclass(frozen=True)
+class MIResult:
+    """A reported MI estimate (all values in nats).
+
+    The first ten fields are the original protocol's (:func:`~layerib.mi.protocol.heldout_estimate`);
+    the rest have defaults, so those constructors keep working.
+
+    Attributes:
+        value: the estimate: mean of the plain bound over held-out rows / batches.
+        stderr: its standard error; for :func:`~layerib.mi.estimate.estimate_mi` it covers
+            the test rows and the training randomness (see ``interval_method``).
+        shuffled: held-out estimate of a critic trained on shuffled (independent) pairs,
+            about 0 for a sound estimator; None when not computed.
+        batch_size: B of the held-out batches; ln_batch: ln B, what a batch can reliably show.
+        n_points: held-out samples used; n_batches: held-out batches averaged.
+        noise_var: sigma^2 of the noise added to v (I(U; V + eps)), or None.
+        bound: ``"dv"``, ``"nwj"`` or ``"infonce"``.
+        exceeds_ln_batch: value > ln B (flagged, not hidden).
+        interval: ``(low, high)`` nats, a 95 % interval; None: ``value +- 1.96 stderr``.
+        interval_method: how the interval was made (one line).
+        critic: critic name; n_train, n_val: rows that trained / early-stopped the critic.
+        steps: training steps of the restored (best) critic, per restart.
+        restarts: critic restarts averaged into ``value``.
+        candidates: ``(name, validation value, test value)`` of every critic/bound tried.
+        saturated: InfoNCE within :data:`SATURATION_MARGIN` of ln B (a lower bound only).
+        negative: value < 0. below_baseline: value < ``shuffled``.
+        notes: extra one-line remarks (e.g. a candidate that failed numerically).
+    """
+
+    value: float
+    stderr: float
+    shuffled: float | None
+    batch_size: int
+    ln_batch: float
+    n_points: int
+    n_batches: int
+    noise_var: float | None
+    bound: str
+    exceeds_ln_batch: bool
+    interval: tuple[float, float] | None = None
+    interval_method: str | None = None
+    critic: str | None = None
+    n_train: int | None = None
+    n_val: int | None = None
+    steps: tuple[int, ...] = ()
+    restarts: int = 1
+    candidates: tuple[tuple[str, float, float], ...] = ()
+    saturated: bool = field(default=False)
+    negative: bool = field(default=False)
+    below_baseline: bool = field(default=False)
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        v = self.value
+        set_ = object.__setattr__
+        set_(self, "exceeds_ln_batch", bool(self.exceeds_ln_batch or v > self.ln_batch))
+        set_(self, "saturated", bool(self.bound == "infonce" and self.critic != "heads"
+                                     and v > self.ln_batch - SATURATION_MARGIN))
+        set_(self, "negative", bool(v < 0))
+        set_(self, "below_baseline", bool(self.shuffled is not None and v < self.shuffled))
+
+    @property
+    def low(self) -> float:
+        """Lower end of the 95 % interval (nats)."""
+        return self.interval[0] if self.interval else self.value - 1.96 * self.stderr
+
+    @property
+    def high(self) -> float:
+        """Upper end of the 95 % interval (nats)."""
+        return self.interval[1] if self.interval else self.value + 1.96 * self.stderr
+
+    @property
+    def flags(self) -> dict[str, str]:
+        """Each raised flag with its one-line reason, e.g. ``{"negative": "value < 0 ..."}``."""
+        fmt = dict(ln_batch=self.ln_batch, batch_size=self.batch_size, value=self.value,
+                   shuffled=self.shuffled, margin=SATURATION_MARGIN)
+        return {name: text.format(**fmt) for name, text in _REASONS.items() if getattr(self, name)}
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The reasons of :attr:`flags` followed by :attr:`notes`."""
+        return tuple(f"{k}: {r}" for k, r in self.flags.items()) + tuple(self.notes)
+
+    def to_dict(self) -> dict:
+        """All fields, plus ``low``, ``high`` and ``flags`` (JSON-ready)."""
+        d = asdict(self)
+        d.update(low=self.low, high=self.high, flags=self.flags)
+        return d
+
+    def format(self) -> str:
+        """One line: value, interval, B / ln B where it applies, flags."""
+        text = f"I = {self.value:.3f} nats [{self.low:.3f}, {self.high:.3f}] ({self.bound}"
+        text += f", {self.critic})" if self.critic else ")"
+        if self.critic != "heads":
+            text += f", B = {self.batch_size}, ln B = {self.ln_batch:.2f}"
+        if self.shuffled is not None:
+            text += f", shuffled {self.shuffled:.3f}"
+        if self.noise_var is not None:
+            text += f", noise var {self.noise_var:g}"
+        flags = list(self.flags)
+        return text + (f"; FLAGS: {', '.join(flags)}" if flags else "")
+
+    def __str__(self) -> str:
+        return self.format()
+

@@ -1,0 +1,104 @@
+"""``estimate_mi``: Gaussians with closed-form MI at stated tolerances, labels, known noise, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from layerib.errors import ConfigError
+from layerib.mi.estimate import estimate_mi
+from layerib.mi.ground_truth import linear_gaussian_mi
+from layerib.mi.tasks import gaussian_task, mixture_task, transformed_task
+
+
+@pytest.mark.parametrize("dim, mi", [(5, 2.0), (20, 0.5), (20, 4.0)])
+def test_gaussians_within_10_percent_and_interval_holds_truth(dim, mi):
+    # N = 5000 (1000 test rows); measured over 10 seeds in the benchmark: |error| <= 4 %, the
+    # interval (+- 0.05 .. 0.15 nats) held the truth in >= 8 of 10. Here one seed: 10 %.
+    x, y = gaussian_task(dim, mi).sample(5000, seed=3)
+    r = estimate_mi(x, y, seed=3)
+    assert abs(r.value - mi) < 0.1 * mi, r
+    assert r.low < r.value < r.high and r.restarts == 3 and r.shuffled is not None
+    assert abs(r.shuffled) < 0.1 and not r.flags, r
+
+
+def test_monotone_transform_changes_nothing():
+    # the copula map makes the estimate invariant to a strictly increasing map of each coordinate
+    task = gaussian_task(5, 1.0)
+    x, y = task.sample(3000, seed=0)
+    kw = dict(restarts=1, baseline=False)
+    a = estimate_mi(x, y, **kw).value
+    b = estimate_mi(x ** 3, np.arcsinh(y), **kw).value
+    assert abs(a - b) < 1e-3 and abs(a - 1.0) < 0.1
+
+
+def test_labels_use_the_label_bounds():
+    task = mixture_task(10, 10, 1.0)
+    x, y = task.sample(4000, seed=0)
+    r = estimate_mi(torch.as_tensor(x), torch.as_tensor(y), restarts=1, baseline=False)
+    assert r.critic == "heads" and abs(r.value - task.mi) < 0.1 * task.mi, (r, task.mi)
+
+
+def test_known_noise_is_aa_mine_on_features():
+    # I(L; L + eps) for a linear-Gaussian layer (Elad et al. Eq. 5); the mixture critic with
+    # centres at training features: within 10 % (measured 2 %)
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(4, 4, generator=g) / 2
+    l = torch.randn(3000, 4, generator=g) @ w.T
+    truth = linear_gaussian_mi(w, torch.eye(4), 0.3)
+    r = estimate_mi(l, l, noise_var=0.3, restarts=1, baseline=False, n_centers=512, max_steps=400)
+    assert r.critic == "mixture" and r.noise_var == 0.3
+    assert abs(r.value - truth) < 0.1 * truth, (r.value, truth)
+
+
+def test_independent_data_is_near_zero_and_negative_values_are_flagged():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((2000, 3)), rng.standard_normal((2000, 3))
+    r = estimate_mi(x, y, restarts=2)
+    assert abs(r.value) < 0.05 and r.low < 0 < r.high + 1e-9
+    assert r.negative == (r.value < 0) and ("negative" in r.flags) == (r.value < 0)
+
+
+def test_reproducible():
+    x, y = transformed_task(gaussian_task(3, 1.0), "cube").sample(1000, 1)
+    a, b = (estimate_mi(x, y, seed=5, restarts=2, baseline=False) for _ in range(2))
+    assert a.value == b.value and a.interval == b.interval
+
+
+def test_errors():
+    x = np.zeros((100, 2))
+    with pytest.raises(ConfigError, match="same number of rows"):
+        estimate_mi(x, x[:50])
+    with pytest.raises(ConfigError, match="unknown option"):
+        estimate_mi(x, x, epochs=3)
+    with pytest.raises(ConfigError, match="too few"):
+        estimate_mi(x, x)
+    bad = np.ones((400, 2))
+    bad[3, 1] = math.nan
+    with pytest.raises(ConfigError, match="non-finite"):
+        estimate_mi(bad, bad)
+    with pytest.raises(ConfigError, match="noise_var"):
+        estimate_mi(x, x, noise_var=-1.0)
+    with pytest.raises(ConfigError, match="unknown candidate"):
+        estimate_mi(x, x, candidates=("nope",))
+    with pytest.raises(ConfigError, match="does not fit"):
+        estimate_mi(np.zeros((400, 2)), np.zeros(400, dtype=np.int64), candidates=("gauss-dv",))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", [gaussian_task(5, 2.0), transformed_task(gaussian_task(5, 1.0), "cube")])
+def test_interval_coverage_over_ten_seeds(task):
+    # the issue's criterion: where the bias is below the interval's half-width, the interval
+    # holds the truth in >= 8 of 10 seeds (measured 9/10 on both at N = 5000; ~30 s each)
+    hits, widths, values = 0, [], []
+    for seed in range(10):
+        x, y = task.sample(5000, seed)
+        r = estimate_mi(x, y, seed=seed, baseline=False)
+        hits += r.low <= task.mi <= r.high
+        widths.append((r.high - r.low) / 2)
+        values.append(r.value)
+    assert abs(np.mean(values) - task.mi) < np.mean(widths)
+    assert hits >= 8, (hits, values, widths)

@@ -1,0 +1,35 @@
+"""``MIResult``: the old constructor, derived flags with reasons, ``to_dict`` and ``format``."""
+
+from dataclasses import replace
+
+from layerib.mi.protocol import MIResult as FromProtocol
+from layerib.mi.result import MIResult
+
+
+def _r(value, shuffled=None, bound="dv"):
+    return MIResult(value=value, stderr=0.1, shuffled=shuffled, batch_size=128, ln_batch=4.852,
+                    n_points=1024, n_batches=8, noise_var=None, bound=bound, exceeds_ln_batch=False)
+
+
+def test_old_constructor_and_reexport():
+    assert FromProtocol is MIResult
+    r = _r(1.0, 0.0)
+    assert r.flags == {} and r.interval is None and abs(r.low - 0.804) < 1e-9
+
+
+def test_flags_are_derived_and_carry_reasons():
+    assert set(_r(-0.2, 0.0).flags) == {"negative", "below_baseline"}
+    assert set(_r(0.1, 0.3).flags) == {"below_baseline"}
+    assert set(_r(5.0).flags) == {"exceeds_ln_batch"}
+    assert set(_r(4.0, bound="infonce").flags) == {"saturated"}
+    r = replace(_r(1.0), value=-1.0)  # replace keeps them consistent
+    assert r.negative and "no MI is" in r.flags["negative"]
+    assert all(": " in line for line in r.reasons)
+
+
+def test_to_dict_and_format_never_bare():
+    r = replace(_r(-0.2, 0.0), interval=(-0.4, 0.0), critic="gauss", notes=("x",))
+    d = r.to_dict()
+    assert d["low"] == -0.4 and "negative" in d["flags"] and d["notes"] == ("x",)
+    text = str(r)
+    assert "[-0.400, 0.000]" in text and "ln B = 4.85" in text and "FLAGS: negative, below_baseline" in text
