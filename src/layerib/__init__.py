@@ -11,7 +11,10 @@ The public API (imported on first use, so ``import layerib`` stays cheap):
   its Monte-Carlo truth, and I(Y; L), for named layers of any ``nn.Module``.
 * :class:`InfoPlaneRecorder`: the information plane from your own training loop.
 * :class:`TrainConfig`: every setting, with its default and meaning.
-* :class:`MIResult`: an MI estimate with its spread, batch size, ln B and flags.
+* :func:`estimate_mi` (-> :class:`MIResult`): I(X; Y) from paired samples (continuous or
+  integer labels; ``noise_var=`` for I(X; X + eps)), with a validated critic, an interval
+  and flags.
+* :class:`MIResult`: an MI estimate with its interval, batch size, ln B and flags.
 """
 
 __version__ = "0.2.0"
@@ -20,7 +23,7 @@ _EXPORTS = {
     "train_layerwise": "layerib.api.training", "TrainResult": "layerib.api.training",
     "measure_layers": "layerib.api.measure", "LayerMI": "layerib.api.result",
     "InfoPlaneRecorder": "layerib.ib.infoplane", "TrainConfig": "layerib.config",
-    "MIResult": "layerib.mi.protocol",
+    "MIResult": "layerib.mi.protocol", "estimate_mi": "layerib.mi.estimate",
 }
 __all__ = sorted(_EXPORTS)
 

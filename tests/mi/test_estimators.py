@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from layerib.ib.objective import aa_estimator
-from layerib.mi.critics import ArchitectureAwareCritic, ConcatCritic, GaussianNoiseCritic
+from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic
 from layerib.mi.estimators import MIEstimator
 from layerib.mi.ground_truth import linear_gaussian_mi
 from layerib.mi.protocol import heldout_estimate, train_estimator
@@ -53,20 +53,6 @@ def test_aa_mine_on_linear_gaussian_layer_within_10_percent():
     # AA-MINE (DV, all pairs) on (F(x), F(x) + eps); truth < ln 256 - 1 so the
     # batch size does not cap it. 10 % is the tolerance; stderr ~0.03.
     assert abs(res.value - truth) < 0.1 * truth, (res.value, truth)
-
-
-def test_architecture_aware_critic_embeds_the_encoder():
-    enc = torch.nn.Linear(5, 3)
-    inner = GaussianNoiseCritic(3, noise_var=0.5, hidden=8)
-    tied = ArchitectureAwareCritic(enc, inner, tied=True)
-    copied = ArchitectureAwareCritic(enc, inner, tied=False)
-    assert not any(p is q for p in tied.parameters() for q in enc.parameters())
-    x, z = torch.randn(4, 5), torch.randn(4, 3)
-    assert torch.allclose(tied.pair_scores(x, z), inner.pair_scores(enc(x), z))
-    with torch.no_grad():
-        enc.weight.add_(1.0)  # tied follows the encoder, the copy does not
-    assert torch.allclose(tied.scores(x, z), inner.scores(enc(x), z))
-    assert not torch.allclose(copied.scores(x, z), tied.scores(x, z))
 
 
 @pytest.mark.parametrize("bound,marginal", [("dv", "all"), ("dv", "shuffle"), ("nwj", "all"),

@@ -12,15 +12,10 @@ Every critic offers ``scores(u, v)`` on aligned pairs, shape ``(batch,)``, and
   the form of the optimal critic when ``v = u + eps``; all pairs by matmuls.
 * :class:`LabelCritic`: :class:`ConcatCritic` on ``(l, onehot(y))`` with
   ``class_scores(l)`` giving T(l, c) for every class, for I(Y; L_i).
-* :class:`ArchitectureAwareCritic`: AA-MINE's ``D(x, z) = T(F_i(x), z)``
-  (Elad et al. 2019, Sec. 3, Fig. 2), holding the encoder F_i tied or copied.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-from typing import Callable
 
 import torch
 from torch import nn
@@ -272,40 +267,3 @@ class LabelHeadsCritic(nn.Module):
 #: I(Y; L) critic by name (``TrainConfig.y_critic``).
 LABEL_CRITICS = {"concat": LabelCritic, "heads": LabelHeadsCritic}
 
-
-class ArchitectureAwareCritic(nn.Module):
-    """AA-MINE critic ``D(x, z) = T(F_i(x), z)`` (Elad et al. 2019, Sec. 3 and Fig. 2).
-
-    The critic passes x through the first i layers F_i, so T only has to check
-    whether z is F_i(x) up to noise. Because F_i is deterministic,
-    I(X; F_i(X) + eps) = I(F_i(X); F_i(X) + eps), and this is MINE on that pair.
-
-    Args:
-        encoder: callable ``x (batch, ...) -> (batch, dim)``, the first i layers.
-        inner: critic T on ``(F_i(x), z)`` (e.g. :class:`ConcatCritic`).
-        tied: True keeps a reference to ``encoder`` (same weights, always
-            current: the paper's setting and our default). False stores a deep
-            copy, trained with the critic's parameters (an ablation).
-    """
-
-    def __init__(self, encoder: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
-                 inner: nn.Module, tied: bool = True):
-        super().__init__()
-        self.inner = inner
-        self.tied = tied
-        if tied:
-            self._encoder = [encoder]  # a list hides it from .parameters(): not the critic's
-        else:
-            self.encoder_copy = copy.deepcopy(encoder)
-
-    @property
-    def encoder(self):
-        return self._encoder[0] if self.tied else self.encoder_copy
-
-    def scores(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """D on aligned pairs ``(x_k, z_k)``: ``(batch,)``."""
-        return self.inner.scores(self.encoder(x), z)
-
-    def pair_scores(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """D on all pairs: ``(batch_x, batch_z)``."""
-        return self.inner.pair_scores(self.encoder(x), z)

@@ -18,7 +18,6 @@ Marginal pairs (``marginal=``):
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -134,12 +133,3 @@ class MIEstimator(nn.Module):
             return v_, v_
         joint, marg = self.scores(u, v)
         return mine_surrogate(joint, marg, self.ema), bounds.dv_bound(joint, marg)
-
-    def max_value(self, batch_size: int) -> float:
-        """The value a batch of this size cannot reliably exceed: ``ln B`` (nats).
-
-        For ``"all"`` the marginal sample has ``B (B - 1)`` pairs but the joint
-        sample only ``B``; McAllester & Stratos (2020) bound DV by ``ln`` of the
-        sample size, so ``ln B`` is the conservative flag threshold.
-        """
-        return math.log(batch_size)

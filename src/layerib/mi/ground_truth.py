@@ -2,7 +2,7 @@
 
 Closed forms: correlated Gaussians (Poole et al. 2019), joint Gaussians, the linear-Gaussian layer (Elad
 et al. 2019, Eq. 5). For any net on N points ``F(X) + eps`` is a Gaussian mixture, whose MI Monte-Carlo computes
-to any precision (Goldfeld et al. 2019; NOTES.md Sec. 3) inside Kolchinsky & Tracey's (2017) bounds. In float64.
+to any precision (Goldfeld et al. 2019; docs/design.md Sec. 3) inside Kolchinsky & Tracey's (2017) bounds. In float64.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def mixture_mi(features: torch.Tensor, noise_var: float, n_samples: int = 4096,
                generator: torch.Generator | None = None, batch_size: int | None = None) -> MonteCarloMI:
     """Monte-Carlo ``I(X; L + eps)`` for X uniform over N points and ``L = F(X)``.
 
-    ``I = E_{i,eps}[log N(z; l_i, s2 I) - log mean_j N(z; l_j, s2 I)]``, ``z = l_i + eps`` (NOTES.md
+    ``I = E_{i,eps}[log N(z; l_i, s2 I) - log mean_j N(z; l_j, s2 I)]``, ``z = l_i + eps`` (docs/design.md
     Sec. 3; Goldfeld et al. 2019), as ``-log sum_j w_j exp(-(||l_i - l_j||^2 + 2 eps.(l_i - l_j)) / (2 s2))``
     over the distinct rows (weights ``w``), j = i exact: each value is ``<= -log w_i``. Exact
     variance reduction: i stratified (each point equally often, the rest without replacement),

@@ -2,7 +2,7 @@
 
 For ``v = u + eps``, ``eps ~ N(0, s2 I)`` with known ``s2``, the optimal DV critic is
 ``log p(v | u) - log p(v) + const`` (Belghazi et al. 2018; Elad et al. 2019, Sec. 3).
-When u is uniform over N points ``l_j`` (any deterministic layer on a data set, NOTES.md
+When u is uniform over N points ``l_j`` (any deterministic layer on a data set, docs/design.md
 Sec. 3), ``p(v) = (1/N) sum_j N(v; l_j, s2 I)``: a mixture of Gaussians of the noise's own
 variance. This critic is that family,
 

@@ -1,7 +1,6 @@
 """The reporting protocol: train a critic on fixed samples, then a held-out average.
 
-A single end-of-training mini-batch value is not an MI estimate (NOTES.md
-Sec. 6). :func:`heldout_estimate` averages the plain bound over many held-out
+A single end-of-training mini-batch value is not an MI estimate (docs/design.md Sec. 5). :func:`heldout_estimate` averages the plain bound over many held-out
 batches and gives its standard error, the batch size B, ln B and a flag when
 the estimate exceeds ln B (McAllester & Stratos 2020). :func:`shuffled_baseline`
 trains a fresh critic on pairs made independent by shuffling and reports its

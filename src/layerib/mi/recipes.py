@@ -23,7 +23,7 @@ the batch's F_i(x) (``infonce_over="u"``), which cancels their z-only terms: not
 trained, and the value is capped at ln B.
 
 I(Y; L): a :class:`~layerib.mi.critics.LabelCritic`; ``dv`` and ``infonce`` take the
-marginal over the classes exactly (NOTES.md Sec. 2), ``nwj`` uses all pairs of the batch.
+marginal over the classes exactly (docs/design.md Sec. 2), ``nwj`` uses all pairs of the batch.
 """
 
 from __future__ import annotations

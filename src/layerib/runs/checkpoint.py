@@ -36,7 +36,6 @@ import torch
 from layerib.config import effective_settings
 from layerib.errors import NumericalError, RunDirError
 from layerib.runs.folder import atomic_write
-from layerib.utils.rng import rng_state, set_rng_state  # noqa: F401 (re-exported for run code)
 
 CHECKPOINT = "checkpoint.pt"
 #: Format version of the checkpoint dictionary (2: stage state under "loop"/"update", layerib 0.2).
