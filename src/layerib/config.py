@@ -79,7 +79,8 @@ class TrainConfig:
     lr_readout: float = 1e-2          # Adam learning rate of the read-out
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
-    augment: str = "none"             # ce only: none, or crop_flip (4-pixel padded random crop + horizontal flip per batch)
+    augment: str = "none"             # none, or crop_flip (4-pixel padded random crop + horizontal flip per batch; layer stages then recompute the frozen prefix per batch)
+    frozen_cache: str = "auto"        # a layer stage's input: memory (the frozen prefix's output cached once), recompute (per batch), auto (recompute when augmenting)
     val_fraction: float = 0.0         # share of the training set held out (stratified, seeded) for early stopping of every stage; 0: off; never the test set
     patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
     val_checks: int = 20              # early stopping: validation checks per stage (read-out and CE: accuracy; layer stages: val_metric)
@@ -188,7 +189,7 @@ def resolve_critic_update(c: "TrainConfig") -> str:
 
 #: What a key meant in configs written before it existed, where that differs from today's
 #: default: runs from before ``critic_update`` always alternated.
-LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0}
+LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0, "frozen_cache": "auto"}
 
 
 def effective_settings(stored: dict[str, Any]) -> dict[str, Any]:
@@ -218,7 +219,7 @@ def _finite(x) -> bool:
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
     for name in ("dataset", "method", "val_metric", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device",
-                 "arch", "cifar_source", "augment", "critic_update"):
+                 "arch", "cifar_source", "augment", "critic_update", "frozen_cache"):
         v = getattr(c, name)
         _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
     _check(c.data_root is None or isinstance(c.data_root, str),
@@ -279,8 +280,11 @@ def validate(c: TrainConfig) -> None:
     _check(c.cifar_source in CIFAR_SOURCES,
            f"cifar_source must be one of {', '.join(CIFAR_SOURCES)}, got {c.cifar_source!r}")
     _check(c.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {c.augment!r}")
-    _check(c.augment == "none" or c.method == "ce",
-           f"augment={c.augment!r} needs method 'ce' (layer-wise stages train on cached features)")
+    _check(c.frozen_cache in ("auto", "memory", "recompute"),
+           f"frozen_cache must be auto, memory or recompute, got {c.frozen_cache!r}")
+    _check(not (c.augment != "none" and c.frozen_cache == "memory" and c.method != "ce"),
+           f"augment={c.augment!r} with frozen_cache='memory' would train on one fixed cache; "
+           "use frozen_cache 'recompute' or 'auto'")
     _check(c.critic_update in CRITIC_UPDATES,
            f"critic_update must be one of {', '.join(CRITIC_UPDATES)}, got {c.critic_update!r}")
     if c.critic_update == "joint":

@@ -144,8 +144,9 @@ def test_config_fields_for_cifar_and_conv():
     cfg = TrainConfig(dataset="cifar10", arch="conv", channels=(8, 16), method="ce",
                       augment="crop_flip")
     assert cfg.to_dict()["channels"] == [8, 16]
-    with pytest.raises(ConfigError, match="augment='crop_flip' needs method 'ce'"):
-        TrainConfig(method="ib", augment="crop_flip")
+    assert TrainConfig(method="ib", augment="crop_flip").frozen_cache == "auto"  # recomputed
+    with pytest.raises(ConfigError, match="would train on one fixed cache"):
+        TrainConfig(method="ib", augment="crop_flip", frozen_cache="memory")
     with pytest.raises(ConfigError, match="unknown arch 'transformer'"):
         TrainConfig(arch="transformer")
     with pytest.raises(ConfigError, match="channels must be positive"):

@@ -22,7 +22,8 @@ CHOICES = {"method": METHODS, "arch": ARCHS, "cifar_source": CIFAR_SOURCES, "aug
            "critic_update": CRITIC_UPDATES, "x_marginal": ("all", "shuffle"),
            "y_bound": ("infonce", "dv"), "x_bound": ("infonce", "dv"),
            "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat"),
-           "val_metric": ("i_y", "accuracy"), "y_input_norm": ("none", "rms", "standard")}
+           "val_metric": ("i_y", "accuracy"), "y_input_norm": ("none", "rms", "standard"),
+           "frozen_cache": ("auto", "memory", "recompute")}
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ from layerib.data.mnist import ImageDataset
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
 from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
 from layerib.ib.layerwise import forward_cached, stage_steps, train_layer
+from layerib.ib.prefix import RecomputedPrefix
 from layerib.ib.report import layer_mi_report
 from layerib.models.layered import LayeredNet
 from layerib.models.registry import build_model
@@ -279,29 +280,40 @@ def split_validation(train: ImageDataset, fraction: float, seed: int
 
 
 def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val=None):
+    """Train every unit in turn. Its input is the frozen prefix's output, cached once in
+    memory, or recomputed per batch (``frozen_cache``; on augmented inputs with ``augment``);
+    returns every layer's (flattened) features on the training, test and validation sets."""
+    steps, _ = stage_steps(cfg, len(x))
+    transform = AUGMENTATIONS[cfg.augment]
+    recompute = cfg.frozen_cache == "recompute" or (cfg.frozen_cache == "auto" and transform is not None)
     h, h_test = x, x_test
     h_val = None if val is None else val[0]
     feats, feats_test, feats_val = [], [], []
-    steps, _ = stage_steps(cfg, len(x))
     for i, layer in enumerate(net.layers, start=1):
         if ck.done < i:  # else trained before an interruption; its weights are loaded
             local = ck.local_for(i - 1)
+            stage_input = h if not recompute else RecomputedPrefix(
+                x, net.prefix(i - 1) if i > 1 else torch.nn.Sequential(), transform, g)
             with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
                 if bar is not None and local is not None:
                     bar.update(local["loop"]["step"])
-                train_layer(layer, i, h, y, prior, cfg, g, heldout=(h_test, y_test),
+                train_layer(layer, i, stage_input, y, prior, cfg, g, heldout=(h_test, y_test),
                             val=None if val is None else (h_val, val[1]),
                             on_eval=metrics.write, progress=bar.update if bar is not None else None,
                             resume=local, on_checkpoint=ck.hook(f"layer{i}", steps))
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
             ck.stage_done(f"layer{i}", steps)
         net.freeze(i)
-        h, h_test = forward_cached(layer, h), forward_cached(layer, h_test)
-        feats.append(h.flatten(1))
+        h_test = forward_cached(layer, h_test)
         feats_test.append(h_test.flatten(1))
+        if not recompute:
+            h = forward_cached(layer, h)
+            feats.append(h.flatten(1))
         if h_val is not None:
             h_val = forward_cached(layer, h_val)
             feats_val.append(h_val.flatten(1))
+    if recompute:  # the training features of every layer, once, for the read-out and report
+        feats = _all_features(net, x)
     return feats, feats_test, feats_val
 
 
