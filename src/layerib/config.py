@@ -7,6 +7,8 @@ one-line message. Every regulariser in play is a field here (docs/design.md, Sec
 
 from __future__ import annotations
 
+import warnings
+
 import dataclasses
 import math
 import re
@@ -67,8 +69,11 @@ class TrainConfig:
     y_input_norm: str = "none"        # how the label critic reads L: none (as it is), rms (divided by the batch RMS) or standard (also centred): scale-invariant I(Y;L)
     ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
     lr_critic: float = 1e-3           # Adam learning rate of the critics
-    mi_eval_epochs: int = 1           # final MI report: epochs to train fresh critics on each frozen layer (at least min_steps_per_layer steps, <= 1000)
     mi_eval_batch_size: int = 512     # batch size B of held-out MI estimates (ln B is their ceiling)
+    mi_restarts: int = 3              # final MI report (estimate_mi on each layer): critic restarts averaged into each value and its interval
+    mi_baseline: bool = True          # final MI report: also fit each critic on shuffled pairs (the baseline, truth 0)
+    mi_max_rows: int = 10000          # final MI report: at most this many training rows (seeded subset) fit the critics; the value is on the test set
+    mi_max_steps: int = 4000          # final MI report: step limit of each critic fit (early stopping on a validation split usually ends it sooner)
     # --- schedule
     batch_size: int = 256             # training batch size for layers, critics and CE
     epochs_per_layer: int = 5         # IB/IY: epochs for each layer stage (see min_steps_per_layer)
@@ -191,6 +196,11 @@ def resolve_critic_update(c: "TrainConfig") -> str:
 #: default: runs from before ``critic_update`` always alternated.
 LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0, "frozen_cache": "auto"}
 
+#: Keys of configs written by earlier versions that no longer exist, with why. Stored configs
+#: holding them still load (the key is dropped, with a warning naming it).
+RETIRED_KEYS = {"mi_eval_epochs": "the final MI report now early-stops its critics "
+                                  "(layerib.estimate_mi); see mi_restarts and mi_max_rows"}
+
 
 def effective_settings(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored config dict (``config.json``, ``point.yaml``) as the settings it ran with.
@@ -198,6 +208,7 @@ def effective_settings(stored: dict[str, Any]) -> dict[str, Any]:
     Keys it lacks take :data:`LEGACY_VALUES`, else today's defaults; ``critic_update``
     ``auto`` is resolved to the scheme it selects. Use this to compare stored configs.
     """
+    stored = {k: v for k, v in stored.items() if k not in RETIRED_KEYS}
     full = {**TrainConfig().to_dict(), **LEGACY_VALUES, **stored}
     if full.get("critic_update") == "auto":
         try:
@@ -241,11 +252,11 @@ def validate(c: TrainConfig) -> None:
     _check(_finite(c.train_fraction) and 0 < c.train_fraction <= 1,
            f"--train-fraction must be in (0, 1], got {c.train_fraction}")
     for name in ("seed", "batch_size", "epochs_per_layer", "min_steps_per_layer", "ce_epochs",
-                 "readout_epochs", "critic_steps", "critic_hidden", "mi_eval_epochs",
+                 "readout_epochs", "critic_steps", "critic_hidden", "mi_restarts", "mi_max_rows", "mi_max_steps",
                  "mi_eval_batch_size", "evals_per_layer", "infoplane_evals",
                  "infoplane_critic_steps", "checkpoint_every", "patience", "val_checks"):
         v = getattr(c, name)
-        low = 0 if name in ("seed", "min_steps_per_layer", "mi_eval_epochs", "infoplane_evals",
+        low = 0 if name in ("seed", "min_steps_per_layer", "infoplane_evals",
                             "checkpoint_every", "patience") else 1
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= low,
                f"{name} must be an integer >= {low}, got {v!r}")
@@ -325,6 +336,9 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
         _check(preset in ESTIMATOR_PRESETS, f"unknown estimators preset {preset!r}; choose one "
                f"of {', '.join(ESTIMATOR_PRESETS)}")
         values = {**ESTIMATOR_PRESETS[preset], **values}
+    for key in sorted(set(values) & set(RETIRED_KEYS)):
+        warnings.warn(f"config key {key!r} is retired and ignored: {RETIRED_KEYS[key]}", stacklevel=2)
+        del values[key]
     names = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(values) - names)
     _check(not unknown, f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")

@@ -14,7 +14,7 @@ from layerib.runs.training import run_training
 def _run(root, out, fraction, method="ib"):
     cfg = TrainConfig(dataset="mnist", method=method, train_fraction=fraction, widths=(16, 10),
                       batch_size=32, epochs_per_layer=1, min_steps_per_layer=30, ce_epochs=1,
-                      readout_epochs=1, critic_hidden=16, mi_eval_epochs=0, evals_per_layer=1,
+                      readout_epochs=1, critic_hidden=16, mi_restarts=1, mi_baseline=False, mi_max_steps=200, evals_per_layer=1,
                       infoplane_evals=0, data_root=str(root), download=False, seed=3)
     run_training(cfg, out)
     return cfg

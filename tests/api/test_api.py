@@ -29,7 +29,7 @@ def _net(seed=0):
 
 
 FAST = dict(min_steps_per_layer=300, epochs_per_layer=1, critic_hidden=64, noise_var=1.0,
-            mi_eval_epochs=0, evals_per_layer=2, mi_eval_batch_size=128, infoplane_evals=0,
+            mi_restarts=1, mi_baseline=False, mi_max_steps=200, evals_per_layer=2, mi_eval_batch_size=128, infoplane_evals=0,
             ce_epochs=40)
 
 
@@ -120,8 +120,7 @@ def test_measure_layers_matches_the_monte_carlo_truth():
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     data = (np.concatenate([train[0], test[0]]), np.concatenate([train[1], test[1]]))
-    res = layerib.measure_layers(model, data, ["conv", "fc"], noise_var=1.0, steps=200,
-                                 batch_size=256)
+    res = layerib.measure_layers(model, data, ["conv", "fc"], noise_var=1.0)
     assert [r.name for r in res] == ["conv", "fc"] and [r.width for r in res] == [64, 10]
     for r in res:
         # the mixture critic's family holds the optimal critic: 5 % where the truth < ln B - 1

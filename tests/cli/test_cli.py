@@ -10,7 +10,7 @@ from layerib.cli import main
 
 FAST = ["--epochs-per-layer", "1", "--min-steps-per-layer", "6", "--ce-epochs", "1",
         "--readout-epochs", "1", "--batch-size", "64", "--widths", "32,16,10",
-        "--critic-hidden", "16", "--mi-eval-epochs", "1", "--mi-eval-batch-size", "50",
+        "--critic-hidden", "16", "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--mi-eval-batch-size", "50",
         "--infoplane-evals", "2", "--infoplane-critic-steps", "5", "--no-progress", "--offline"]
 RESULT_FIELDS = {"test_accuracy", "method", "dataset", "train_fraction", "beta", "noise_var",
                  "seed", "wall_seconds", "config", "layers"}
@@ -100,7 +100,7 @@ def test_real_mnist_one_percent_quick(real_data_root, tmp_path):
     out = tmp_path / "real"
     rc = main(["train", "--method", "ib", "--train-fraction", "0.01", "--data-root",
                str(real_data_root), "--out", str(out), "--min-steps-per-layer", "60",
-               "--readout-epochs", "1", "--mi-eval-epochs", "1", "--no-progress", "--offline"])
+               "--readout-epochs", "1", "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--no-progress", "--offline"])
     assert rc == 0
     res = json.loads((out / "result.json").read_text())
     assert res["n_train"] == 600 and res["n_test"] == 10000

@@ -13,7 +13,7 @@ from layerib.cli import main
 
 FAST = ["--batch-size", "32", "--min-steps-per-layer", "20", "--epochs-per-layer", "1",
         "--readout-epochs", "1", "--critic-hidden", "8", "--mi-eval-batch-size", "32",
-        "--mi-eval-epochs", "0", "--evals-per-layer", "1", "--noise-var", "1", "--no-progress"]
+        "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--evals-per-layer", "1", "--noise-var", "1", "--no-progress"]
 EST = ["--steps", "10", "--batch-size", "16", "--n-train", "60", "--n-test", "40",
        "--mc-samples", "64", "--no-baseline", "--no-progress"]
 

@@ -27,7 +27,7 @@ def _npz(path, n_train=96, n_test=48, seed=0):
 def _cfg(data, **kw):
     return TrainConfig(dataset=data, arch="conv", channels=(2,), widths=(8, 3), batch_size=32,
                        min_steps_per_layer=12, epochs_per_layer=1, readout_epochs=1,
-                       critic_hidden=8, mi_eval_batch_size=16, mi_eval_epochs=0,
+                       critic_hidden=8, mi_eval_batch_size=16, mi_restarts=1, mi_baseline=False, mi_max_steps=200,
                        evals_per_layer=2, noise_var=1.0, beta=0.01, **kw)
 
 

@@ -191,3 +191,39 @@ def test_evaluating_before_training_leaves_training_unchanged():
 def test_separable_critic_unaffected():  # the fix touches only the critics that self-initialise
     c = SeparableCritic(3, 3, 8)
     assert c.pair_scores(torch.zeros(2, 3), torch.zeros(4, 3)).shape == (2, 4)
+
+
+# --- DV's per-row terms went NaN when a joint score dwarfed every marginal one --------------
+
+def test_dv_row_terms_finite_when_joint_scores_dwarf_marginal_ones():
+    """exp(T - c) with c the largest *marginal* score overflows on the diagonal at high MI
+    (small noise); it was multiplied by a 0 mask (inf * 0 = NaN). Now masked before exp."""
+    from layerib.mi.evaluation import _dv_terms
+    p = torch.full((8, 8), -5.0)
+    p.fill_diagonal_(500.0)  # exp(505) overflows float32
+    terms = _dv_terms(p.diagonal(), p, nwj=False)
+    assert torch.isfinite(terms).all()
+    assert terms.mean().item() == pytest.approx(505.0, abs=1e-3)  # T_kk - log mean_{j!=k} e^T
+
+
+def test_estimate_mi_small_noise_on_a_relu_layer_is_finite_and_flagged():
+    """AA-MINE at noise variance 0.1 on a 256-wide ReLU layer stopped with a NumericalError
+    (the held-out DV terms were NaN); now a finite value above ln B, flagged."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 16, generator=g)
+    layer = torch.relu(x @ (torch.randn(16, 256, generator=g) / 4))
+    r = estimate_mi(layer, layer, noise_var=0.1, restarts=1, baseline=False, n_centers=256)
+    assert math.isfinite(r.value) and r.exceeds_ln_batch and "exceeds_ln_batch" in r.flags
+
+
+def test_mixture_critic_near_its_optimum_stops_early():
+    """The mixture critic starts at its plug-in optimum and gains ~0.1 standard error in
+    thousands of steps; early stopping with min_improve (auto: 0.1 SE with noise_var) stops
+    it after `patience` checks instead of running max_steps."""
+    g = torch.Generator().manual_seed(1)
+    f = torch.relu(torch.randn(800, 32, generator=g))
+    r = estimate_mi(f, f, noise_var=1.0, restarts=1, baseline=False, n_centers=256)
+    assert r.steps[0] <= 60  # 480 training rows: checks every 20 steps; the first ones were best
+    r0 = estimate_mi(f, f, noise_var=1.0, restarts=1, baseline=False, n_centers=256,
+                     min_improve=0.0, max_steps=300)
+    assert abs(r.value - r0.value) < 0.05

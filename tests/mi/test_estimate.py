@@ -75,7 +75,7 @@ def test_errors():
     with pytest.raises(ConfigError, match="unknown option"):
         estimate_mi(x, x, epochs=3)
     with pytest.raises(ConfigError, match="too few"):
-        estimate_mi(x, x)
+        estimate_mi(x[:40], x[:40])
     bad = np.ones((400, 2))
     bad[3, 1] = math.nan
     with pytest.raises(ConfigError, match="non-finite"):
@@ -85,7 +85,21 @@ def test_errors():
     with pytest.raises(ConfigError, match="unknown candidate"):
         estimate_mi(x, x, candidates=("nope",))
     with pytest.raises(ConfigError, match="does not fit"):
-        estimate_mi(np.zeros((400, 2)), np.zeros(400, dtype=np.int64), candidates=("gauss-dv",))
+        estimate_mi(np.random.default_rng(0).normal(size=(400, 2)), np.arange(400) % 2,
+                    candidates=("gauss-dv",))
+
+
+def test_constant_coordinates_are_dropped_and_constant_data_is_exactly_zero():
+    """A dead unit (a coordinate constant on the fitting rows) carries no information: it is
+    dropped, with a note, and the estimate is as without it; all-constant data gives I = 0
+    exactly (no critic, interval [0, 0]) instead of a singular-matrix traceback."""
+    x, y = gaussian_task(3, 1.0).sample(2000, seed=2)
+    x0 = np.concatenate([x, np.zeros((2000, 2))], axis=1)
+    a, b = estimate_mi(x, y, restarts=1, baseline=False), estimate_mi(x0, y, restarts=1, baseline=False)
+    assert b.value == pytest.approx(a.value, abs=1e-6) and any("2 coordinate" in n for n in b.notes)
+    for r in (estimate_mi(np.zeros((400, 2)), y[:400]), estimate_mi(x[:400], np.zeros(400, dtype=np.int64)),
+              estimate_mi(np.zeros((400, 3)), np.zeros((400, 3)), noise_var=1.0)):
+        assert r.value == 0.0 and r.interval == (0.0, 0.0) and r.critic == "none" and r.notes
 
 
 @pytest.mark.slow
@@ -102,3 +116,17 @@ def test_interval_coverage_over_ten_seeds(task):
         values.append(r.value)
     assert abs(np.mean(values) - task.mi) < np.mean(widths)
     assert hits >= 8, (hits, values, widths)
+
+
+def test_given_test_rows_are_the_reported_split():
+    """``test=(x_test, y_test)``: the critics fit on x, y (train + validation) and the value
+    is on the given rows, as the trainer's report and measure_layers use it."""
+    truth = 1.0
+    x, y = gaussian_task(2, truth).sample(3000, seed=4)
+    r = estimate_mi(x[:2000], y[:2000], test=(x[2000:], y[2000:]), restarts=2, seed=1)
+    assert r.n_points == 1000 and r.n_train + r.n_val == 2000
+    assert abs(r.value - truth) <= 0.1 * truth and r.low <= truth <= r.high + 0.05
+    with pytest.raises(ConfigError, match="do not match"):
+        estimate_mi(x[:2000], y[:2000], test=(x[2000:, :1], y[2000:]))
+    with pytest.raises(ConfigError, match="pair"):
+        estimate_mi(x[:2000], y[:2000], test=x[2000:])

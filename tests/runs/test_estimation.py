@@ -33,10 +33,32 @@ def test_fresh_net_every_layer_every_bound(tiny_mnist, tmp_path, capsys):
                 assert r["exceeds_ln_batch"] == (r["value"] > r["ln_batch"])
             # InfoNCE with the Gaussian-family critic never exceeds ln B
             assert row["estimates"]["mixture/infonce"]["value"] <= res["ln_batch"] + 1e-5
+            # estimate_mi's protocol where it applies (noise > 0, a registered candidate)
+            protocols = {k: r["protocol"] for k, r in row["estimates"].items()}
+            if row["noise_var"] > 0:
+                assert protocols == {"mixture/dv": "estimate_mi", "mixture/infonce": "estimate_mi",
+                                     "mine/dv": "heldout-batches", "mine/infonce": "heldout-batches"}
+                assert row["estimates"]["mixture/dv"]["restarts"] == 3
+            else:
+                assert set(protocols.values()) == {"heldout-batches"}
+        assert {r["protocol"] for r in layer["i_y"].values()} == {"estimate_mi"}
         assert set(layer["i_y"]) == {"dv", "infonce"}
         assert layer["i_y"]["infonce"]["value"] <= 2.31  # H(Y) <= ln 10
     table = capsys.readouterr().out
     assert "layer 3 (width 10)" in table and "mixture/dv" in table and "I(Y; L)" in table
+
+
+def test_default_is_estimate_mi_auto(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "est.json"
+    assert main(["estimate", "--widths", "16,10", "--noise-var", "0.5", "--layers", "1",
+                 "--data-root", str(tiny_mnist), "--out", str(out), *SMALL]) == 0
+    (layer,) = json.loads(out.read_text())["layers"]
+    r = layer["i_x"][0]["estimates"]["auto"]
+    assert r["protocol"] == "estimate_mi" and r["critic"] == "mixture" and r["bound"] == "dv"
+    assert r["low"] < r["value"] < r["high"] and r["shuffled"] is not None
+    assert layer["i_y"]["auto"]["critic"] == "heads" and layer["i_y"]["auto"]["protocol"] == "estimate_mi"
+    table = capsys.readouterr().out
+    assert "auto" in table and "95 % interval" in table
 
 
 def test_from_a_run_folder(tiny_mnist, tmp_path, capsys):

@@ -29,7 +29,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 # 300 training images, batches of 64: 4 steps an epoch, 12 steps per layer and read-out
 TINY = ["--epochs-per-layer", "1", "--min-steps-per-layer", "12", "--readout-epochs", "1",
         "--batch-size", "64", "--widths", "32,16,10", "--critic-hidden", "16",
-        "--mi-eval-epochs", "1", "--mi-eval-batch-size", "50", "--beta", "0.01",
+        "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--mi-eval-batch-size", "50", "--beta", "0.01",
         "--noise-var", "0.5", "--lr-layer", "0.01", "--lr-readout", "0.05",
         "--checkpoint-every", "4", "--no-progress", "--offline"]
 
@@ -129,7 +129,7 @@ ES = dict(val_fraction=0.2, patience=2, val_checks=6)
 
 def _cfg(root, **kw) -> TrainConfig:
     base = dict(epochs_per_layer=1, min_steps_per_layer=12, readout_epochs=1, batch_size=64,
-                widths=(32, 16, 10), critic_hidden=16, mi_eval_epochs=1, mi_eval_batch_size=50,
+                widths=(32, 16, 10), critic_hidden=16, mi_restarts=1, mi_max_steps=200, mi_eval_batch_size=50,
                 beta=0.01, noise_var=0.5, lr_layer=0.01, lr_readout=0.05, checkpoint_every=4,
                 ce_epochs=1, evals_per_layer=3, infoplane_evals=3, infoplane_critic_steps=5,
                 data_root=str(root), download=False)

@@ -58,7 +58,7 @@ def test_split_is_stratified_seeded_and_disjoint():
 def test_every_stage_early_stops_on_the_validation_split(tiny_mnist, tmp_path):
     cfg = TrainConfig(data_root=str(tiny_mnist), download=False, widths=(32, 16, 10),
                       batch_size=32, min_steps_per_layer=60, epochs_per_layer=1, readout_epochs=1,
-                      critic_hidden=16, mi_eval_epochs=0, mi_eval_batch_size=50,
+                      critic_hidden=16, mi_restarts=1, mi_baseline=False, mi_max_steps=200, mi_eval_batch_size=50,
                       evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10)
     res = run_training(cfg, tmp_path / "run")
     assert res["n_val"] == 60 and res["n_train"] == 240

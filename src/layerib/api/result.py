@@ -53,11 +53,14 @@ class LayerMI:
         return asdict(self)
 
     def __str__(self) -> str:
-        iy = "" if self.i_y is None else f", I(Y;L) = {self.i_y.value:.3f} +- {self.i_y.stderr:.3f}"
+        iy = "" if self.i_y is None else (f", I(Y;L) = {self.i_y.value:.3f} "
+                                          f"[{self.i_y.low:.3f}, {self.i_y.high:.3f}]")
         flags = f" [{', '.join(self.flags)}]" if self.flags else ""
-        return (f"{self.name}: I(X;L+eps) = {self.i_x.value:.3f} +- {self.i_x.stderr:.3f} nats "
-                f"(truth {self.i_x_truth:.3f} +- {self.i_x_truth_stderr:.3f}; B={self.i_x.batch_size}, "
-                f"ln B={self.i_x.ln_batch:.2f}; noise var {self.noise_var:g}){iy}{flags}")
+        base = "" if self.i_x.shuffled is None else f", shuffled {self.i_x.shuffled:.3f}"
+        return (f"{self.name}: I(X;L+eps) = {self.i_x.value:.3f} [{self.i_x.low:.3f}, "
+                f"{self.i_x.high:.3f}] nats (truth {self.i_x_truth:.3f} +- {self.i_x_truth_stderr:.3f}; "
+                f"B={self.i_x.batch_size}, ln B={self.i_x.ln_batch:.2f}; noise var {self.noise_var:g}"
+                f"{base}){iy}{flags}")
 
 
 def layer_mi_from_report(r: dict, name: str | None = None) -> LayerMI:

@@ -37,17 +37,22 @@ def add(sub) -> None:
     p.add_argument("--noise-var", type=_list(float),
                    help="comma-separated noise variances sigma^2 >= 0 (default: the run's, or 1)")
     p.add_argument("--layers", type=_list(int), help="comma-separated 1-based layers (default: all)")
-    p.add_argument("--critics", type=_list(str), default=("mixture",),
-                   help=f"critics of I(X;L+eps), any of {','.join(X_CRITICS)} (default: mixture)")
-    p.add_argument("--bounds", type=_list(str), default=("dv",),
-                   help=f"bounds of both terms, any of {','.join(BOUND_NAMES)} (default: dv)")
+    p.add_argument("--critics", type=_list(str), default=("auto",),
+                   help=f"critics of I(X;L+eps): auto (layerib.estimate_mi's protocol and choice: "
+                        f"the mixture critic under DV, early-stopped, restarts, interval) or any of "
+                        f"{','.join(X_CRITICS)} (default: auto)")
+    p.add_argument("--bounds", type=_list(str), default=("auto",),
+                   help=f"bounds of the named critics and of I(Y;L): auto (estimate_mi's choice; DV "
+                        f"for a named critic) or any of {','.join(BOUND_NAMES)} (default: auto)")
     p.add_argument("--no-y", action="store_true", help="skip I(Y; L)")
     p.add_argument("--n-train", type=int, default=10000, help="training images that fit critics (default: 10000)")
     p.add_argument("--n-test", type=int, default=10000, help="held-out test images (default: 10000)")
     p.add_argument("--mc-samples", type=int, default=4096, help="Monte-Carlo samples of the truth (default: 4096)")
     for name in ("steps", "batch_size", "hidden", "n_centers", "passes", "seed"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name),
-                       help=f"critic setting (default: {getattr(d, name)})")
+                       help=f"critic setting (default: {getattr(d, name)})"
+                            + ("; held-out-batch recipes only (estimate_mi stops early)"
+                               if name in ("steps", "passes") else ""))
     for name in ("lr", "zero_noise_critic_var"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name),
                        help=f"critic setting (default: {getattr(d, name)})")

@@ -114,22 +114,32 @@ def build_train_config(args: argparse.Namespace) -> TrainConfig:
     return config_from_dict(flags, base=cfg)
 
 
+def _interval(r: dict | None, value: float | None) -> str:
+    """``value [low, high]`` (nats) of a stored MIResult dict; ``+- stderr`` for older runs."""
+    if r is None or value is None:
+        return "-"
+    if r.get("low") is not None:
+        return f"{value:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+    return f"{value:.3f}+-{r.get('stderr', 0):.3f}"
+
+
 def format_summary(res: dict) -> list[str]:
     """The lines ``layerib train`` prints: accuracy, then per layer I(Y;L) and I(X;L+eps) with
-    its Monte-Carlo truth, B and ln B (never a bare number)."""
+    their 95 % intervals, the Monte-Carlo truth, B and ln B, flags (never a bare number)."""
     lines = [f"{res['method']} on {res['dataset']} ({res['n_train']} training images): "
              f"test accuracy {100 * res['test_accuracy']:.2f}%  [{res['wall_seconds']:.0f} s]"]
     if not res["layers"]:
         return lines
     b = res["layers"][0]["batch_size"]
-    lines.append(f"{'layer':>5} {'I(Y;L) nats':>16} {'I(X;L+eps) nats':>18} {'Monte-Carlo truth':>18}"
-                 f" {'output RMS':>10}   (noise var {res['noise_var']:g}; held-out B={b}, "
-                 f"ln B={res['layers'][0]['i_x'].get('ln_batch', 0):.2f})")
+    ix0 = res["layers"][0]["i_x"]
+    how = (f"; {ix0['critic']} critic, {ix0['bound']}" if ix0.get("critic") else "")
+    lines.append(f"{'layer':>5} {'I(Y;L) nats [95 %]':>22} {'I(X;L+eps) nats [95 %]':>24} "
+                 f"{'Monte-Carlo truth':>18} {'output RMS':>10}   (noise var {res['noise_var']:g}; "
+                 f"held-out B={b}, ln B={ix0.get('ln_batch', 0):.2f}{how})")
     for layer in res["layers"]:
-        iy, ix = layer["i_y"], layer["i_x"]
         rms = layer.get("output_rms")
-        lines.append(f"{layer['index']:>5} {layer['i_y_nats']:>9.3f}+-{iy.get('stderr', 0):.3f} "
-                     f"{layer['i_x_nats']:>11.3f}+-{ix.get('stderr', 0):.3f} "
+        lines.append(f"{layer['index']:>5} {_interval(layer['i_y'], layer['i_y_nats']):>22} "
+                     f"{_interval(layer['i_x'], layer['i_x_nats']):>24} "
                      f"{layer['i_x_monte_carlo_nats']:>11.3f}+-{layer['i_x_monte_carlo_stderr']:.3f}"
                      f" {'' if rms is None else f'{rms:10.3g}'}  {' '.join(layer.get('flags', []))}")
     return lines

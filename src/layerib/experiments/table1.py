@@ -81,7 +81,7 @@ def _preset(mnist1: dict, mnist100: dict, cifar10: dict, **kw) -> Table1Preset:
 # result). On the real data it takes about 3 CPU-minutes; on the tests' tiny data seconds.
 _QUICK = dict(batch_size=64, epochs_per_layer=1, min_steps_per_layer=10, ce_epochs=1,
               readout_epochs=1, critic_hidden=16, mi_eval_batch_size=64, evals_per_layer=1,
-              infoplane_evals=0, mi_eval_epochs=0)
+              infoplane_evals=0, mi_restarts=1, mi_baseline=False, mi_max_steps=200)
 _QUICK_CONV = dict(channels=(4, 8), widths=(32, 10))
 
 # The paper's settings: MNIST on the 512-512-10 MLP (the library defaults); CIFAR-10 on the
@@ -206,11 +206,11 @@ def _settings_of(cfg: dict) -> dict:
 _UNUSED = {
     "ce": {"beta", "epochs_per_layer", "critic_steps", "critic_update", "x_marginal", "y_bound",
            "x_bound", "y_critic", "x_critic", "lr_critic", "ema_rate", "evals_per_layer",
-           "critic_hidden", "mi_eval_epochs", "mi_eval_batch_size", "infoplane_evals",
+           "critic_hidden", "mi_restarts", "mi_baseline", "mi_max_rows", "mi_max_steps", "mi_eval_batch_size", "infoplane_evals",
            "infoplane_critic_steps"},
-    "ib": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "mi_eval_epochs",
+    "ib": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "mi_restarts", "mi_baseline", "mi_max_rows", "mi_max_steps",
            "mi_eval_batch_size"},
-    "iy": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "mi_eval_epochs",
+    "iy": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "mi_restarts", "mi_baseline", "mi_max_rows", "mi_max_steps",
            "mi_eval_batch_size", "beta"},
 }
 #: fields that do not change what a run computes (how often it saves, not what it learns)

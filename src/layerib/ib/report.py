@@ -1,27 +1,30 @@
-"""Per-layer MI report of a finished net: fresh critics, held-out averages, the truth beside them.
+"""Per-layer MI report of a finished net, by :func:`layerib.estimate_mi`'s protocol, the truth beside it.
 
-Each layer's I(Y; L_i) and I(X; L_i + eps) (AA-MINE, tied encoder, frozen net) are
-measured the same way for every method, so CE and IB nets are compared on equal
-terms: new critics of the run's estimator settings (``y_bound``/``y_critic``,
-``x_bound``/``x_critic``; by default InfoNCE with the exact class marginal for
-I(Y; L) and InfoNCE with the parameter-free Gaussian critic for I(X; L + eps)) are
-trained on the training-set features, then the plain bound is averaged over
-held-out (test-set) batches (:func:`layerib.mi.protocol.heldout_estimate`). The
-Monte-Carlo ground truth of I(X; L_i + eps) and the layer's output scale (RMS) are
-reported beside the estimate, with flags where the estimate is not to be trusted.
+Each layer's I(Y; L_i) and I(X; L_i + eps) are measured the same way for every
+method and whatever estimators trained the net, so CE and IB nets are compared on
+equal terms (:func:`measure_layer`): :func:`~layerib.mi.estimate.estimate_mi` fits
+its "auto" critics on (at most ``max_rows`` of) the training-set features, split
+into training and validation rows, with early stopping on the validation bound,
+and reports the value on the test-set features, with an interval over test rows
+and critic restarts, a shuffled-pairs baseline and its flags. I(Y; L) uses the
+labels' exact class marginal; I(X; L + eps) the AA-MINE mixture critic under DV
+(Elad et al. 2019, Sec. 3). The Monte-Carlo ground truth of I(X; L_i + eps) for X
+uniform on the test set and the layer's output scale (RMS) are reported beside the
+estimate, with flags where the estimate is not to be trusted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 from tqdm.auto import tqdm
 
 from layerib.ib.layerwise import output_rms
-from layerib.ib.objective import aa_estimator, label_estimator
+from layerib.mi.estimate import estimate_mi
 from layerib.mi.ground_truth import mixture_mi
-from layerib.mi.protocol import heldout_estimate, train_estimator
+from layerib.mi.result import MIResult
 
 #: relative distance of an I(X; L + eps) estimate from its Monte-Carlo truth beyond which it
 #: is flagged ``off_truth`` (where the truth is below ln B - 1, so a batch estimate can reach it)
@@ -46,49 +49,83 @@ def mi_flags(value: float, truth: float | None, ln_b: float, bound: str) -> list
     return flags
 
 
+def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
+                  y_test: torch.Tensor | None, noise_var: float, *, seed: int = 0,
+                  max_rows: int = 10000, mc_samples: int = 2048, **options) -> dict:
+    """One layer's report entry: I(X; L + eps) and I(Y; L) by :func:`estimate_mi`, the truth.
+
+    Args:
+        f, f_test: the layer's training / test features ``(N, d)`` / ``(N_test, d)``.
+        y, y_test: int64 labels ``(N,)`` / ``(N_test,)``, or None (no I(Y; L)).
+        noise_var: sigma^2 > 0 of the measuring noise eps.
+        seed: seeds the row subset, the splits, the critics and the Monte-Carlo truth.
+        max_rows: at most this many training rows (a seeded random subset) fit the critics.
+        mc_samples: Monte-Carlo samples of the truth.
+        **options: :class:`~layerib.mi.estimate_settings.EstimateSettings` fields.
+
+    Returns:
+        ``i_x_nats``, ``i_y_nats`` (None without labels), ``i_x``, ``i_y`` (their
+        :class:`MIResult` dicts), ``i_x_monte_carlo_nats`` / ``_stderr`` (for X uniform on
+        the test rows, :func:`~layerib.mi.ground_truth.mixture_mi`), ``output_rms`` of the
+        test features, ``noise_var``, ``batch_size`` (held-out B) and ``flags``:
+        :func:`mi_flags` of I(X; L + eps) plus the flags of both results (``i_y_`` prefixed).
+
+    Raises:
+        ConfigError: too few rows to split (estimate_mi needs >= 16 per split), bad options.
+        NumericalError: every candidate critic diverged.
+    """
+    if len(f) > max_rows:
+        keep = torch.randperm(len(f), generator=torch.Generator().manual_seed(seed))[:max_rows]
+        f, y = f[keep], (None if y is None else y[keep])
+    if len(f) >= 48:  # the critics fit on training rows, the value is on the test rows
+        rx = estimate_mi(f, f, noise_var=noise_var, seed=seed, test=(f_test, f_test), **options)
+        ry = (estimate_mi(f, y, seed=seed, test=(f_test, y_test), **options)
+              if y is not None else None)
+    else:  # too few training rows to split: estimate_mi splits the test rows itself (noted)
+        note = (f"only {len(f)} training rows: critics fitted and tested on splits of the "
+                f"{len(f_test)} test rows",)
+        rx = estimate_mi(f_test, f_test, noise_var=noise_var, seed=seed, **options)
+        rx = dataclasses.replace(rx, notes=rx.notes + note)
+        ry = None
+        if y is not None:
+            ry = estimate_mi(f_test, y_test, seed=seed, **options)
+            ry = dataclasses.replace(ry, notes=ry.notes + note)
+    mc = mixture_mi(f_test.double(), noise_var, n_samples=mc_samples,
+                    generator=torch.Generator().manual_seed(seed))
+    flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound)
+    flags += [k for k in rx.flags if k not in flags]
+    flags += [f"i_y_{k}" for k in (ry.flags if ry is not None else ())]
+    return {"width": f.shape[1], "i_y_nats": None if ry is None else ry.value,
+            "i_x_nats": rx.value, "i_x_monte_carlo_nats": mc.value,
+            "i_x_monte_carlo_stderr": mc.stderr, "batch_size": rx.batch_size,
+            "noise_var": noise_var, "output_rms": output_rms(f_test), "flags": flags,
+            "i_y": None if ry is None else ry.to_dict(), "i_x": rx.to_dict()}
+
+
 def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list[torch.Tensor],
                     y_test: torch.Tensor, prior: torch.Tensor, cfg, seed: int = 0,
                     progress: bool = False) -> list[dict]:
-    """One dict per layer: ``index`` (1-based), ``i_y_nats``, ``i_x_nats``, their details.
+    """One :func:`measure_layer` dict per layer, with ``index`` (1-based), for a run's result.json.
 
     Args:
         feats, feats_test: per-layer features ``(N, d_i)`` / ``(N_test, d_i)``.
-        y, y_test: int64 labels; prior: ``(num_classes,)`` training class frequencies.
-        cfg: the run's :class:`~layerib.config.TrainConfig` (critic sizes, noise
-            variance, ``mi_eval_epochs``, ``mi_eval_batch_size``, ``min_steps_per_layer``).
+        y, y_test: int64 labels; prior: ``(num_classes,)`` training class frequencies
+            (unused: estimate_mi takes the class marginal from the labels it fits on).
+        cfg: the run's :class:`~layerib.config.TrainConfig`: ``noise_var``,
+            ``mi_eval_batch_size`` (held-out batch B), ``mi_restarts``, ``mi_baseline``,
+            ``mi_max_rows``, ``mi_max_steps``.
         progress: show a progress bar over layers.
-
-    ``i_x_monte_carlo_nats`` is the Monte-Carlo ground truth of I(X; L_i + eps)
-    for X uniform on the held-out set (:func:`~layerib.mi.ground_truth.mixture_mi`),
-    beside the AA-MINE estimate; ``output_rms`` the layer's held-out output scale;
-    ``flags`` those of :func:`mi_flags`. Each MI entry's details give stderr, B, ln B,
-    N and the ln B flag; values are nats.
     """
+    del prior
     out = []
-    bs = min(cfg.mi_eval_batch_size, len(y_test) // 2)
+    options = dict(eval_batch_size=max(2, min(cfg.mi_eval_batch_size, len(y_test) // 2)),
+                   restarts=cfg.mi_restarts, baseline=cfg.mi_baseline,
+                   max_steps=cfg.mi_max_steps, eval_every=min(100, cfg.mi_max_steps))
     bar = tqdm(total=len(feats), desc="MI report", leave=False, disable=not progress)
     for i, (f, ft) in enumerate(zip(feats, feats_test), start=1):
-        torch.manual_seed(seed + i)
-        n_batches = max(len(f) // min(bs, len(f)), 1)
-        epochs = max(cfg.mi_eval_epochs, math.ceil(min(cfg.min_steps_per_layer, 1000) / n_batches))
-        est_y = label_estimator(f.shape[1], prior, cfg.critic_hidden, cfg.ema_rate, cfg.y_bound,
-                                cfg.y_critic).to(f.device)
-        train_estimator(est_y, f, y, epochs=epochs, batch_size=bs, lr=cfg.lr_critic, seed=seed + i)
-        ry = heldout_estimate(est_y, ft, y_test, bs, seed=seed + i)
-        est_x = aa_estimator(f.shape[1], cfg.noise_var, cfg.critic_hidden, cfg.ema_rate,
-                             cfg.x_critic, cfg.x_marginal, cfg.x_bound).to(f.device)
-        if not (cfg.x_bound == "infonce" and cfg.x_critic == "gaussian"):  # else nothing to fit
-            train_estimator(est_x, f, f, epochs=epochs, batch_size=bs, lr=cfg.lr_critic,
-                            noise_var=cfg.noise_var, seed=seed + i)
-        rx = heldout_estimate(est_x, ft, ft, bs, noise_var=cfg.noise_var, seed=seed + i)
-        mc = mixture_mi(ft.double(), cfg.noise_var, n_samples=2048,
-                        generator=torch.Generator().manual_seed(seed + i))
-        out.append({"index": i, "width": f.shape[1], "i_y_nats": ry.value,
-                    "i_x_nats": rx.value, "i_x_monte_carlo_nats": mc.value,
-                    "i_x_monte_carlo_stderr": mc.stderr, "batch_size": bs, "noise_var": cfg.noise_var,
-                    "output_rms": output_rms(ft),
-                    "flags": mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound),
-                    "i_y": ry.to_dict(), "i_x": rx.to_dict()})
+        entry = measure_layer(f.flatten(1), y, ft.flatten(1), y_test, cfg.noise_var,
+                              seed=seed + i, max_rows=cfg.mi_max_rows, **options)
+        out.append({"index": i, **entry})
         bar.update()
     bar.close()
     return out

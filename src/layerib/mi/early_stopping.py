@@ -4,7 +4,11 @@ A critic trained long on a fixed sample over-fits: its training bound keeps risi
 value on new rows falls (5 000 steps on 2 500 rows gave held-out values of -2.5 to -282
 nats). Here the plain bound is measured every ``eval_every`` steps on validation rows (fixed
 batches and fixed noise, so the values are comparable), training stops after ``patience``
-evaluations without improvement, and the best critic is restored.
+evaluations without improvement, and the best critic is restored. An improvement counts
+only when it exceeds ``min_improve`` standard errors of the validation value: a critic
+that is near its optimum from the start (the mixture critic of AA-MINE gained 0.005 nats
+in 4 000 steps, 0.1 of a standard error) then stops after ``patience`` checks instead of
+running every step.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class FitLog:
 def fit_early_stopping(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, u_val: torch.Tensor,
                        v_val: torch.Tensor, *, batch_size: int, eval_batch_size: int, lr: float,
                        max_steps: int, eval_every: int, patience: int, seed: int = 0,
-                       noise_var: float | None = None) -> FitLog:
+                       noise_var: float | None = None, min_improve: float = 0.0) -> FitLog:
     """Train ``est`` (in place) on ``(u, v)``, keep the critic with the best validation bound.
 
     Args:
@@ -46,6 +50,8 @@ def fit_early_stopping(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, u_val
         seed: seeds batch order and noise.
         noise_var: when set, fresh ``N(0, noise_var I)`` noise is added to v per training
             batch; the validation noise is drawn once.
+        min_improve: a validation value must beat the best by more than this many of its
+            standard errors (over validation rows) to count as an improvement.
 
     Returns:
         A :class:`FitLog`.
@@ -74,10 +80,12 @@ def fit_early_stopping(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, u_val
         log.steps = step
         if step % eval_every and step != max_steps:
             continue
-        val = float(heldout_terms(est, u_val, v_val, eval_batch_size, val_noise, seed + 1).mean())
+        terms = heldout_terms(est, u_val, v_val, eval_batch_size, val_noise, seed + 1)
+        val = float(terms.mean())
         log.curve.append((step, val))
         check_finite(est, step, torch.tensor(val), weights=True)
-        if val > log.best_value:
+        se = float(terms.std() / math.sqrt(len(terms))) if len(terms) > 1 else 0.0
+        if val > log.best_value + min_improve * se:
             log.best_value, log.best_step, bad = val, step, 0
             best_state = copy.deepcopy(est.state_dict())
         else:

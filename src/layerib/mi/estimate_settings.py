@@ -21,7 +21,11 @@ CANDIDATES = {
     "heads-infonce": ("heads", "infonce"),
     "heads-dv": ("heads", "dv"),
     "mixture-dv": ("mixture", "dv"),
+    "mixture-infonce": ("mixture", "infonce"),
+    "mixture-nwj": ("mixture", "nwj"),
     "gaussian-dv": ("gaussian", "dv"),
+    "gaussian-infonce": ("gaussian", "infonce"),
+    "gaussian-nwj": ("gaussian", "nwj"),
 }
 
 #: The ``"auto"`` candidates by kind of data (chosen by measurement with
@@ -49,8 +53,9 @@ class EstimateSettings:
     embed: int = 32               # output size of the separable critic's g and h
     lr: float = 1e-3              # Adam learning rate
     max_steps: int = 4000         # step limit of one training
-    eval_every: int = 100         # steps between validations
+    eval_every: int = 100         # steps between validations (at most: every 10 epochs of a small training split)
     patience: int = 5             # validations without improvement before stopping
+    min_improve: float | str = "auto"  # early stopping: an improvement must exceed this many validation standard errors; auto: 0.1 for labels and with noise_var, 0 for continuous pairs
     ema_rate: float = 0.01        # MINE's moving-average rate of the DV gradient
     n_centers: int = 2048         # mixture critic (noise_var): centres from training rows
     min_ess: float = 20.0         # DV/NWJ values resting on fewer effective marginal pairs are not used
@@ -66,6 +71,9 @@ class EstimateSettings:
         if not (0 < self.test_frac < 1 and 0 < self.val_frac < 1 and self.test_frac + self.val_frac < 0.9):
             raise ConfigError(f"test_frac={self.test_frac}, val_frac={self.val_frac}: each in (0, 1), "
                               "summing to < 0.9")
+        if self.min_improve != "auto" and not (isinstance(self.min_improve, (int, float))
+                                               and 0 <= self.min_improve < float("inf")):
+            raise ConfigError(f"min_improve must be 'auto' or a number >= 0, got {self.min_improve!r}")
         names = (self.candidates,) if isinstance(self.candidates, str) else self.candidates
         for c in names:
             if c != "auto" and c not in CANDIDATES:

@@ -29,7 +29,9 @@ def _dv_terms(joint: torch.Tensor, p: torch.Tensor, nwj: bool) -> torch.Tensor:
     b = p.shape[0]
     off = ~torch.eye(b, dtype=torch.bool, device=p.device)
     c = p.masked_select(off).max()
-    e = torch.exp(p - c) * off  # exp(T - c), 0 on the diagonal
+    # exp(T - c), 0 on the diagonal: masked before exp, since a joint score far above every
+    # marginal one (high MI, small noise) overflows, and inf * 0 would be NaN
+    e = torch.exp((p - c).masked_fill(~off, -math.inf))
     m = e.sum() / (b * (b - 1))
     h = (e.sum(1) + e.sum(0)) / (2 * (b - 1))
     if nwj:

@@ -3,10 +3,17 @@
 For a run folder written by ``layerib train`` (its ``model.pt`` and config) or a fresh
 random-weight MLP on MNIST inputs, every layer's features are computed on ``n_train``
 training-split images (which fit the critics) and ``n_test`` test-split images (held out).
-Each named critic and bound (:mod:`layerib.mi.recipes`) is trained and reported by the
-protocol of :mod:`layerib.mi.protocol` (held-out average over many batches, its standard
-error, a shuffled-pairs baseline, B, ln B, N, the noise variance and an ln B flag). The
-Monte-Carlo truth :func:`~layerib.mi.ground_truth.mixture_mi` is I(X; L_i + eps) for X
+By default (critic and bound ``auto``) every value is :func:`layerib.estimate_mi`'s, the
+protocol of the trainer's final report and of :func:`layerib.measure_layers`: critics fitted
+on the training features (split into training and validation rows, early stopping on the
+validation bound, several restarts), the value on the held-out features with a 95 %
+interval over test rows and restarts, a shuffled-pairs baseline and flags. A named
+critic/bound pair that :data:`~layerib.mi.estimate_settings.CANDIDATES` registers (e.g.
+``mixture``/``dv``, ``gaussian``/``infonce``, ``concat``/``dv``) runs the same protocol with
+that one candidate; the rest (the ``mine`` critic on the images, NWJ for labels, and noise
+variance 0) are trained and reported by the held-out-batch recipes of :mod:`layerib.mi.recipes`
+(held-out average over many batches, its standard error, a shuffled-pairs baseline), and
+every entry records its ``protocol``. The Monte-Carlo truth :func:`~layerib.mi.ground_truth.mixture_mi` is I(X; L_i + eps) for X
 uniform on the held-out images (at noise variance 0: the entropy of their distinct
 features, ln N for distinct points). All MI values are in nats.
 """
@@ -26,6 +33,8 @@ from tqdm.auto import tqdm
 from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, RunDirError
+from layerib.mi.estimate import estimate_mi
+from layerib.mi.estimate_settings import CANDIDATES
 from layerib.mi.ground_truth import mixture_mi
 from layerib.mi.recipes import CriticSettings, check_names, estimate_x, estimate_y
 from layerib.models.layered import LayeredNet
@@ -43,8 +52,8 @@ class EstimateConfig:
     widths: tuple[int, ...] = (512, 512, 10)  # fresh net only: layer widths (the last is linear)
     noise_vars: tuple[float, ...] | None = None  # sigma^2 values >= 0; None: the run's, or 1.0
     layers: tuple[int, ...] | None = None  # 1-based layers to measure; None: all
-    x_critics: tuple[str, ...] = ("mixture",)  # critics of I(X; L+eps), see recipes.X_CRITICS
-    bounds: tuple[str, ...] = ("dv",)  # bounds for both terms: dv, nwj, infonce
+    x_critics: tuple[str, ...] = ("auto",)  # critics of I(X; L+eps): auto (estimate_mi's) or recipes.X_CRITICS
+    bounds: tuple[str, ...] = ("auto",)  # bounds for both terms: auto (estimate_mi's; dv for a named critic), dv, nwj, infonce
     estimate_y: bool = True           # also estimate I(Y; L_i)
     n_train: int = 10000              # at most this many training-split images fit the critics
     n_test: int = 10000               # at most this many test-split images: held-out set and truth
@@ -54,7 +63,7 @@ class EstimateConfig:
     download: bool = True             # fetch missing MNIST files
 
     def __post_init__(self) -> None:
-        check_names(self.x_critics, self.bounds)
+        check_names([c for c in self.x_critics if c != "auto"], [b for b in self.bounds if b != "auto"])
         if not self.x_critics and not self.estimate_y:
             raise ConfigError("nothing to estimate: give at least one critic or keep I(Y;L)")
         for v in self.noise_vars or ():
@@ -237,18 +246,18 @@ def run_estimate(cfg: EstimateConfig, out: str | Path | None = None, *,
                    "estimates": {}}
             bar.update()
             for critic in cfg.x_critics:
-                u_tr, u_te = (train.images, test.images) if critic == "mine" else (f_tr, f_te)
-                for bound in cfg.bounds:
+                for bound in (("auto",) if critic == "auto" else _named(cfg.bounds)):
                     t = time.perf_counter()
-                    r = estimate_x(critic, bound, u_tr, f_tr, u_te, f_te, nv, s)
-                    row["estimates"][f"{critic}/{bound}"] = {**r.to_dict(),
-                                                             "wall_seconds": time.perf_counter() - t}
+                    r, protocol = _estimate_x(critic, bound, train, test, f_tr, f_te, nv, s, i)
+                    row["estimates"][critic if critic == "auto" else f"{critic}/{bound}"] = {
+                        **r.to_dict(), "protocol": protocol, "wall_seconds": time.perf_counter() - t}
                 bar.update()
             entry["i_x"].append(row)
         for bound in cfg.bounds if cfg.estimate_y else ():
             t = time.perf_counter()
-            r = estimate_y(bound, f_tr, train.labels, f_te, test.labels, prior, s)
-            entry["i_y"][bound] = {**r.to_dict(), "wall_seconds": time.perf_counter() - t}
+            r, protocol = _estimate_y(bound, f_tr, train.labels, f_te, test.labels, prior, s, i)
+            entry["i_y"][bound] = {**r.to_dict(), "protocol": protocol,
+                                   "wall_seconds": time.perf_counter() - t}
             bar.update()
         out_layers.append(entry)
     bar.close()
@@ -263,25 +272,73 @@ def run_estimate(cfg: EstimateConfig, out: str | Path | None = None, *,
     return result
 
 
+def _named(bounds) -> tuple[str, ...]:
+    """The bounds a named critic runs under: ``auto`` means DV there."""
+    return tuple(dict.fromkeys("dv" if b == "auto" else b for b in bounds))
+
+
+def _options(s: CriticSettings, i: int) -> dict:
+    """:func:`estimate_mi` options from the critic settings (``steps`` and ``passes`` belong
+    to the held-out-batch recipes: estimate_mi stops its critics early)."""
+    return dict(eval_batch_size=s.batch_size, hidden=s.hidden, n_centers=s.n_centers, lr=s.lr,
+                baseline=s.baseline, ema_rate=s.ema_rate)
+
+
+def _estimate_x(critic, bound, train, test, f_tr, f_te, nv, s, i):
+    """One I(X; L + eps) entry: ``(MIResult, protocol name)``."""
+    name = f"{critic}-{bound}"
+    if nv > 0 and (critic == "auto" or name in CANDIDATES):
+        opts = _options(s, i) if critic == "auto" else {**_options(s, i), "candidates": (name,)}
+        return estimate_mi(f_tr, f_tr, noise_var=nv, seed=s.seed + i, test=(f_te, f_te),
+                           **opts), "estimate_mi"
+    if critic == "auto":
+        critic, bound = "mixture", "dv"  # noise variance 0: H(L) by the recipe's narrow critic
+    u_tr, u_te = (train.images, test.images) if critic == "mine" else (f_tr, f_te)
+    return estimate_x(critic, bound, u_tr, f_tr, u_te, f_te, nv, s), "heldout-batches"
+
+
+def _estimate_y(bound, f_tr, y_tr, f_te, y_te, prior, s, i):
+    """One I(Y; L) entry: ``(MIResult, protocol name)``."""
+    if bound == "auto" or f"heads-{bound}" in CANDIDATES:
+        opts = _options(s, i) if bound == "auto" else {**_options(s, i), "candidates": (f"heads-{bound}",)}
+        return estimate_mi(f_tr, y_tr, seed=s.seed + i, test=(f_te, y_te), **opts), "estimate_mi"
+    return estimate_y(bound, f_tr, y_tr, f_te, y_te, prior, s), "heldout-batches"
+
+
 def _cell(r: dict) -> str:
     flag = "^" if r["exceeds_ln_batch"] else " "
     base = "" if r["shuffled"] is None else f" [{r['shuffled']:+.2f}]"
-    return f"{r['value']:.3f}{flag}+-{r['stderr']:.3f}{base}"
+    low, high = r.get("low"), r.get("high")
+    spread = f"+-{r['stderr']:.3f}" if low is None else f" ({low:.3f},{high:.3f})"
+    return f"{r['value']:.3f}{flag}{spread}{base}"
 
 
 def format_table(result: dict) -> str:
     """A plain-text table of a :func:`run_estimate` result (nats)."""
     lines = [f"N_train={result['n_train']} N_test={result['n_test']} (ln N_test="
-             f"{result['ln_n_test']:.2f})  B={result['batch_size']} (ln B={result['ln_batch']:.2f})"
-             "  values in nats: mean+-stderr [shuffled-pairs baseline], ^ = above ln B"]
+             f"{result['ln_n_test']:.2f})  values in nats: value (95 % interval) [shuffled-pairs "
+             "baseline], ^ = above ln B of its held-out batches; flags after each table"]
     for layer in result["layers"]:
         names = list(layer["i_x"][0]["estimates"]) if layer["i_x"] else []
         lines.append(f"layer {layer['index']} (width {layer['width']}): I(X; L+eps)")
-        lines.append(f"  {'noise var':>10} {'truth':>16} " + " ".join(f"{n:>30}" for n in names))
+        lines.append(f"  {'noise var':>10} {'truth':>16} " + " ".join(f"{n:>34}" for n in names))
+        flagged = []
         for row in layer["i_x"]:
             t = row["truth"]
             lines.append(f"  {row['noise_var']:>10.3g} {t['value']:>9.3f}+-{t['stderr']:.3f} "
-                         + " ".join(f"{_cell(row['estimates'][n]):>30}" for n in names))
+                         + " ".join(f"{_cell(row['estimates'][n]):>34}" for n in names))
+            for n in names:
+                e = row["estimates"][n]
+                if e.get("flags"):
+                    flagged.append(f"    noise var {row['noise_var']:g} {n} ({e.get('critic')}, "
+                                   f"{e['bound']}, B = {e['batch_size']}, ln B = {e['ln_batch']:.2f}): "
+                                   + "; ".join(f"{k}: {v}" for k, v in e["flags"].items()))
         for bound, r in layer["i_y"].items():
-            lines.append(f"  I(Y; L) {bound:>8}: {_cell(r)}   (ceiling H(Y) <= ln 10 = 2.303)")
+            lines.append(f"  I(Y; L) {bound:>8}: {_cell(r)}   ({r.get('critic') or 'label'} critic, "
+                         f"{r['bound']}; ceiling H(Y) <= ln 10 = 2.303)")
+            if r.get("flags"):
+                flagged.append(f"    I(Y; L) {bound}: " + "; ".join(f"{k}: {v}" for k, v in r["flags"].items()))
+        if flagged:
+            lines.append("  FLAGS:")
+            lines.extend(flagged)
     return "\n".join(lines)
