@@ -85,6 +85,7 @@ class TrainConfig:
     patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
     val_checks: int = 20              # early stopping: validation checks per stage (read-out and CE: accuracy; layer stages: val_metric)
     val_metric: str = "i_y"           # layer stages' early-stopping score on the validation split: i_y (the I(Y;L) bound, nats) or accuracy (the label critic's argmax)
+    val_refit: bool = False           # early stopping: each stage, having found its best validation step s*, restarts from its initial weights and trains on all training rows (fit + validation) for s* steps scaled to the same epochs, without stopping
     # --- run
     seed: int = 0                     # seeds the subset, init, batches and noise
     device: str = "cpu"               # cpu, cuda, or auto (cuda when torch sees a GPU)
@@ -189,7 +190,8 @@ def resolve_critic_update(c: "TrainConfig") -> str:
 
 #: What a key meant in configs written before it existed, where that differs from today's
 #: default: runs from before ``critic_update`` always alternated.
-LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0, "frozen_cache": "auto"}
+LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0, "frozen_cache": "auto",
+                 "val_refit": False}
 
 
 def effective_settings(stored: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +264,7 @@ def validate(c: TrainConfig) -> None:
     _check(c.x_bound in ("infonce", "dv"),
            f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
     _check(isinstance(c.layer_first, bool), f"layer_first must be true or false, got {c.layer_first!r}")
+    _check(isinstance(c.val_refit, bool), f"val_refit must be true or false, got {c.val_refit!r}")
     _check(c.y_input_norm in ("none", "rms", "standard"),
            f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),
