@@ -125,6 +125,8 @@ class _Stop(Exception):
 
 #: early stopping on a validation split, checked often, stopping soon
 ES = dict(val_fraction=0.2, patience=2, val_checks=6)
+#: the same, each stage then refitted on all rows (240 fit rows, 300 in all)
+REFIT = dict(ES, val_refit=True)
 
 
 def _cfg(root, **kw) -> TrainConfig:
@@ -172,6 +174,12 @@ DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE
     ("ib", "readout:4", {}),       # exactly on a checkpoint
     ("ib", "layer2:5", ES),        # early stopping: its best weights and counters resume too
     ("ce", "ce:7", ES),
+    ("ib", "layer2:5", REFIT),        # during a stage's search for its best step
+    ("ib", "layer2.refit:5", REFIT),  # during its refit on all rows
+    ("ib", "after:layer2", REFIT),    # between two refitted stages
+    ("ib", "readout.refit:6", REFIT),
+    ("ce", "ce:5", REFIT),
+    ("ce", "ce.refit:7", REFIT),      # the information-plane recorder follows the refit
 ])
 def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
                                                               method, stop, kw):
@@ -204,6 +212,21 @@ def test_checkpoint_holds_the_whole_state(tiny_mnist, tmp_path, monkeypatch):
     assert {"g", "torch"} <= set(ck["rng"]) and ck["config"]["seed"] == 0
     assert ck["metrics_bytes"] == len((tmp_path / "run" / "metrics.jsonl").read_bytes())
     assert set(ck["versions"]) >= {"python", "torch", "numpy", "layerib"}
+
+
+def test_a_refit_checkpoint_holds_its_phase_initial_weights_and_best_step(shared, tmp_path,
+                                                                         monkeypatch):
+    data, _ = shared
+    _stop_at(monkeypatch, "layer2.refit:5")
+    with pytest.raises(_Stop):
+        run_training(_cfg(data, **REFIT), tmp_path / "run")
+    ck = load_checkpoint(tmp_path / "run" / CHECKPOINT)
+    assert (ck["done"], ck["stage"], ck["step"]) == (1, "layer2.refit", 4)
+    local = ck["local"]
+    assert local["phase"] == "refit" and local["best_step"] >= 1
+    layer2 = {k[len("layers.1."):] for k in ck["net"] if k.startswith("layers.1.")}
+    assert set(local["init"]) == layer2 and layer2  # the layer's initial weights
+    assert set(ck["refits"]) == {"layer1"}  # the stages refitted so far
 
 
 def test_same_seed_gives_byte_identical_result(shared, tmp_path):
