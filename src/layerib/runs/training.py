@@ -162,11 +162,16 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
                          infoplane=(x_test, y_test, prior), val=val)
         feats, feats_test = _all_features(net, x), _all_features(net, x_test)
     else:
-        feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
-                                                        metrics, progress, ck, val)
+        search = None  # val_refit: the search net's last features on the fit and validation rows
+        if cfg.val_refit and val is not None:
+            feats, feats_test, feats_val, search = _train_layerwise_refit(
+                cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val)
+        else:
+            feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test, prior,
+                                                            g, metrics, progress, ck, val)
         head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
                          stage=len(feats),
-                         val=None if val is None else (feats_val[-1], val[1]))
+                         val=None if val is None else (feats_val[-1], val[1]), search=search)
     kill_point("report")
     test_acc = accuracy(head, feats_test[-1], y_test)
     train_acc = accuracy(head, feats[-1], y)
@@ -212,10 +217,11 @@ class _Checkpointer:
         self.out, self.cfg, self.net, self.g, self.metrics = out, cfg, net, g, metrics
         self.every = cfg.checkpoint_every if out is not None else 0
         self.done, self.local, self.head, self.elapsed0 = 0, None, None, 0.0
-        self.refits: dict[str, dict] = {}  # stage -> its best step and refit steps (val_refit)
+        # val_refit: stage -> its best step and refit steps; the search net (and its saved state)
+        self.refits, self.search_net, self.search_state = {}, None, None
         if state is not None:
             self.done, self.local, self.head = state["done"], state["local"], state["head"]
-            self.refits = state.get("refits", {})
+            self.refits, self.search_state = state.get("refits", {}), state.get("search_net")
             self.elapsed0 = state["elapsed"]
             net.load_state_dict(state["net"])
             metrics.truncate(state["metrics_bytes"])  # drop records written after it
@@ -237,6 +243,7 @@ class _Checkpointer:
         state = {"format": FORMAT, "config": self.cfg.to_dict(), "done": self.done,
                  "stage": stage, "step": step, "local": local, "net": self.net.state_dict(),
                  "head": self.head, "refits": self.refits, "rng": rng_state(self.g),
+                 "search_net": None if self.search_net is None else self.search_net.state_dict(),
                  "metrics_bytes": self.metrics.size(), "elapsed": self.elapsed(),
                  "versions": versions()}
         check_finite_state(state, stage, step)  # never overwrite a good checkpoint with NaN
@@ -287,48 +294,25 @@ def split_validation(train: ImageDataset, fraction: float, seed: int
 def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val=None):
     """Train every unit in turn. Its input is the frozen prefix's output, cached once in
     memory, or recomputed per batch (``frozen_cache``; on augmented inputs with ``augment``);
-    returns every layer's (flattened) features on the training, test and validation sets.
-    With ``val_refit`` each stage is :func:`_search_then_refit`: it ends trained on all
-    rows, training and validation (cached together: the first ``len(x)`` rows are training)."""
+    returns every layer's (flattened) features on the training, test and validation sets."""
     steps, _ = stage_steps(cfg, len(x))
     transform = AUGMENTATIONS[cfg.augment]
     recompute = cfg.frozen_cache == "recompute" or (cfg.frozen_cache == "auto" and transform is not None)
-    refit = cfg.val_refit and val is not None
-    n = len(x)
-    if refit:
-        x_all, y_all = torch.cat([x, val[0]]), torch.cat([y, val[1]])
-        prior_all = torch.bincount(y_all, minlength=len(prior)).float() / len(y_all)
-    h, h_test = (x_all if refit else x), x_test  # refit: the cache holds all rows
+    h, h_test = x, x_test
     h_val = None if val is None else val[0]
     feats, feats_test, feats_val = [], [], []
     for i, layer in enumerate(net.layers, start=1):
         if ck.done < i:  # else trained before an interruption; its weights are loaded
             local = ck.local_for(i - 1)
-            prefix = net.prefix(i - 1) if i > 1 else torch.nn.Sequential()
-            stage_input = h if not recompute else RecomputedPrefix(x, prefix, transform, g)
+            stage_input = h if not recompute else RecomputedPrefix(
+                x, net.prefix(i - 1) if i > 1 else torch.nn.Sequential(), transform, g)
             with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
                 if bar is not None and local is not None:
                     bar.update(local["loop"]["step"])
-                tick = bar.update if bar is not None else None
-                if refit:
-                    def search(resume, hook, on_best):
-                        train_layer(layer, i, stage_input if recompute else h[:n], y, prior, cfg,
-                                    g, val=(h_val, val[1]), on_eval=_validation_only(metrics),
-                                    progress=tick, resume=resume, on_checkpoint=hook,
-                                    on_best=on_best)
-
-                    def fit(n_steps, resume, hook):
-                        rows = h if not recompute else RecomputedPrefix(x_all, prefix, transform, g)
-                        train_layer(layer, i, rows, y_all, prior_all, cfg, g,
-                                    heldout=(h_test, y_test), on_eval=metrics.write, progress=tick,
-                                    resume=resume, on_checkpoint=hook(), steps=n_steps)
-                    _search_then_refit(ck, i - 1, f"layer{i}", layer, steps, search, fit, n,
-                                       len(y_all))
-                else:
-                    train_layer(layer, i, stage_input, y, prior, cfg, g, heldout=(h_test, y_test),
-                                val=None if val is None else (h_val, val[1]),
-                                on_eval=metrics.write, progress=tick,
-                                resume=local, on_checkpoint=ck.hook(f"layer{i}", steps))
+                train_layer(layer, i, stage_input, y, prior, cfg, g, heldout=(h_test, y_test),
+                            val=None if val is None else (h_val, val[1]),
+                            on_eval=metrics.write, progress=bar.update if bar is not None else None,
+                            resume=local, on_checkpoint=ck.hook(f"layer{i}", steps))
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
             ck.stage_done(f"layer{i}", steps)
         net.freeze(i)
@@ -336,13 +320,81 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
         feats_test.append(h_test.flatten(1))
         if not recompute:
             h = forward_cached(layer, h)
-            feats.append(h[:n].flatten(1))
+            feats.append(h.flatten(1))
         if h_val is not None:
-            h_val = h[n:] if refit and not recompute else forward_cached(layer, h_val)
+            h_val = forward_cached(layer, h_val)
             feats_val.append(h_val.flatten(1))
     if recompute:  # the training features of every layer, once, for the read-out and report
         feats = _all_features(net, x)
     return feats, feats_test, feats_val
+
+
+def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val):
+    """``val_refit``: :func:`_train_layerwise` twice over, stage by stage.
+
+    A copy of the net from the same initial weights (the *search* net, ``ck.search_net``)
+    is trained as without refit: on the fit rows, each stage early-stopped on the
+    validation rows, whose features come from its own frozen layers (which never saw
+    them). That gives each stage its best step s*; the net's own stage then trains on all
+    rows, fit and validation, for :func:`refit_steps` of it (:func:`_search_then_refit`).
+    Returns the net's features on the fit, test and validation rows, and the search net's
+    last ones on the fit and validation rows (the read-out's search).
+    """
+    steps, _ = stage_steps(cfg, len(x))
+    transform = AUGMENTATIONS[cfg.augment]
+    recompute = cfg.frozen_cache == "recompute" or (cfg.frozen_cache == "auto" and transform is not None)
+    n = len(x)
+    x_all, y_all = torch.cat([x, val[0]]), torch.cat([y, val[1]])
+    prior_all = torch.bincount(y_all, minlength=len(prior)).float() / len(y_all)
+    search_net = copy.deepcopy(net)
+    if ck.search_state is not None:
+        search_net.load_state_dict(ck.search_state)
+    ck.search_net = search_net
+    # cached features: hs of the search net, h of the net, on all rows (the first n: fit rows)
+    hs, h, h_test = x_all, x_all, x_test
+    hs_val, h_val = val[0], val[0]
+    feats, feats_test, feats_val = [], [], []
+
+    def prefix(model, i):
+        return model.prefix(i - 1) if i > 1 else torch.nn.Sequential()
+    for i, (layer, twin) in enumerate(zip(net.layers, search_net.layers), start=1):
+        if ck.done < i:  # else trained before an interruption; its weights are loaded
+            with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method}, refit)") as bar:
+                tick = bar.update if bar is not None else None
+
+                def search(resume, hook, on_best):
+                    rows = hs[:n] if not recompute else RecomputedPrefix(x, prefix(search_net, i),
+                                                                         transform, g)
+                    train_layer(twin, i, rows, y, prior, cfg, g, val=(hs_val, val[1]),
+                                on_eval=_validation_only(metrics), progress=tick, resume=resume,
+                                on_checkpoint=hook, on_best=on_best)
+
+                def fit(n_steps, resume, hook):
+                    rows = h if not recompute else RecomputedPrefix(x_all, prefix(net, i),
+                                                                    transform, g)
+                    train_layer(layer, i, rows, y_all, prior_all, cfg, g,
+                                heldout=(h_test, y_test), on_eval=metrics.write, progress=tick,
+                                resume=resume, on_checkpoint=hook(), steps=n_steps)
+                _search_then_refit(ck, i - 1, f"layer{i}", layer, steps, search, fit, n,
+                                   len(y_all))
+            search_net.freeze(i)
+            net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
+            ck.stage_done(f"layer{i}", steps)
+        search_net.freeze(i)
+        net.freeze(i)
+        h_test = forward_cached(layer, h_test)
+        feats_test.append(h_test.flatten(1))
+        if recompute:
+            hs_val, h_val = forward_cached(twin, hs_val), forward_cached(layer, h_val)
+        else:
+            hs, h = forward_cached(twin, hs), forward_cached(layer, h)
+            hs_val, h_val = hs[n:], h[n:]
+            feats.append(h[:n].flatten(1))
+        feats_val.append(h_val.flatten(1))
+    if recompute:  # the training features of every layer, once, for the read-out and report
+        feats = _all_features(net, x)
+    search_fit = _all_features(search_net, x)[-1] if recompute else hs[:n].flatten(1)
+    return feats, feats_test, feats_val, (search_fit, hs_val.flatten(1))
 
 
 def _validation_only(metrics):
@@ -387,8 +439,11 @@ def _search_then_refit(ck, index, name, module, search_steps, search, fit, n_fit
                       "rows": n_all})
 
 
-def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, val=None):
-    """The read-out, stage number ``stage`` (it comes after the K layer stages, 0 .. K-1)."""
+def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, val=None,
+              search=None):
+    """The read-out, stage number ``stage`` (it comes after the K layer stages, 0 .. K-1).
+    With ``val_refit``, ``search`` is the search net's ``(fit, validation)`` features: the
+    read-out's best step is searched on them, then it is refitted on ``features`` + ``val``."""
     if ck.done > stage:  # fitted before an interruption
         head = torch.nn.Linear(features.shape[1], num_classes).to(features.device)
         head.load_state_dict(ck.head)
@@ -399,19 +454,19 @@ def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, va
                   progress=bar.update if bar is not None else None,
                   on_epoch=lambda e, st, loss: metrics.write(
                       {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}))
-        if cfg.val_refit and val is not None:
+        if search is not None:
             head = torch.nn.Linear(features.shape[1], num_classes).to(features.device)
             f_all, y_all = torch.cat([features, val[0]]), torch.cat([y, val[1]])
 
-            def search(resume, hook, on_best):
-                fit_readout(features, y, num_classes, head, steps=steps, resume=resume,
-                            on_checkpoint=hook, val=val, val_checks=cfg.val_checks,
+            def find(resume, hook, on_best):
+                fit_readout(search[0], y, num_classes, head, steps=steps, resume=resume,
+                            on_checkpoint=hook, val=(search[1], val[1]), val_checks=cfg.val_checks,
                             patience=cfg.patience, on_val=metrics.write, on_best=on_best, **kw)
 
             def fit(n_steps, resume, hook):
                 fit_readout(f_all, y_all, num_classes, head, steps=n_steps, resume=resume,
                             on_checkpoint=hook(), **kw)
-            _search_then_refit(ck, stage, "readout", head, steps, search, fit, len(y), len(y_all))
+            _search_then_refit(ck, stage, "readout", head, steps, find, fit, len(y), len(y_all))
         else:
             head = fit_readout(features, y, num_classes, steps=steps, resume=ck.local_for(stage),
                                on_checkpoint=ck.hook("readout", steps), val=val,
