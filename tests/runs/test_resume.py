@@ -227,6 +227,7 @@ def test_a_refit_checkpoint_holds_its_phase_initial_weights_and_best_step(shared
     layer2 = {k[len("layers.1."):] for k in ck["net"] if k.startswith("layers.1.")}
     assert set(local["init"]) == layer2 and layer2  # the layer's initial weights
     assert set(ck["refits"]) == {"layer1"}  # the stages refitted so far
+    assert set(ck["search_net"]) == set(ck["net"])  # the net the best steps are searched on
 
 
 def test_same_seed_gives_byte_identical_result(shared, tmp_path):
