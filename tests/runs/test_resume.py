@@ -31,7 +31,7 @@ TINY = ["--epochs-per-layer", "1", "--min-steps-per-layer", "12", "--readout-epo
         "--batch-size", "64", "--widths", "32,16,10", "--critic-hidden", "16",
         "--mi-eval-epochs", "1", "--mi-eval-batch-size", "50", "--beta", "0.01",
         "--noise-var", "0.5", "--lr-layer", "0.01", "--lr-readout", "0.05",
-        "--checkpoint-every", "4", "--no-progress", "--offline"]
+        "--checkpoint-every", "4", "--val-fraction", "0", "--no-progress", "--offline"]
 
 
 def _without_wall_time(path: Path) -> str:
@@ -124,7 +124,7 @@ class _Stop(Exception):
 
 
 #: early stopping on a validation split, checked often, stopping soon
-ES = dict(val_fraction=0.2, patience=2, val_checks=6)
+ES = dict(val_fraction=0.2, patience=2, val_checks=6, val_refit=False)
 #: the same, each stage then refitted on all rows (240 fit rows, 300 in all)
 REFIT = dict(ES, val_refit=True)
 
@@ -134,7 +134,7 @@ def _cfg(root, **kw) -> TrainConfig:
                 widths=(32, 16, 10), critic_hidden=16, mi_eval_epochs=1, mi_eval_batch_size=50,
                 beta=0.01, noise_var=0.5, lr_layer=0.01, lr_readout=0.05, checkpoint_every=4,
                 ce_epochs=1, evals_per_layer=3, infoplane_evals=3, infoplane_critic_steps=5,
-                data_root=str(root), download=False)
+                data_root=str(root), download=False, val_fraction=0.0)
     base.update(kw)
     return TrainConfig(**base)
 

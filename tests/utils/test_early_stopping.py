@@ -59,7 +59,8 @@ def test_every_stage_early_stops_on_the_validation_split(tiny_mnist, tmp_path):
     cfg = TrainConfig(data_root=str(tiny_mnist), download=False, widths=(32, 16, 10),
                       batch_size=32, min_steps_per_layer=60, epochs_per_layer=1, readout_epochs=1,
                       critic_hidden=16, mi_eval_epochs=0, mi_eval_batch_size=50,
-                      evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10)
+                      evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10,
+                      val_refit=False)
     res = run_training(cfg, tmp_path / "run")
     assert res["n_val"] == 60 and res["n_train"] == 240
     recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -117,8 +118,8 @@ def test_refit_off_or_without_validation_is_the_plain_run(tiny_mnist, tmp_path):
     """val_refit without a validation split changes nothing: result and weights identical."""
     kw = dict(data_root=str(tiny_mnist), download=False, widths=(16, 10), batch_size=64,
               min_steps_per_layer=8, epochs_per_layer=1, readout_epochs=1, critic_hidden=8,
-              mi_eval_epochs=0, mi_eval_batch_size=50, evals_per_layer=2)
-    a = run_training(TrainConfig(**kw), tmp_path / "a")
+              mi_eval_epochs=0, mi_eval_batch_size=50, evals_per_layer=2, val_fraction=0.0)
+    a = run_training(TrainConfig(**kw, val_refit=False), tmp_path / "a")
     b = run_training(TrainConfig(**kw, val_refit=True), tmp_path / "b")
     assert a["test_accuracy"] == b["test_accuracy"] and a["layers"] == b["layers"]
     assert "refit" not in a and "refit" not in b

@@ -125,7 +125,9 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
         ``test_accuracy`` and ``train_accuracy`` (fractions, through
         the read-out), the settings, wall time, ``records`` (every metrics record, in memory
         only when ``out`` is None) and per layer held-out ``i_y_nats``, ``i_x_nats``, the
-        Monte-Carlo truth ``i_x_monte_carlo_nats``, ``output_rms`` (see :func:`layer_mi_report`).
+        Monte-Carlo truth ``i_x_monte_carlo_nats``, ``output_rms`` (see :func:`layer_mi_report`);
+        ``n_train`` / ``n_val`` the rows fitted / held out for early stopping and, with
+        ``val_refit``, ``refit``: per stage its best step, refit steps and rows.
 
     Raises:
         LayerIBError: see :func:`run_training`.
