@@ -125,3 +125,15 @@ def test_refit_off_or_without_validation_is_the_plain_run(tiny_mnist, tmp_path):
     assert "refit" not in a and "refit" not in b
     ma, mb = (torch.load(tmp_path / d / "model.pt") for d in "ab")
     assert all(torch.equal(ma["net"][k], mb["net"][k]) for k in ma["net"])
+
+
+def test_refit_with_the_prefix_recomputed_per_batch_equals_the_cached_prefix(tiny_mnist, tmp_path):
+    kw = dict(data_root=str(tiny_mnist), download=False, widths=(16, 12, 10), batch_size=64,
+              min_steps_per_layer=12, epochs_per_layer=1, readout_epochs=1, critic_hidden=8,
+              mi_eval_epochs=0, mi_eval_batch_size=50, evals_per_layer=2, val_fraction=0.2,
+              val_refit=True, patience=2, val_checks=6)
+    a = run_training(TrainConfig(**kw, frozen_cache="memory"), tmp_path / "a")
+    b = run_training(TrainConfig(**kw, frozen_cache="recompute"), tmp_path / "b")
+    assert a["refit"] == b["refit"] and a["test_accuracy"] == b["test_accuracy"]
+    ma, mb = (torch.load(tmp_path / d / "model.pt") for d in "ab")
+    assert all(torch.equal(ma["net"][k], mb["net"][k]) for k in ma["net"])
