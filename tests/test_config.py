@@ -31,6 +31,8 @@ def test_auto_beta_scales_as_one_over_n():
     ({"critic_update": "joint", "y_bound": "dv"}, "needs y_bound='infonce'.*use critic_update='alternating'"),
     ({"critic_update": "joint", "x_critic": "concat"}, "x_critic='gaussian'"),
     ({"critic_update": "joint", "critic_steps": 3}, "set it to 1"),
+    ({"val_refit": "yes"}, "val_refit must be true or false"),
+    ({"val_refit": 1}, "val_refit must be true or false"),
 ])
 def test_bad_values(values, message):
     with pytest.raises(ConfigError, match=message):
@@ -43,3 +45,9 @@ def test_auto_critic_update_is_joint_only_where_exact():
     for change in ({"y_bound": "dv"}, {"x_bound": "dv"}, {"x_critic": "concat"}, {"critic_steps": 3}):
         assert resolve_critic_update(TrainConfig(**change)) == "alternating", change
     assert resolve_critic_update(TrainConfig(critic_update="alternating")) == "alternating"
+
+
+def test_runs_from_before_val_refit_read_as_without_it():
+    from layerib.config import effective_settings
+    old = {k: v for k, v in TrainConfig().to_dict().items() if k != "val_refit"}
+    assert effective_settings(old)["val_refit"] is False

@@ -86,10 +86,11 @@ class TrainConfig:
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
     augment: str = "none"             # none, or crop_flip (4-pixel padded random crop + horizontal flip per batch; layer stages then recompute the frozen prefix per batch)
     frozen_cache: str = "auto"        # a layer stage's input: memory (the frozen prefix's output cached once), recompute (per batch), auto (recompute when augmenting)
-    val_fraction: float = 0.0         # share of the training set held out (stratified, seeded) for early stopping of every stage; 0: off; never the test set
+    val_fraction: float = 0.2         # share of the training set held out (stratified, seeded) to early-stop every stage (then refitted on all rows: val_refit); 0: off; never the test set
     patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
     val_checks: int = 20              # early stopping: validation checks per stage (read-out and CE: accuracy; layer stages: val_metric)
-    val_metric: str = "i_y"           # layer stages' early-stopping score on the validation split: i_y (the I(Y;L) bound, nats) or accuracy (the label critic's argmax)
+    val_metric: str = "accuracy"      # layer stages' early-stopping score on the validation split: i_y (the I(Y;L) bound, nats) or accuracy (the label critic's argmax)
+    val_refit: bool = True            # early stopping: each stage finds its best validation step s* on a copy of the net trained on the fit rows, then restarts from its initial weights on all training rows (fit + validation) for s* x n_all/n_fit steps (the same epochs), without stopping
     # --- run
     seed: int = 0                     # seeds the subset, init, batches and noise
     device: str = "cpu"               # cpu, cuda, or auto (cuda when torch sees a GPU)
@@ -193,8 +194,10 @@ def resolve_critic_update(c: "TrainConfig") -> str:
 
 
 #: What a key meant in configs written before it existed, where that differs from today's
-#: default: runs from before ``critic_update`` always alternated.
-LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0, "frozen_cache": "auto"}
+#: default: runs from before ``critic_update`` always alternated; runs from before
+#: ``val_refit`` never refitted, and those from before early stopping had none.
+LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0, "frozen_cache": "auto",
+                 "val_refit": False, "val_metric": "i_y"}
 
 #: Keys of configs written by earlier versions that no longer exist, with why. Stored configs
 #: holding them still load (the key is dropped, with a warning naming it).
@@ -273,6 +276,7 @@ def validate(c: TrainConfig) -> None:
     _check(c.x_bound in ("infonce", "dv"),
            f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
     _check(isinstance(c.layer_first, bool), f"layer_first must be true or false, got {c.layer_first!r}")
+    _check(isinstance(c.val_refit, bool), f"val_refit must be true or false, got {c.val_refit!r}")
     _check(c.y_input_norm in ("none", "rms", "standard"),
            f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),

@@ -27,7 +27,7 @@ from layerib.runs.folder import MetricsLog
 TINY = ["--epochs-per-layer", "1", "--min-steps-per-layer", "8", "--readout-epochs", "1",
         "--batch-size", "64", "--widths", "32,16,10", "--critic-hidden", "16",
         "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--mi-eval-batch-size", "50", "--beta", "0.01",
-        "--noise-var", "0.5", "--checkpoint-every", "4", "--no-progress"]
+        "--noise-var", "0.5", "--checkpoint-every", "4", "--val-fraction", "0", "--no-progress"]
 RAW = Path("MNIST") / "raw"
 
 

@@ -103,5 +103,6 @@ def test_real_mnist_one_percent_quick(real_data_root, tmp_path):
                "--readout-epochs", "1", "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--no-progress", "--offline"])
     assert rc == 0
     res = json.loads((out / "result.json").read_text())
-    assert res["n_train"] == 600 and res["n_test"] == 10000
+    assert res["n_train"] + res["n_val"] == 600 and res["n_val"] == 120  # the default split
+    assert res["n_test"] == 10000 and set(res["refit"]) == {"layer1", "layer2", "layer3", "readout"}
     assert res["test_accuracy"] > 0.5  # chance is 0.1; the full default run is far higher

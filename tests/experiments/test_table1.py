@@ -129,7 +129,7 @@ def test_train_cli_on_cifar10_conv(tiny_root, tmp_path, capsys):
             "--batch-size", "16", "--epochs-per-layer", "1", "--min-steps-per-layer", "3",
             "--readout-epochs", "1", "--critic-hidden", "8", "--mi-eval-batch-size", "32",
             "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--data-root", str(tiny_root), "--offline", "--no-progress",
-            "--out", str(out)]
+            "--val-fraction", "0", "--out", str(out)]
     assert main(argv) == 0
     res = json.loads((out / "result.json").read_text())
     assert res["dataset"] == "cifar10" and res["data_source"] == "python-batches"

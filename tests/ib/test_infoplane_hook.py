@@ -31,7 +31,7 @@ def _records(out):
 
 
 def test_ce_run_records_every_layer_at_every_evaluation_and_only_watches(tiny_mnist, tmp_path):
-    base = dict(data_root=str(tiny_mnist), **TINY)
+    base = dict(data_root=str(tiny_mnist), **TINY, val_fraction=0.0)
     run_training(TrainConfig(infoplane_evals=0, **base), tmp_path / "off")
     cfg = TrainConfig(infoplane_evals=3, **base)
     run_training(cfg, tmp_path / "on")

@@ -183,7 +183,7 @@ def test_nan_mid_run_exits_2_and_keeps_the_last_good_checkpoint(tiny_mnist, tmp_
                "--epochs-per-layer", "1", "--min-steps-per-layer", "8", "--readout-epochs", "1",
                "--batch-size", "64", "--widths", "32,16,10", "--critic-hidden", "16",
                "--beta", "0.01", "--noise-var", "0.5", "--checkpoint-every", "4",
-               "--grad-clip", "5", "--no-progress", "--offline"])
+               "--grad-clip", "5", "--val-fraction", "0", "--no-progress", "--offline"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "non-finite IB Lagrangian at layer 2, step 5" in err

@@ -31,7 +31,7 @@ TINY = ["--epochs-per-layer", "1", "--min-steps-per-layer", "12", "--readout-epo
         "--batch-size", "64", "--widths", "32,16,10", "--critic-hidden", "16",
         "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--mi-eval-batch-size", "50", "--beta", "0.01",
         "--noise-var", "0.5", "--lr-layer", "0.01", "--lr-readout", "0.05",
-        "--checkpoint-every", "4", "--no-progress", "--offline"]
+        "--checkpoint-every", "4", "--val-fraction", "0", "--no-progress", "--offline"]
 
 
 def _without_wall_time(path: Path) -> str:
@@ -124,7 +124,9 @@ class _Stop(Exception):
 
 
 #: early stopping on a validation split, checked often, stopping soon
-ES = dict(val_fraction=0.2, patience=2, val_checks=6)
+ES = dict(val_fraction=0.2, patience=2, val_checks=6, val_refit=False)
+#: the same, each stage then refitted on all rows (240 fit rows, 300 in all)
+REFIT = dict(ES, val_refit=True)
 
 
 def _cfg(root, **kw) -> TrainConfig:
@@ -132,7 +134,7 @@ def _cfg(root, **kw) -> TrainConfig:
                 widths=(32, 16, 10), critic_hidden=16, mi_restarts=1, mi_max_steps=200, mi_eval_batch_size=50,
                 beta=0.01, noise_var=0.5, lr_layer=0.01, lr_readout=0.05, checkpoint_every=4,
                 ce_epochs=1, evals_per_layer=3, infoplane_evals=3, infoplane_critic_steps=5,
-                data_root=str(root), download=False)
+                data_root=str(root), download=False, val_fraction=0.0)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -172,6 +174,12 @@ DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE
     ("ib", "readout:4", {}),       # exactly on a checkpoint
     ("ib", "layer2:5", ES),        # early stopping: its best weights and counters resume too
     ("ce", "ce:7", ES),
+    ("ib", "layer2:5", REFIT),        # during a stage's search for its best step
+    ("ib", "layer2.refit:5", REFIT),  # during its refit on all rows
+    ("ib", "after:layer2", REFIT),    # between two refitted stages
+    ("ib", "readout.refit:6", REFIT),
+    ("ce", "ce:5", REFIT),
+    ("ce", "ce.refit:7", REFIT),      # the information-plane recorder follows the refit
 ])
 def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
                                                               method, stop, kw):
@@ -204,6 +212,22 @@ def test_checkpoint_holds_the_whole_state(tiny_mnist, tmp_path, monkeypatch):
     assert {"g", "torch"} <= set(ck["rng"]) and ck["config"]["seed"] == 0
     assert ck["metrics_bytes"] == len((tmp_path / "run" / "metrics.jsonl").read_bytes())
     assert set(ck["versions"]) >= {"python", "torch", "numpy", "layerib"}
+
+
+def test_a_refit_checkpoint_holds_its_phase_initial_weights_and_best_step(shared, tmp_path,
+                                                                         monkeypatch):
+    data, _ = shared
+    _stop_at(monkeypatch, "layer2.refit:5")
+    with pytest.raises(_Stop):
+        run_training(_cfg(data, **REFIT), tmp_path / "run")
+    ck = load_checkpoint(tmp_path / "run" / CHECKPOINT)
+    assert (ck["done"], ck["stage"], ck["step"]) == (1, "layer2.refit", 4)
+    local = ck["local"]
+    assert local["phase"] == "refit" and local["best_step"] >= 1
+    layer2 = {k[len("layers.1."):] for k in ck["net"] if k.startswith("layers.1.")}
+    assert set(local["init"]) == layer2 and layer2  # the layer's initial weights
+    assert set(ck["refits"]) == {"layer1"}  # the stages refitted so far
+    assert set(ck["search_net"]) == set(ck["net"])  # the net the best steps are searched on
 
 
 def test_same_seed_gives_byte_identical_result(shared, tmp_path):

@@ -59,7 +59,8 @@ def test_every_stage_early_stops_on_the_validation_split(tiny_mnist, tmp_path):
     cfg = TrainConfig(data_root=str(tiny_mnist), download=False, widths=(32, 16, 10),
                       batch_size=32, min_steps_per_layer=60, epochs_per_layer=1, readout_epochs=1,
                       critic_hidden=16, mi_restarts=1, mi_baseline=False, mi_max_steps=200, mi_eval_batch_size=50,
-                      evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10)
+                      evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10,
+                      val_refit=False)
     res = run_training(cfg, tmp_path / "run")
     assert res["n_val"] == 60 and res["n_train"] == 240
     recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -70,3 +71,69 @@ def test_every_stage_early_stops_on_the_validation_split(tiny_mnist, tmp_path):
         last[r.get("layer", r.get("unit"))] = r
     assert any(r["step"] < 60 for r in last.values())  # patience 1: some stage stopped early
     assert all(r["best_step"] <= r["step"] for r in last.values())
+
+
+def test_refit_trains_each_stage_for_its_scaled_best_step_on_all_rows(tiny_mnist, tmp_path,
+                                                                     monkeypatch):
+    """val_refit: each stage searches on the 240 fit rows with early stopping, then is
+    reset to its initial weights and trained on all 300 rows for s* * 300 / 240 steps."""
+    import layerib.runs.training as t
+    calls = []  # (unit, rows, steps, with validation, first weight row at the start)
+    layer_fn, readout_fn = t.train_layer, t.fit_readout
+
+    def train_layer(layer, index, h, y, *a, **kw):
+        calls.append((index, len(h), kw.get("steps"), kw.get("val") is not None,
+                      next(layer.parameters()).detach().clone()))
+        return layer_fn(layer, index, h, y, *a, **kw)
+
+    def fit_readout(f, y, c, head=None, **kw):
+        calls.append(("readout", len(f), kw["steps"], kw.get("val") is not None,
+                      head.weight.detach().clone()))
+        return readout_fn(f, y, c, head, **kw)
+    monkeypatch.setattr(t, "train_layer", train_layer)
+    monkeypatch.setattr(t, "fit_readout", fit_readout)
+    cfg = TrainConfig(data_root=str(tiny_mnist), download=False, widths=(32, 16, 10),
+                      batch_size=32, min_steps_per_layer=60, epochs_per_layer=1, readout_epochs=1,
+                      critic_hidden=16, mi_restarts=1, mi_baseline=False, mi_max_steps=200, mi_eval_batch_size=50,
+                      evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10,
+                      val_refit=True)
+    res = run_training(cfg, tmp_path / "run")
+    assert [c[:2] + (c[3],) for c in calls] == [
+        (u, n, v) for u in (1, 2, 3, "readout") for n, v in ((240, True), (300, False))]
+    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    refits = {r["unit"]: r for r in recs if r["stage"] == "refit"}
+    assert set(refits) == {"layer1", "layer2", "layer3", "readout"} == set(res["refit"])
+    for (search, refit), name in zip(zip(calls[::2], calls[1::2]), refits):
+        best = refits[name]["best_step"]
+        assert 1 <= best <= 60 and refit[2] == round(best * 300 / 240) == refits[name]["refit_steps"]
+        assert torch.equal(search[4], refit[4])  # the refit starts from the search's initial weights
+        assert res["refit"][name] == {"best_step": best, "refit_steps": refit[2], "rows": 300}
+    assert any(r["best_step"] < 60 for r in refits.values())  # patience 1: some stage stopped
+    layer1 = [r["step"] for r in recs if r["stage"] == "layer" and r["layer"] == 1]
+    assert layer1[-1] == refits["layer1"]["refit_steps"]  # the stage's records are the refit's
+    assert res["n_train"] == 240 and res["n_val"] == 60
+
+
+def test_refit_off_or_without_validation_is_the_plain_run(tiny_mnist, tmp_path):
+    """val_refit without a validation split changes nothing: result and weights identical."""
+    kw = dict(data_root=str(tiny_mnist), download=False, widths=(16, 10), batch_size=64,
+              min_steps_per_layer=8, epochs_per_layer=1, readout_epochs=1, critic_hidden=8,
+              mi_restarts=1, mi_baseline=False, mi_max_steps=200, mi_eval_batch_size=50, evals_per_layer=2, val_fraction=0.0)
+    a = run_training(TrainConfig(**kw, val_refit=False), tmp_path / "a")
+    b = run_training(TrainConfig(**kw, val_refit=True), tmp_path / "b")
+    assert a["test_accuracy"] == b["test_accuracy"] and a["layers"] == b["layers"]
+    assert "refit" not in a and "refit" not in b
+    ma, mb = (torch.load(tmp_path / d / "model.pt") for d in "ab")
+    assert all(torch.equal(ma["net"][k], mb["net"][k]) for k in ma["net"])
+
+
+def test_refit_with_the_prefix_recomputed_per_batch_equals_the_cached_prefix(tiny_mnist, tmp_path):
+    kw = dict(data_root=str(tiny_mnist), download=False, widths=(16, 12, 10), batch_size=64,
+              min_steps_per_layer=12, epochs_per_layer=1, readout_epochs=1, critic_hidden=8,
+              mi_restarts=1, mi_baseline=False, mi_max_steps=200, mi_eval_batch_size=50, evals_per_layer=2, val_fraction=0.2,
+              val_refit=True, patience=2, val_checks=6)
+    a = run_training(TrainConfig(**kw, frozen_cache="memory"), tmp_path / "a")
+    b = run_training(TrainConfig(**kw, frozen_cache="recompute"), tmp_path / "b")
+    assert a["refit"] == b["refit"] and a["test_accuracy"] == b["test_accuracy"]
+    ma, mb = (torch.load(tmp_path / d / "model.pt") for d in "ab")
+    assert all(torch.equal(ma["net"][k], mb["net"][k]) for k in ma["net"])

@@ -48,15 +48,16 @@ class InfoPlanePreset:
 
 
 PRESETS = {
-    # MNIST 1% (Table 1, first row): the measured defaults, with beta and sigma^2 pinned
+    # MNIST 1% (Table 1, first row): the measured defaults, with beta and sigma^2 pinned (no early stopping)
     "default": InfoPlanePreset(TrainConfig(train_fraction=0.01, beta=1.0, noise_var=100.0,
                                            widths=(512, 512, 10), infoplane_evals=10,
-                                           infoplane_critic_steps=100)),
+                                           infoplane_critic_steps=100, val_fraction=0.0)),
     # seconds on a tiny data set: a smoke test of the whole pipeline, not a result
     "quick": InfoPlanePreset(TrainConfig(
         beta=1.0, noise_var=100.0, widths=(32, 16, 10), batch_size=64, epochs_per_layer=1,
         min_steps_per_layer=8, ce_epochs=1, readout_epochs=1, critic_hidden=16,
-        mi_eval_batch_size=50, evals_per_layer=4, infoplane_evals=4, infoplane_critic_steps=20)),
+        mi_eval_batch_size=50, evals_per_layer=4, infoplane_evals=4, infoplane_critic_steps=20,
+        val_fraction=0.0)),
 }
 
 

@@ -55,14 +55,18 @@ class Table1Preset:
     note: str = ""
 
 
+# Every cell is pinned to no early stopping (val_fraction 0), as measured (README "Table 1").
+_NO_ES = dict(val_fraction=0.0)
+
+
 def _mnist(fraction: float, per_method: dict | None = None, **kw) -> dict:
-    base = TrainConfig(dataset="mnist", train_fraction=fraction, **kw)
+    base = TrainConfig(dataset="mnist", train_fraction=fraction, **_NO_ES, **kw)
     per_method = per_method or {}
     return {m: dataclasses.replace(base, method=m, **per_method.get(m, {})) for m in METHODS}
 
 
 def _cifar(ce_strong: TrainConfig | None, **kw) -> dict:
-    base = TrainConfig(dataset="cifar10", arch="conv", **kw)
+    base = TrainConfig(dataset="cifar10", arch="conv", **_NO_ES, **kw)
     cells = {m: dataclasses.replace(base, method=m) for m in METHODS}
     if ce_strong is not None:
         cells["ce_strong"] = ce_strong
@@ -96,17 +100,20 @@ _CIFAR_PAPER = dict(channels=(32, 64), widths=(256, 10), batch_size=128, epochs_
 # 600: 85.1 % (alternating: 50: 79.4 %, 100: 87.6 %, 150: 87.5 %, 200: 86.9 %, 300: 86.1 %).
 # The baselines keep the defaults: CE is flat (87.5 % at 150 steps, 87.7 % at 600) and
 # I(Y;L) only is best at 600 (88.9 %). README "Table 1" and the issue-4 note have the rest.
+# The library's default early stopping with refit (val_fraction 0.2, accuracy) was measured in
+# its place: 87.09 / 89.25 / 86.63 % (mean 87.66) against 87.10 / 89.06 / 88.62 % (88.26) here.
 _MNIST1_IB = dict(min_steps_per_layer=100)
 # The stronger CE baseline: a third conv block and random crop + flip, twice the epochs.
 # (64, 128, 256) channels would cost 8 min per epoch on one CPU thread, 3x this one.
 _CIFAR_STRONG = TrainConfig(dataset="cifar10", arch="conv", method="ce", channels=(32, 64, 128),
                             widths=(256, 10), batch_size=128, ce_epochs=12,
-                            min_steps_per_layer=0, augment="crop_flip", infoplane_evals=0)
+                            min_steps_per_layer=0, augment="crop_flip", infoplane_evals=0,
+                            **_NO_ES)
 
 PRESETS = {
     "quick": _preset(
         _mnist(0.01, **_QUICK), _mnist(0.05, **_QUICK),
-        _cifar(TrainConfig(dataset="cifar10", arch="conv", method="ce", augment="crop_flip",
+        _cifar(TrainConfig(dataset="cifar10", arch="conv", method="ce", augment="crop_flip", **_NO_ES,
                            train_fraction=0.02, channels=(8, 16), widths=(32, 10), **_QUICK),
                train_fraction=0.02, **_QUICK, **_QUICK_CONV),
         seeds=1, note="smoke test: MNIST 100% and CIFAR-10 cells use 5% / 2% subsets, "

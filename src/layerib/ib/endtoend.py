@@ -34,7 +34,7 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
                       val: tuple[torch.Tensor, torch.Tensor] | None = None, val_checks: int = 20,
                       patience: int = 5, on_val: Callable[[dict], None] | None = None,
-                      ) -> None:
+                      on_best: Callable[[int], None] | None = None) -> None:
     opt = adam(params, lr=lr, weight_decay=weight_decay)
     loop = BatchLoop(len(x), batch_size, steps, g, x.device)
     total = [0.0]  # running loss sum of the current epoch
@@ -82,6 +82,8 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                              "early": stopper.state_dict() if stopper is not None else None})
     if stopper is not None:
         stopper.restore()
+        if on_best:
+            on_best(stopper.best_step)
 
 
 def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) -> None:
@@ -95,7 +97,8 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.data.augment.crop_flip`;
     ``val=(x_val, y_val)`` checks the accuracy on a validation split ``val_checks`` times,
     stops after ``patience`` checks without a better one and keeps the best weights
-    (:class:`~layerib.utils.early.EarlyStopping`), writing ``on_val(record)``).
+    (:class:`~layerib.utils.early.EarlyStopping`), writing ``on_val(record)`` and telling
+    ``on_best(step)`` the best check's step at the end).
 
     Raises:
         NumericalError: the loss became non-finite.
@@ -105,17 +108,21 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     net.eval()
 
 
-def fit_readout(features: torch.Tensor, y: torch.Tensor, num_classes: int, **kw) -> nn.Linear:
+def fit_readout(features: torch.Tensor, y: torch.Tensor, num_classes: int,
+                readout: nn.Linear | None = None, **kw) -> nn.Linear:
     """Fit a linear read-out ``(batch, dim) -> (batch, num_classes)`` with CE on frozen features.
 
     No nonlinearity, so the read-out composes with the net's linear last layer
     and adds no capacity (Elad et al. 2019, Sec. 4). Keyword args as for
-    :func:`train_cross_entropy` (``resume`` restores the read-out's weights too).
+    :func:`train_cross_entropy` (``resume`` restores the read-out's weights too);
+    ``readout``: the linear layer to train in place (default: a fresh one).
 
     Raises:
         NumericalError: the loss became non-finite.
     """
-    readout = nn.Linear(features.shape[1], num_classes).to(features.device)
+    if readout is None:
+        readout = nn.Linear(features.shape[1], num_classes).to(features.device)
+    readout.train()
     _minibatch_epochs(readout, list(readout.parameters()), features, y, what="read-out", **kw)
     return readout.eval()
 

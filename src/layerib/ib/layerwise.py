@@ -144,7 +144,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                 val: tuple[torch.Tensor, torch.Tensor] | None = None,
                 on_eval: Callable[[dict], None] | None = None,
                 progress: Callable[[int], None] | None = None, resume: dict | None = None,
-                on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None
+                on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
+                steps: int | None = None, on_best: Callable[[int], None] | None = None
                 ) -> IBObjective:
     """Train one layer with the IB objective of ``cfg`` (:class:`LayerUpdate` per batch).
 
@@ -153,12 +154,14 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
             the critics); index: its 1-based position (messages and metrics).
         h: cached input of the layer (output of frozen layers 1..i-1); y: int64 labels ``(N,)``;
             prior: ``(num_classes,)`` class frequencies; g: generator for batches and noise.
-        cfg: the run's settings (``beta`` resolved); the stage runs :func:`stage_steps` steps.
+        cfg: the run's settings (``beta`` resolved); the stage runs ``steps`` steps
+            (None: :func:`stage_steps`).
         heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times,
             each written with ``on_eval(record)``; progress: called with steps just done.
         val: ``(h_val, y_val)``, a validation split of the training set: ``val_checks`` times
             per stage :func:`validation_score` (``val_metric``) on it is the score of
-            :class:`EarlyStopping` (``patience``); the layer keeps its best check's weights.
+            :class:`EarlyStopping` (``patience``); the layer keeps its best check's weights,
+            and ``on_best(step)`` is told that check's step at the end.
         resume / on_checkpoint: the shared loop's resumable state (:mod:`layerib.utils.loop`).
 
     Returns:
@@ -167,7 +170,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
     Raises:
         NumericalError, ConfigError: see :class:`LayerUpdate`.
     """
-    steps, per_epoch = stage_steps(cfg, len(h))
+    default_steps, per_epoch = stage_steps(cfg, len(h))
+    steps = default_steps if steps is None else steps
     with torch.no_grad():
         dim = layer.eval()(h[:2]).flatten(1).shape[1]
     obj = make_objective(cfg, dim, prior).to(h.device)
@@ -206,6 +210,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                              "early": stopper.state_dict() if stopper is not None else None})
     if stopper is not None:
         stopper.restore()
+        if on_best:
+            on_best(stopper.best_step)
     return obj
 
 

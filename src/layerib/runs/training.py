@@ -11,6 +11,7 @@ end (:mod:`layerib.runs.checkpoint`; removed when the run ends), and ``model.pt`
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import time
@@ -124,7 +125,9 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
         ``test_accuracy`` and ``train_accuracy`` (fractions, through
         the read-out), the settings, wall time, ``records`` (every metrics record, in memory
         only when ``out`` is None) and per layer held-out ``i_y_nats``, ``i_x_nats``, the
-        Monte-Carlo truth ``i_x_monte_carlo_nats``, ``output_rms`` (see :func:`layer_mi_report`).
+        Monte-Carlo truth ``i_x_monte_carlo_nats``, ``output_rms`` (see :func:`layer_mi_report`);
+        ``n_train`` / ``n_val`` the rows fitted / held out for early stopping and, with
+        ``val_refit``, ``refit``: per stage its best step, refit steps and rows.
 
     Raises:
         LayerIBError: see :func:`run_training`.
@@ -161,11 +164,16 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
                          infoplane=(x_test, y_test, prior), val=val)
         feats, feats_test = _all_features(net, x), _all_features(net, x_test)
     else:
-        feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
-                                                        metrics, progress, ck, val)
+        search = None  # val_refit: the search net's last features on the fit and validation rows
+        if cfg.val_refit and val is not None:
+            feats, feats_test, feats_val, search = _train_layerwise_refit(
+                cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val)
+        else:
+            feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test, prior,
+                                                            g, metrics, progress, ck, val)
         head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
                          stage=len(feats),
-                         val=None if val is None else (feats_val[-1], val[1]))
+                         val=None if val is None else (feats_val[-1], val[1]), search=search)
     kill_point("report")
     test_acc = accuracy(head, feats_test[-1], y_test)
     train_acc = accuracy(head, feats[-1], y)
@@ -183,6 +191,8 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
         "data_source": train.source, "config": cfg.to_dict(), "layers": layers,
         "versions": versions(),
     }
+    if ck.refits:
+        result["refit"] = ck.refits
     head_state = head.state_dict() or None  # None: CE, whose last layer is the head
     if folder is not None:
         atomic_torch_save({"format": 2, "config": cfg.to_dict(), "net": net.state_dict(),
@@ -209,8 +219,11 @@ class _Checkpointer:
         self.out, self.cfg, self.net, self.g, self.metrics = out, cfg, net, g, metrics
         self.every = cfg.checkpoint_every if out is not None else 0
         self.done, self.local, self.head, self.elapsed0 = 0, None, None, 0.0
+        # val_refit: stage -> its best step and refit steps; the search net (and its saved state)
+        self.refits, self.search_net, self.search_state = {}, None, None
         if state is not None:
             self.done, self.local, self.head = state["done"], state["local"], state["head"]
+            self.refits, self.search_state = state.get("refits", {}), state.get("search_net")
             self.elapsed0 = state["elapsed"]
             net.load_state_dict(state["net"])
             metrics.truncate(state["metrics_bytes"])  # drop records written after it
@@ -231,7 +244,8 @@ class _Checkpointer:
             return
         state = {"format": FORMAT, "config": self.cfg.to_dict(), "done": self.done,
                  "stage": stage, "step": step, "local": local, "net": self.net.state_dict(),
-                 "head": self.head, "rng": rng_state(self.g),
+                 "head": self.head, "refits": self.refits, "rng": rng_state(self.g),
+                 "search_net": None if self.search_net is None else self.search_net.state_dict(),
                  "metrics_bytes": self.metrics.size(), "elapsed": self.elapsed(),
                  "versions": versions()}
         check_finite_state(state, stage, step)  # never overwrite a good checkpoint with NaN
@@ -317,21 +331,149 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
     return feats, feats_test, feats_val
 
 
-def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, val=None):
-    """The read-out, stage number ``stage`` (it comes after the K layer stages, 0 .. K-1)."""
+def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val):
+    """``val_refit``: :func:`_train_layerwise` twice over, stage by stage.
+
+    A copy of the net from the same initial weights (the *search* net, ``ck.search_net``)
+    is trained as without refit: on the fit rows, each stage early-stopped on the
+    validation rows, whose features come from its own frozen layers (which never saw
+    them). That gives each stage its best step s*; the net's own stage then trains on all
+    rows, fit and validation, for :func:`refit_steps` of it (:func:`_search_then_refit`).
+    Returns the net's features on the fit, test and validation rows, and the search net's
+    last ones on the fit and validation rows (the read-out's search).
+    """
+    steps, _ = stage_steps(cfg, len(x))
+    transform = AUGMENTATIONS[cfg.augment]
+    recompute = cfg.frozen_cache == "recompute" or (cfg.frozen_cache == "auto" and transform is not None)
+    n = len(x)
+    x_all, y_all = torch.cat([x, val[0]]), torch.cat([y, val[1]])
+    prior_all = torch.bincount(y_all, minlength=len(prior)).float() / len(y_all)
+    search_net = copy.deepcopy(net)
+    if ck.search_state is not None:
+        search_net.load_state_dict(ck.search_state)
+    ck.search_net = search_net
+    # cached features: hs of the search net, h of the net, on all rows (the first n: fit rows)
+    hs, h, h_test = x_all, x_all, x_test
+    hs_val, h_val = val[0], val[0]
+    feats, feats_test, feats_val = [], [], []
+
+    def prefix(model, i):
+        return model.prefix(i - 1) if i > 1 else torch.nn.Sequential()
+    for i, (layer, twin) in enumerate(zip(net.layers, search_net.layers), start=1):
+        if ck.done < i:  # else trained before an interruption; its weights are loaded
+            with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method}, refit)") as bar:
+                tick = bar.update if bar is not None else None
+
+                def search(resume, hook, on_best):
+                    rows = hs[:n] if not recompute else RecomputedPrefix(x, prefix(search_net, i),
+                                                                         transform, g)
+                    train_layer(twin, i, rows, y, prior, cfg, g, val=(hs_val, val[1]),
+                                on_eval=_validation_only(metrics), progress=tick, resume=resume,
+                                on_checkpoint=hook, on_best=on_best)
+
+                def fit(n_steps, resume, hook):
+                    rows = h if not recompute else RecomputedPrefix(x_all, prefix(net, i),
+                                                                    transform, g)
+                    train_layer(layer, i, rows, y_all, prior_all, cfg, g,
+                                heldout=(h_test, y_test), on_eval=metrics.write, progress=tick,
+                                resume=resume, on_checkpoint=hook(), steps=n_steps)
+                _search_then_refit(ck, i - 1, f"layer{i}", layer, steps, search, fit, n,
+                                   len(y_all))
+            search_net.freeze(i)
+            net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
+            ck.stage_done(f"layer{i}", steps)
+        search_net.freeze(i)
+        net.freeze(i)
+        h_test = forward_cached(layer, h_test)
+        feats_test.append(h_test.flatten(1))
+        if recompute:
+            hs_val, h_val = forward_cached(twin, hs_val), forward_cached(layer, h_val)
+        else:
+            hs, h = forward_cached(twin, hs), forward_cached(layer, h)
+            hs_val, h_val = hs[n:], h[n:]
+            feats.append(h[:n].flatten(1))
+        feats_val.append(h_val.flatten(1))
+    if recompute:  # the training features of every layer, once, for the read-out and report
+        feats = _all_features(net, x)
+    search_fit = _all_features(search_net, x)[-1] if recompute else hs[:n].flatten(1)
+    return feats, feats_test, feats_val, (search_fit, hs_val.flatten(1))
+
+
+def _validation_only(metrics):
+    """``on_eval`` of a refit's search: its validation records (the refit writes the stage's)."""
+    return lambda rec: metrics.write(rec) if rec["stage"] == "validation" else None
+
+
+def refit_steps(best_step: int, n_fit: int, n_all: int) -> int:
+    """Steps of a stage's refit on all ``n_all`` rows, given its best validation step
+    ``best_step`` on ``n_fit`` rows: the same number of epochs."""
+    return max(1, round(best_step * n_all / n_fit))
+
+
+def _search_then_refit(ck, index, name, module, search_steps, search, fit, n_fit, n_all):
+    """Stage ``index`` (``name``) with ``val_refit``: search for its best step, then refit.
+
+    ``search(resume, on_checkpoint, on_best)`` trains ``module`` on the fit rows with early
+    stopping on the validation rows and calls ``on_best(s*)``; then ``module`` goes back to
+    its initial weights and ``fit(steps, resume, hook)`` trains it on all ``n_all`` rows for
+    :func:`refit_steps` ``(s*)`` steps without stopping (``hook(extra=None)`` gives its
+    ``on_checkpoint``). A checkpoint of either phase holds ``phase``, the initial weights
+    and (refit) ``best_step``: both phases resume; the refit's kill points are
+    ``NAME.refit:STEP``. Records ``{"stage": "refit", ...}`` and ``ck.refits[name]``.
+    """
+    local = ck.local_for(index)
+    init = local["init"] if local is not None else copy.deepcopy(module.state_dict())
+    found = {"best_step": local["best_step"]} if local is not None and local["phase"] == "refit" else {}
+    if not found:
+        search(local, ck.hook(name, search_steps, lambda: {"phase": "search", "init": init}),
+               lambda step: found.update(best_step=step))
+        local = None
+        module.load_state_dict(init)
+    best, steps = found["best_step"], refit_steps(found["best_step"], n_fit, n_all)
+
+    def hook(extra=None):
+        return ck.hook(f"{name}.refit", steps, lambda: {"phase": "refit", "init": init,
+                                                         "best_step": best,
+                                                         **(extra() if extra else {})})
+    fit(steps, local, hook)
+    ck.refits[name] = {"best_step": best, "refit_steps": steps, "rows": n_all}
+    ck.metrics.write({"stage": "refit", "unit": name, "best_step": best, "refit_steps": steps,
+                      "rows": n_all})
+
+
+def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, val=None,
+              search=None):
+    """The read-out, stage number ``stage`` (it comes after the K layer stages, 0 .. K-1).
+    With ``val_refit``, ``search`` is the search net's ``(fit, validation)`` features: the
+    read-out's best step is searched on them, then it is refitted on ``features`` + ``val``."""
     if ck.done > stage:  # fitted before an interruption
         head = torch.nn.Linear(features.shape[1], num_classes).to(features.device)
         head.load_state_dict(ck.head)
         return head.eval()
     steps, _ = steps_for(len(y), cfg.batch_size, cfg.readout_epochs, cfg.min_steps_per_layer)
     with _bar(progress, steps, "read-out") as bar:
-        head = fit_readout(features, y, num_classes, steps=steps, batch_size=cfg.batch_size,
-                           lr=cfg.lr_readout, g=g, progress=bar.update if bar is not None else None,
-                           on_epoch=lambda e, st, loss: metrics.write(
-                               {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}),
-                           resume=ck.local_for(stage), on_checkpoint=ck.hook("readout", steps),
-                           val=val, val_checks=cfg.val_checks, patience=cfg.patience,
-                           on_val=metrics.write)
+        kw = dict(batch_size=cfg.batch_size, lr=cfg.lr_readout, g=g,
+                  progress=bar.update if bar is not None else None,
+                  on_epoch=lambda e, st, loss: metrics.write(
+                      {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}))
+        if search is not None:
+            head = torch.nn.Linear(features.shape[1], num_classes).to(features.device)
+            f_all, y_all = torch.cat([features, val[0]]), torch.cat([y, val[1]])
+
+            def find(resume, hook, on_best):
+                fit_readout(search[0], y, num_classes, head, steps=steps, resume=resume,
+                            on_checkpoint=hook, val=(search[1], val[1]), val_checks=cfg.val_checks,
+                            patience=cfg.patience, on_val=metrics.write, on_best=on_best, **kw)
+
+            def fit(n_steps, resume, hook):
+                fit_readout(f_all, y_all, num_classes, head, steps=n_steps, resume=resume,
+                            on_checkpoint=hook(), **kw)
+            _search_then_refit(ck, stage, "readout", head, steps, find, fit, len(y), len(y_all))
+        else:
+            head = fit_readout(features, y, num_classes, steps=steps, resume=ck.local_for(stage),
+                               on_checkpoint=ck.hook("readout", steps), val=val,
+                               val_checks=cfg.val_checks, patience=cfg.patience,
+                               on_val=metrics.write, **kw)
     ck.head = head.state_dict()
     ck.stage_done("readout", steps)
     return head
@@ -343,29 +485,50 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
         return torch.nn.Identity()
     steps, per_epoch = steps_for(len(y), cfg.batch_size, cfg.ce_epochs,
                                  cfg.min_steps_per_layer * len(net))
-    recorder = None
-    if infoplane is not None and cfg.infoplane_evals:
+
+    def recorder_for(x, y, steps, per_epoch, local):
+        """The information-plane recorder of a CE run of ``steps`` steps on ``(x, y)`` (or None)."""
+        if infoplane is None or not cfg.infoplane_evals:
+            return None
         x_test, y_test, prior = infoplane
         recorder = InfoPlaneRecorder.for_net(net, (x, y), (x_test, y_test), prior, metrics.write,
                                              cfg, steps=eval_steps(steps, cfg.infoplane_evals),
                                              steps_per_epoch=per_epoch)
-    local = ck.local_for(0)
-    if recorder is not None:
         if local is None:
             recorder(0)
         else:
             recorder.load_state_dict(local["recorder"])
-    extra = (lambda: {"recorder": recorder.state_dict()}) if recorder is not None else None
+        return recorder
+
     with _bar(progress, steps, "cross-entropy") as bar:
-        train_cross_entropy(net, x, y, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr_layer,
-                            g=g, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
-                            transform=AUGMENTATIONS[cfg.augment],
-                            progress=bar.update if bar is not None else None, on_step=recorder,
-                            on_epoch=lambda e, st, loss: metrics.write(
-                                {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}),
-                            resume=local, on_checkpoint=ck.hook("ce", steps, extra),
-                            val=val, val_checks=cfg.val_checks, patience=cfg.patience,
-                            on_val=metrics.write)
+        kw = dict(batch_size=cfg.batch_size, lr=cfg.lr_layer, g=g, weight_decay=cfg.weight_decay,
+                  grad_clip=cfg.grad_clip, transform=AUGMENTATIONS[cfg.augment],
+                  progress=bar.update if bar is not None else None,
+                  on_epoch=lambda e, st, loss: metrics.write(
+                      {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}))
+        if cfg.val_refit and val is not None:  # the recorder follows the refit (the final net)
+            x_all, y_all = torch.cat([x, val[0]]), torch.cat([y, val[1]])
+
+            def search(resume, hook, on_best):
+                train_cross_entropy(net, x, y, steps=steps, resume=resume, on_checkpoint=hook,
+                                    val=val, val_checks=cfg.val_checks, patience=cfg.patience,
+                                    on_val=metrics.write, on_best=on_best, **kw)
+
+            def fit(n_steps, resume, hook):
+                per = steps_for(len(y_all), cfg.batch_size, 1, 0)[1]
+                recorder = recorder_for(x_all, y_all, n_steps, per, resume)
+                extra = (lambda: {"recorder": recorder.state_dict()}) if recorder is not None else None
+                train_cross_entropy(net, x_all, y_all, steps=n_steps, resume=resume,
+                                    on_step=recorder, on_checkpoint=hook(extra), **kw)
+            _search_then_refit(ck, 0, "ce", net, steps, search, fit, len(y), len(y_all))
+        else:
+            local = ck.local_for(0)
+            recorder = recorder_for(x, y, steps, per_epoch, local)
+            extra = (lambda: {"recorder": recorder.state_dict()}) if recorder is not None else None
+            train_cross_entropy(net, x, y, steps=steps, on_step=recorder, resume=local,
+                                on_checkpoint=ck.hook("ce", steps, extra), val=val,
+                                val_checks=cfg.val_checks, patience=cfg.patience,
+                                on_val=metrics.write, **kw)
     ck.stage_done("ce", steps)
     return torch.nn.Identity()  # the net's last layer is the CE head: logits are its output
 
