@@ -25,6 +25,7 @@ ARCHS = ("mlp", "conv", "vgg", "resnet")  #: the built-in nets (layerib.models.r
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
 AUGMENTS = ("none", "crop_flip")
+FROZEN_CACHES = ("auto", "memory", "disk", "recompute")
 METHODS = ("ib", "iy", "ce")
 
 
@@ -80,7 +81,8 @@ class TrainConfig:
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
     augment: str = "none"             # none, or crop_flip (4-pixel padded random crop + horizontal flip per batch; layer stages then recompute the frozen prefix per batch)
-    frozen_cache: str = "auto"        # a layer stage's input: memory (the frozen prefix's output cached once), recompute (per batch), auto (recompute when augmenting)
+    frozen_cache: str = "auto"        # the frozen layers' outputs: memory, disk (a float32 file in the run folder, read per batch), recompute (a stage's input per batch), auto (recompute when augmenting; else memory within cache_budget_mb, then disk)
+    cache_budget_mb: float = 2048.0   # frozen_cache auto: MiB of frozen outputs (train, test, validation sets) held in memory; the rest goes to disk
     val_fraction: float = 0.0         # share of the training set held out (stratified, seeded) for early stopping of every stage; 0: off; never the test set
     patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
     val_checks: int = 20              # early stopping: validation checks per stage (read-out and CE: accuracy; layer stages: val_metric)
@@ -280,11 +282,13 @@ def validate(c: TrainConfig) -> None:
     _check(c.cifar_source in CIFAR_SOURCES,
            f"cifar_source must be one of {', '.join(CIFAR_SOURCES)}, got {c.cifar_source!r}")
     _check(c.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {c.augment!r}")
-    _check(c.frozen_cache in ("auto", "memory", "recompute"),
-           f"frozen_cache must be auto, memory or recompute, got {c.frozen_cache!r}")
-    _check(not (c.augment != "none" and c.frozen_cache == "memory" and c.method != "ce"),
-           f"augment={c.augment!r} with frozen_cache='memory' would train on one fixed cache; "
-           "use frozen_cache 'recompute' or 'auto'")
+    _check(c.frozen_cache in FROZEN_CACHES,
+           f"frozen_cache must be one of {', '.join(FROZEN_CACHES)}, got {c.frozen_cache!r}")
+    _check(_finite(c.cache_budget_mb) and c.cache_budget_mb >= 0,
+           f"cache_budget_mb must be a finite number >= 0, got {c.cache_budget_mb!r}")
+    _check(not (c.augment != "none" and c.frozen_cache in ("memory", "disk") and c.method != "ce"),
+           f"augment={c.augment!r} with frozen_cache={c.frozen_cache!r} would train on one fixed "
+           "cache; use frozen_cache 'recompute' or 'auto'")
     _check(c.critic_update in CRITIC_UPDATES,
            f"critic_update must be one of {', '.join(CRITIC_UPDATES)}, got {c.critic_update!r}")
     if c.critic_update == "joint":

@@ -18,6 +18,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from layerib.ib.cache import as_tensor
 from layerib.ib.layerwise import output_rms
 from layerib.ib.objective import aa_estimator, label_estimator
 from layerib.mi.ground_truth import mixture_mi
@@ -52,7 +53,8 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
     """One dict per layer: ``index`` (1-based), ``i_y_nats``, ``i_x_nats``, their details.
 
     Args:
-        feats, feats_test: per-layer features ``(N, d_i)`` / ``(N_test, d_i)``.
+        feats, feats_test: per-layer features ``(N, d_i)`` / ``(N_test, d_i)`` (tensors, or
+            :class:`~layerib.ib.cache.DiskRows` read per batch / per layer).
         y, y_test: int64 labels; prior: ``(num_classes,)`` training class frequencies.
         cfg: the run's :class:`~layerib.config.TrainConfig` (critic sizes, noise
             variance, ``mi_eval_epochs``, ``mi_eval_batch_size``, ``min_steps_per_layer``).
@@ -68,6 +70,7 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
     bs = min(cfg.mi_eval_batch_size, len(y_test) // 2)
     bar = tqdm(total=len(feats), desc="MI report", leave=False, disable=not progress)
     for i, (f, ft) in enumerate(zip(feats, feats_test), start=1):
+        ft = as_tensor(ft)  # a layer's held-out features, in memory while it is measured
         torch.manual_seed(seed + i)
         n_batches = max(len(f) // min(bs, len(f)), 1)
         epochs = max(cfg.mi_eval_epochs, math.ceil(min(cfg.min_steps_per_layer, 1000) / n_batches))

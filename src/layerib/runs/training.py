@@ -25,7 +25,8 @@ from layerib.data.augment import AUGMENTATIONS
 from layerib.data.mnist import ImageDataset
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
 from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
-from layerib.ib.layerwise import forward_cached, stage_steps, train_layer
+from layerib.ib.cache import CACHE_FOLDER, FrozenCache
+from layerib.ib.layerwise import stage_steps, train_layer
 from layerib.ib.prefix import RecomputedPrefix
 from layerib.ib.report import layer_mi_report
 from layerib.models.layered import LayeredNet
@@ -156,22 +157,28 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
     ck = _Checkpointer(folder, cfg, net, g, metrics, state, t0)
 
-    if cfg.method == "ce":
-        head = _train_ce(cfg, net, x, y, g, metrics, progress, ck,
-                         infoplane=(x_test, y_test, prior), val=val)
-        feats, feats_test = _all_features(net, x), _all_features(net, x_test)
-    else:
-        feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
-                                                        metrics, progress, ck, val)
-        head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
-                         stage=len(feats),
-                         val=None if val is None else (feats_val[-1], val[1]))
-    kill_point("report")
-    test_acc = accuracy(head, feats_test[-1], y_test)
-    train_acc = accuracy(head, feats[-1], y)
-    metrics.write({"stage": "final", "test_accuracy": test_acc, "train_accuracy": train_acc})
-    layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed,
-                             progress=progress)
+    # the frozen outputs: in memory or in files under the run folder, deleted when the run ends
+    cache = FrozenCache(cfg.frozen_cache, cfg.cache_budget_mb,
+                        None if folder is None else folder / CACHE_FOLDER)
+    try:
+        if cfg.method == "ce":
+            head = _train_ce(cfg, net, x, y, g, metrics, progress, ck,
+                             infoplane=(x_test, y_test, prior), val=val)
+            feats, feats_test = _all_features(net, x, cache), _all_features(net, x_test, cache)
+        else:
+            feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g,
+                                                            metrics, progress, ck, val, cache)
+            head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
+                             stage=len(feats),
+                             val=None if val is None else (feats_val[-1], val[1]))
+        kill_point("report")
+        test_acc = accuracy(head, feats_test[-1], y_test)
+        train_acc = accuracy(head, feats[-1], y)
+        metrics.write({"stage": "final", "test_accuracy": test_acc, "train_accuracy": train_acc})
+        layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed,
+                                 progress=progress)
+    finally:
+        cache.close()
     result = {
         "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
@@ -279,10 +286,13 @@ def split_validation(train: ImageDataset, fraction: float, seed: int
     return part(keep), part(val_idx)
 
 
-def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val=None):
-    """Train every unit in turn. Its input is the frozen prefix's output, cached once in
-    memory, or recomputed per batch (``frozen_cache``; on augmented inputs with ``augment``);
+def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val=None,
+                     cache=None):
+    """Train every unit in turn. Its input is the frozen prefix's output, cached once
+    (``cache``, a :class:`~layerib.ib.cache.FrozenCache`: in memory or on disk), or
+    recomputed per batch (``frozen_cache``; on augmented inputs with ``augment``);
     returns every layer's (flattened) features on the training, test and validation sets."""
+    cache = cache if cache is not None else FrozenCache(cfg.frozen_cache, cfg.cache_budget_mb)
     steps, _ = stage_steps(cfg, len(x))
     transform = AUGMENTATIONS[cfg.augment]
     recompute = cfg.frozen_cache == "recompute" or (cfg.frozen_cache == "auto" and transform is not None)
@@ -304,16 +314,16 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
             ck.stage_done(f"layer{i}", steps)
         net.freeze(i)
-        h_test = forward_cached(layer, h_test)
+        h_test = cache.forward(layer, h_test)
         feats_test.append(h_test.flatten(1))
         if not recompute:
-            h = forward_cached(layer, h)
+            h = cache.forward(layer, h)
             feats.append(h.flatten(1))
         if h_val is not None:
-            h_val = forward_cached(layer, h_val)
+            h_val = cache.forward(layer, h_val)
             feats_val.append(h_val.flatten(1))
     if recompute:  # the training features of every layer, once, for the read-out and report
-        feats = _all_features(net, x)
+        feats = _all_features(net, x, cache)
     return feats, feats_test, feats_val
 
 
@@ -371,7 +381,13 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
 
 
 @torch.inference_mode()
-def _all_features(net, x, chunk: int = 4096) -> list[torch.Tensor]:
+def _all_features(net, x, cache: FrozenCache | None = None) -> list:
+    """Every layer's (flattened) output on ``x``, layer by layer in chunks, each stored by
+    ``cache`` (in memory when None): tensors or :class:`~layerib.ib.cache.DiskRows`."""
+    cache = cache if cache is not None else FrozenCache("memory")
     net.eval()
-    parts = [net.features(x[s:s + chunk]) for s in range(0, len(x), chunk)]
-    return [torch.cat([p[k] for p in parts]).flatten(1) for k in range(len(net))]
+    feats, h = [], x
+    for layer in net.layers:
+        h = cache.forward(layer, h)
+        feats.append(h.flatten(1))
+    return feats
