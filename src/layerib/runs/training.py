@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.data.augment import AUGMENTATIONS
+from layerib.data.dataset import Uint8Images, take_rows
 from layerib.data.mnist import ImageDataset
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
 from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
@@ -50,15 +51,34 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset]:
-    """``(train subset, full test set)`` of ``cfg.dataset``, as in-memory tensors."""
+def load_data(cfg: TrainConfig, uint8: bool = False) -> tuple[ImageDataset, ImageDataset]:
+    """``(train subset, full test set)`` of ``cfg.dataset``, as in-memory tensors.
+
+    With ``uint8``, CIFAR-10's images stay uint8 in memory and are standardised per batch
+    (:class:`~layerib.data.dataset.Uint8Images`: the same values, a quarter of the memory);
+    other sets are float32 tensors either way.
+    """
     from layerib.data.registry import load_dataset
     from layerib.data.subsets import stratified_subset
     kw = dict(data_root=cfg.data_root, download=cfg.download, cifar_source=cfg.cifar_source)
-    train, test = (load_dataset(cfg.dataset, split, **kw) for split in ("train", "test"))
+    if uint8 and cfg.dataset == "cifar10":
+        train, test = (_cifar10_uint8(cfg, split) for split in ("train", "test"))
+    else:
+        train, test = (load_dataset(cfg.dataset, split, **kw) for split in ("train", "test"))
     idx = stratified_subset(train.labels, cfg.train_fraction, cfg.seed)
-    train = ImageDataset(train.images[idx], train.labels[idx], train.num_classes, train.source)
+    if len(idx) < len(train.labels):  # else all rows in order: no copy
+        train = ImageDataset(take_rows(train.images, idx), train.labels[idx], train.num_classes,
+                             train.source)
     return train, test
+
+
+def _cifar10_uint8(cfg: TrainConfig, split: str) -> ImageDataset:
+    from layerib.data.cifar10 import load_cifar10, normalize_cifar10
+    d = load_cifar10(cfg.data_root, split, source=cfg.cifar_source, download=cfg.download)
+    log.info("dataset cifar10 %s: %d items, uint8, standardised per batch, from %s", split,
+             len(d.labels), d.source)
+    return ImageDataset(Uint8Images(d.images, normalize_cifar10), d.labels, len(d.classes),
+                        d.source, d.classes)
 
 
 def build_net(cfg: TrainConfig, input_shape: tuple[int, ...]) -> LayeredNet:
@@ -99,7 +119,7 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     """
     resolve_device(cfg.device)
     check_run_dir(Path(out), force=force)
-    train, test = load_data(cfg)  # data errors surface before anything is written
+    train, test = load_data(cfg, uint8=True)  # data errors surface before anything is written
     torch.manual_seed(cfg.seed)  # the net's initialisation
     net = build_net(cfg, tuple(train.images.shape[1:]))
     result, _ = train_net(cfg, net, train, test, out, force=force, progress=progress, argv=argv,
@@ -133,7 +153,7 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     from layerib.data.checks import warn_if_constant
     device = resolve_device(cfg.device)
     t0 = time.perf_counter() if t0 is None else t0
-    warn_if_constant(train.images, "training set")
+    warn_if_constant(getattr(train.images, "raw", train.images), "training set")
     train, val = split_validation(train, cfg.val_fraction, cfg.seed)
     beta_auto = cfg.beta is None
     cfg = resolve_beta(cfg, len(train))
@@ -282,7 +302,8 @@ def split_validation(train: ImageDataset, fraction: float, seed: int
     if len(val_idx) < 2 or int(keep.sum()) < 2:
         raise ConfigError(f"--val-fraction {fraction} of {len(train.labels)} training images "
                           "leaves fewer than 2 on a side; change it or set it to 0")
-    part = lambda m: ImageDataset(train.images[m], train.labels[m], train.num_classes, train.source)
+    part = lambda m: ImageDataset(take_rows(train.images, m), train.labels[m], train.num_classes,
+                                  train.source)
     return part(keep), part(val_idx)
 
 
