@@ -156,5 +156,6 @@ class Uint8Images:
 
 
 def take_rows(images, idx):
-    """``images[idx]`` as the same kind of store: a tensor's rows, or :meth:`Uint8Images.subset`."""
-    return images.subset(idx) if isinstance(images, Uint8Images) else images[idx]
+    """``images[idx]`` as the same kind of store: a tensor's rows, or the ``subset(idx)`` of a
+    store read per batch (:class:`Uint8Images`, :class:`~layerib.data.streamed.DatasetRows`)."""
+    return images.subset(idx) if hasattr(images, "subset") else images[idx]

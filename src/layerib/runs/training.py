@@ -153,7 +153,9 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     from layerib.data.checks import warn_if_constant
     device = resolve_device(cfg.device)
     t0 = time.perf_counter() if t0 is None else t0
-    warn_if_constant(getattr(train.images, "raw", train.images), "training set")
+    imgs = getattr(train.images, "raw", train.images)  # a Dataset read per batch: not checked
+    if isinstance(imgs, torch.Tensor):
+        warn_if_constant(imgs, "training set")
     train, val = split_validation(train, cfg.val_fraction, cfg.seed)
     beta_auto = cfg.beta is None
     cfg = resolve_beta(cfg, len(train))
