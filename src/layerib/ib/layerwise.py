@@ -251,7 +251,7 @@ def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, cf
 def output_rms(l: torch.Tensor) -> float:
     """Root-mean-square of a layer's output ``(N, d)``: ``sqrt(mean_k |l_k|^2 / d)``, in the
     layer's units. I(X; L + eps) depends on it relative to ``sqrt(noise_var)``."""
-    return float(l.double().pow(2).mean().sqrt())
+    return float(l.to(torch.float64, copy=True).pow_(2).mean().sqrt())  # one float64 copy, not two
 
 
 @torch.inference_mode()

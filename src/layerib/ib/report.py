@@ -84,7 +84,7 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
             train_estimator(est_x, f, f, epochs=epochs, batch_size=bs, lr=cfg.lr_critic,
                             noise_var=cfg.noise_var, seed=seed + i)
         rx = heldout_estimate(est_x, ft, ft, bs, noise_var=cfg.noise_var, seed=seed + i)
-        mc = mixture_mi(ft.double(), cfg.noise_var, n_samples=2048,
+        mc = mixture_mi(ft, cfg.noise_var, n_samples=2048,  # float64 inside, distinct rows only
                         generator=torch.Generator().manual_seed(seed + i))
         out.append({"index": i, "width": f.shape[1], "i_y_nats": ry.value,
                     "i_x_nats": rx.value, "i_x_monte_carlo_nats": mc.value,

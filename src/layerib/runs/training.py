@@ -182,6 +182,7 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     # the frozen outputs: in memory or in files under the run folder, deleted when the run ends
     cache = FrozenCache(cfg.frozen_cache, cfg.cache_budget_mb,
                         None if folder is None else folder / CACHE_FOLDER)
+    flush = cfg.flush_denormal and device.type == "cpu" and torch.set_flush_denormal(True)
     try:
         if cfg.method == "ce":
             head = _train_ce(cfg, net, x, y, g, metrics, progress, ck,
@@ -201,6 +202,8 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
                                  progress=progress)
     finally:
         cache.close()
+        if flush:
+            torch.set_flush_denormal(False)
     result = {
         "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
