@@ -82,7 +82,7 @@ class TrainConfig:
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
     augment: str = "none"             # none, or crop_flip (4-pixel padded random crop + horizontal flip per batch; layer stages then recompute the frozen prefix per batch)
     frozen_cache: str = "auto"        # the frozen layers' outputs: memory, disk (a float32 file in the run folder, read per batch), recompute (a stage's input per batch), auto (recompute when augmenting; else memory within cache_budget_mb, then disk)
-    cache_budget_mb: float = 2048.0   # frozen_cache auto: MiB of frozen outputs (train, test, validation sets) held in memory; the rest goes to disk
+    cache_budget_mb: float = 256.0    # frozen_cache auto: MiB of frozen outputs (train, test, validation sets) held in memory in all; later ones go to disk
     val_fraction: float = 0.0         # share of the training set held out (stratified, seeded) for early stopping of every stage; 0: off; never the test set
     patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
     val_checks: int = 20              # early stopping: validation checks per stage (read-out and CE: accuracy; layer stages: val_metric)

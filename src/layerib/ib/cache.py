@@ -178,7 +178,7 @@ class FrozenCache:
             a temporary folder.
     """
 
-    def __init__(self, mode: str = "auto", budget_mb: float = 2048.0,
+    def __init__(self, mode: str = "auto", budget_mb: float = 256.0,
                  folder: str | os.PathLike | None = None):
         self.mode, self.budget = mode, budget_mb * 2**20
         self.folder = Path(folder) if folder is not None else None

@@ -292,9 +292,16 @@ def _check_features(features: torch.Tensor) -> torch.Tensor:
 
 def _distinct_rows(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Distinct rows ``(M, d)`` in float64, centred at the mean of ``feats``; weights ``(M,)``; map ``(N,)``."""
-    points, inverse, counts = torch.unique(feats, dim=0, return_inverse=True, return_counts=True)
-    points = points.to(torch.float64)
-    weights = counts.to(torch.float64) / feats.shape[0]
+    rows, inverse, counts = torch.unique(feats, dim=0, return_inverse=True, return_counts=True)
+    m, n = len(rows), feats.shape[0]
+    del rows  # one representative row of each distinct one, read from feats into float64 chunk by chunk
+    first = torch.full((m,), n, dtype=torch.int64, device=feats.device).scatter_reduce_(
+        0, inverse, torch.arange(n, device=feats.device), "amin")
+    points = torch.empty((m, feats.shape[1]), dtype=torch.float64, device=feats.device)
+    step = max(1, (1 << 22) // max(1, feats.shape[1]))
+    for s in range(0, m, step):
+        points[s:s + step] = feats[first[s:s + step]]
+    weights = counts.to(torch.float64) / n
     points -= weights @ points  # MI is shift-invariant; keeps ||l||^2 small (in place: no copy)
     return points, weights, inverse  # MI is shift-invariant; keeps ||l||^2 small
 
