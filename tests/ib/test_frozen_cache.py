@@ -1,5 +1,6 @@
 """The frozen-output cache on disk (ib/cache.py): rows read back exactly, training on it
-bit-identical to the in-memory cache, ``auto`` choosing by the budget, files removed."""
+bit-identical to the in-memory cache, ``auto`` choosing by the budget, files removed; the
+run's denormal flushing switched off again after it."""
 
 from __future__ import annotations
 
@@ -76,3 +77,11 @@ def test_disk_with_augmentation_is_refused():
         TrainConfig(augment="crop_flip", frozen_cache="disk")
     with pytest.raises(ConfigError, match="cache_budget_mb"):
         TrainConfig(cache_budget_mb=-1.0)
+
+
+def test_flush_denormal_is_reset_after_the_run(tmp_path):
+    data = _npz(tmp_path / "d.npz")
+    run_training(_cfg(data, flush_denormal=True), tmp_path / "run")
+    assert float(torch.tensor([1e-39]) * 2.0) > 0.0  # denormals are kept again
+    with pytest.raises(ConfigError, match="flush_denormal"):
+        TrainConfig(flush_denormal="yes")

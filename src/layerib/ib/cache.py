@@ -160,6 +160,20 @@ def as_tensor(h) -> torch.Tensor:
     return h if isinstance(h, torch.Tensor) else h[0:len(h)]
 
 
+def fill_rows(chunks: Iterable[torch.Tensor], n: int) -> torch.Tensor:
+    """The ``n`` rows of ``chunks`` in one tensor, copied into it as they come (``torch.cat`` of a
+    list would hold every chunk and the result at once)."""
+    out, s = None, 0
+    for c in chunks:
+        if out is None:
+            out = torch.empty((n, *c.shape[1:]), dtype=c.dtype, device=c.device)
+        out[s:s + len(c)] = c
+        s += len(c)
+    if out is None or s != n:
+        raise ValueError(f"chunks gave {s} rows, expected {n}")
+    return out
+
+
 def row_chunks(fn, h, rows: int | None = None) -> Iterator[torch.Tensor]:
     """``fn(h[s:s + rows])`` for consecutive chunks of ``h`` (rows: :func:`chunk_rows`)."""
     rows = rows or chunk_rows(h)
@@ -205,7 +219,11 @@ class FrozenCache:
                                           and self.memory_bytes + size > self.budget)
         if not on_disk:
             self.memory_bytes += size
-            return torch.cat([first, *it])
+
+            def all_rows():
+                yield first
+                yield from it
+            return fill_rows(all_rows(), n)
         self.n_files += 1
         self.disk_bytes += size
 

@@ -23,6 +23,7 @@ label-critic forward and backward pass per step.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -251,7 +252,10 @@ def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, cf
 def output_rms(l: torch.Tensor) -> float:
     """Root-mean-square of a layer's output ``(N, d)``: ``sqrt(mean_k |l_k|^2 / d)``, in the
     layer's units. I(X; L + eps) depends on it relative to ``sqrt(noise_var)``."""
-    return float(l.to(torch.float64, copy=True).pow_(2).mean().sqrt())  # one float64 copy, not two
+    if l.numel() <= 1 << 24:
+        return float(l.double().pow(2).mean().sqrt())
+    total = sum(float(c.double().pow_(2).sum()) for c in l.reshape(-1).split(1 << 22))
+    return math.sqrt(total / l.numel())  # a large output: in float64 chunks of 4M values
 
 
 @torch.inference_mode()
@@ -259,7 +263,7 @@ def forward_cached(layer: nn.Module, h: torch.Tensor, chunk: int | None = None) 
     """The frozen layer's output on the whole cache, in chunks (of about 16 MiB of input, at most
     4096 rows: :func:`~layerib.ib.cache.chunk_rows`): ``(N, ...)``. ``h`` may be a
     :class:`~layerib.ib.cache.DiskRows`."""
-    from layerib.ib.cache import chunk_rows
+    from layerib.ib.cache import chunk_rows, fill_rows
     layer.eval()
     chunk = chunk or chunk_rows(h)
-    return torch.cat([layer(h[s:s + chunk]) for s in range(0, len(h), chunk)])
+    return fill_rows((layer(h[s:s + chunk]) for s in range(0, len(h), chunk)), len(h))
