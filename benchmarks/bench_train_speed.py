@@ -1,15 +1,26 @@
-"""IB vs CE: wall time per training epoch of the MNIST MLP, in one process.
+"""IB vs CE: time per training epoch of each layer-wise IB stage against end-to-end CE, one process.
 
 Prints a table and writes a CSV: seconds per epoch of each layer-wise IB stage
-(the layer and its two critics, one epoch of the training subset) and of end-to-end
-CE training of the whole net, at the same batch size, on the same data, their
-ratios, and the peak resident set size. A script, not a test:
+(the layer and its two critics, one epoch of the training subset, on the cached output
+of the frozen layers before it) and of end-to-end CE training of the whole net, at the
+same batch size, on the same data, their ratios, and the peak resident set size. Wall
+seconds and process CPU seconds are both recorded; the ratios use CPU seconds (robust to
+other jobs on shared cores). A script, not a test:
 
     LAYERIB_DATA_ROOT=../shared/data python benchmarks/bench_train_speed.py [--fraction 0.1]
+    OMP_NUM_THREADS=1 LAYERIB_DATA_ROOT=../shared/data python benchmarks/bench_train_speed.py \
+        --arch vgg --n-train 2000 --out vgg.csv       # CIFAR-10; also --arch resnet
+
+``--arch mlp`` (default) is the MNIST MLP (``--fraction`` of MNIST); ``vgg`` and ``resnet``
+are the CIFAR-10 nets of :mod:`layerib.models` at their defaults (six-conv VGG in three
+block units and a linear head; three residual stages, pooling and a linear head) on a
+stratified ``--n-train`` subset. ``--no-flush-denormal`` times without
+``torch.set_flush_denormal(True)`` (``flush_denormal``, on by default in training).
 
 Two ratios are printed: one IB layer stage (mean over layers) / CE, the like-for-like
 "epoch of training" of each method, and all IB stages together / CE (layer-wise
-training runs one stage per layer, so a full IB pass over the data costs the sum).
+training runs one stage per layer, so a full IB pass over the data costs the sum); the
+largest single stage / CE is in the CSV (``ratio_max_stage``).
 Close other jobs first: with other processes on the two cores, torch's OpenMP
 threads contend and times grow many-fold (set OMP_NUM_THREADS=1 then).
 """
@@ -30,57 +41,80 @@ import torch
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import forward_cached, train_layer
-from layerib.models.mlp import mlp
 from layerib.runs.folder import atomic_write
-from layerib.runs.training import load_data
+from layerib.runs.training import build_net, load_data
 
 
-def measure(fraction: float, widths: tuple[int, ...] = (512, 512, 10), epochs: int = 1,
+N_TRAIN = {"mnist": 60000, "cifar10": 50000}
+ARCH_DATA = {"mlp": "mnist", "vgg": "cifar10", "resnet": "cifar10"}
+ARCH_SIZES = {"mlp": ((32, 64), (512, 512, 10)), "vgg": ((64, 64, 128, 128, 256, 256), (10,)),
+              "resnet": ((64, 128, 256), (10,))}
+
+
+def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int = 1,
             min_steps: int = 20, seed: int = 0, y_critic: str = "concat",
-            critic_update: str = "auto") -> dict:
-    """Seconds per epoch of each IB layer stage and of CE on the MNIST MLP.
+            critic_update: str = "auto", arch: str = "mlp", n_train: int | None = None,
+            flush_denormal: bool = True) -> dict:
+    """Seconds per epoch of each IB layer stage and of CE on ``arch`` (see the module docstring).
 
     Each method runs ``max(epochs, ceil(min_steps / steps_per_epoch))`` epochs (so
     tiny subsets are not timed on 2 steps) after one untimed warm-up step.
+    ``n_train`` (vgg, resnet) sets the subset size instead of ``fraction``.
 
     Returns:
-        ``{"n_train", "steps_per_epoch", "ib_layer_seconds_per_epoch": [...],
+        ``{"n_train", "steps_per_epoch", "ib_layer_seconds_per_epoch": [...] (CPU s),
         "ib_seconds_per_epoch" (mean over layers), "ib_all_stages_seconds_per_epoch",
-        "ce_seconds_per_epoch", "ratio_stage", "ratio_all", "peak_rss_mib", "threads"}``.
+        "ce_seconds_per_epoch", "ratio_stage", "ratio_all", "ratio_max_stage", the same
+        in wall seconds (``*_wall``), "peak_rss_mib", "threads"}``.
     """
-    cfg = TrainConfig(train_fraction=fraction, widths=widths, seed=seed, y_critic=y_critic,
-                      critic_update=critic_update)
-    train, _ = load_data(cfg)
+    dataset = ARCH_DATA[arch]
+    channels, default_widths = ARCH_SIZES[arch]
+    widths = widths or default_widths
+    if n_train is not None:
+        fraction = n_train / N_TRAIN[dataset]
+    cfg = TrainConfig(dataset=dataset, arch=arch, train_fraction=fraction, widths=widths,
+                      channels=channels, seed=seed, y_critic=y_critic, critic_update=critic_update)
+    train, _ = load_data(cfg, uint8=True)
     cfg = resolve_beta(cfg, len(train))
     x, y = train.images, train.labels
-    prior = torch.bincount(y, minlength=10).float() / len(y)
+    prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
     per_epoch = len(y) // cfg.batch_size
     n_epochs = max(epochs, math.ceil(min_steps / max(per_epoch, 1)))
     s = dataclasses.replace(cfg, epochs_per_layer=n_epochs, min_steps_per_layer=0, evals_per_layer=1)
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = mlp(tuple(x.shape[1:]), widths)
+    build = lambda: build_net(cfg, tuple(x.shape[1:]))
+    torch.set_flush_denormal(flush_denormal)
+    net = build()
     bs = cfg.batch_size  # warm-up: one step on one batch
-    train_layer(mlp(tuple(x.shape[1:]), widths).layers[0], 1, x[:bs], y[:bs], prior,
+    train_layer(build().layers[0], 1, x[:bs], y[:bs], prior,
                 dataclasses.replace(s, epochs_per_layer=1), g)
-    ib, h = [], x
+    ib, ib_wall, h = [], [], x
     for i, layer in enumerate(net.layers, start=1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         train_layer(layer, i, h, y, prior, s, g)
-        ib.append((time.perf_counter() - t) / n_epochs)
+        ib.append((time.process_time() - c) / n_epochs)
+        ib_wall.append((time.perf_counter() - t) / n_epochs)
         net.freeze(i)
         h = forward_cached(layer, h)
-    ce_net = mlp(tuple(x.shape[1:]), widths)
-    t = time.perf_counter()
-    train_cross_entropy(ce_net, x, y, steps=n_epochs * per_epoch, batch_size=cfg.batch_size, lr=cfg.lr_layer, g=g)
-    ce = (time.perf_counter() - t) / n_epochs
+    ce_net = build()
+    t, c = time.perf_counter(), time.process_time()
+    train_cross_entropy(ce_net, x, y, steps=n_epochs * per_epoch, batch_size=cfg.batch_size,
+                        lr=cfg.lr_layer, g=g)
+    ce = (time.process_time() - c) / n_epochs
+    ce_wall = (time.perf_counter() - t) / n_epochs
+    torch.set_flush_denormal(False)
     mean_ib = sum(ib) / len(ib)
-    return {"n_train": len(y), "y_critic": y_critic,
-            "critic_update": resolve_critic_update(cfg), "widths": "-".join(map(str, widths)), "batch_size": cfg.batch_size,
+    return {"arch": arch, "dataset": dataset, "n_train": len(y), "y_critic": y_critic,
+            "critic_update": resolve_critic_update(cfg), "widths": "-".join(map(str, widths)),
+            "channels": "-".join(map(str, channels)) if arch != "mlp" else "",
+            "batch_size": cfg.batch_size, "flush_denormal": flush_denormal,
             "steps_per_epoch": per_epoch, "epochs_timed": n_epochs,
             "ib_layer_seconds_per_epoch": ib, "ib_seconds_per_epoch": mean_ib,
             "ib_all_stages_seconds_per_epoch": sum(ib), "ce_seconds_per_epoch": ce,
-            "ratio_stage": mean_ib / ce, "ratio_all": sum(ib) / ce,
+            "ratio_stage": mean_ib / ce, "ratio_all": sum(ib) / ce, "ratio_max_stage": max(ib) / ce,
+            "ib_layer_wall_seconds_per_epoch": ib_wall, "ce_wall_seconds_per_epoch": ce_wall,
+            "ratio_max_stage_wall": max(ib_wall) / ce_wall,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "threads": torch.get_num_threads()}
 
@@ -96,26 +130,43 @@ def write_csv(path: str, rows: list[dict]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--fraction", type=float, default=0.1, help="training-set fraction")
+    p.add_argument("--arch", default="mlp", choices=tuple(ARCH_DATA),
+                   help="mlp (MNIST) or vgg / resnet (CIFAR-10)")
+    p.add_argument("--fraction", type=float, default=0.1, help="training-set fraction (mlp)")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="training images (a stratified subset; vgg / resnet default 2000)")
     p.add_argument("--epochs", type=int, default=1, help="epochs timed per method")
+    p.add_argument("--min-steps", type=int, default=20, help="at least this many steps timed")
     p.add_argument("--y-critic", default="concat", choices=("concat", "heads"),
                    help="I(Y;L) critic of the IB stages")
     p.add_argument("--critic-update", default="auto", choices=("auto", "joint", "alternating"),
                    help="how the IB stages update critic and layer (see layerib.ib.layerwise)")
+    p.add_argument("--no-flush-denormal", action="store_true",
+                   help="keep float32 denormals (torch.set_flush_denormal off)")
     p.add_argument("--out", default="bench_train_speed.csv")
     a = p.parse_args()
-    r = measure(a.fraction, epochs=a.epochs, y_critic=a.y_critic, critic_update=a.critic_update)
-    print(f"MNIST {r['n_train']} images, I(Y;L) critic {r['y_critic']}, {r['critic_update']} updates, batch {r['batch_size']}, {r['threads']} threads, "
-          f"{r['epochs_timed']} epochs timed, peak RSS {r['peak_rss_mib']:.0f} MiB")
-    for i, t in enumerate(r["ib_layer_seconds_per_epoch"], start=1):
-        print(f"{'ib layer ' + str(i):>22}: {t:7.2f} s/epoch")
-    print(f"{'ib, mean over layers':>22}: {r['ib_seconds_per_epoch']:7.2f} s/epoch")
-    print(f"{'ce (whole net)':>22}: {r['ce_seconds_per_epoch']:7.2f} s/epoch")
-    print(f"ratio IB (one layer stage, mean) / CE: {r['ratio_stage']:.2f}; "
+    n_train = a.n_train if a.n_train is not None or a.arch == "mlp" else 2000
+    r = measure(a.fraction, epochs=a.epochs, min_steps=a.min_steps, y_critic=a.y_critic,
+                critic_update=a.critic_update, arch=a.arch, n_train=n_train,
+                flush_denormal=not a.no_flush_denormal)
+    print(f"{a.arch} on {r['dataset']}, {r['n_train']} images, I(Y;L) critic {r['y_critic']}, "
+          f"{r['critic_update']} updates, batch {r['batch_size']}, {r['threads']} threads, "
+          f"flush_denormal {r['flush_denormal']}, {r['epochs_timed']} epochs timed "
+          f"({r['steps_per_epoch']} steps each), peak RSS {r['peak_rss_mib']:.0f} MiB")
+    for i, (t, w) in enumerate(zip(r["ib_layer_seconds_per_epoch"],
+                                   r["ib_layer_wall_seconds_per_epoch"]), start=1):
+        print(f"{'ib layer ' + str(i):>22}: {t:7.2f} CPU s/epoch ({w:7.2f} wall)")
+    print(f"{'ib, mean over layers':>22}: {r['ib_seconds_per_epoch']:7.2f} CPU s/epoch")
+    print(f"{'ce (whole net)':>22}: {r['ce_seconds_per_epoch']:7.2f} CPU s/epoch "
+          f"({r['ce_wall_seconds_per_epoch']:7.2f} wall)")
+    print(f"ratio IB (one layer stage, mean) / CE: {r['ratio_stage']:.2f}; largest stage / CE: "
+          f"{r['ratio_max_stage']:.2f} (wall {r['ratio_max_stage_wall']:.2f}); "
           f"IB all {len(r['ib_layer_seconds_per_epoch'])} stages / CE: {r['ratio_all']:.2f}")
-    row = {k: v for k, v in r.items() if k != "ib_layer_seconds_per_epoch"}
-    for i, t in enumerate(r["ib_layer_seconds_per_epoch"], start=1):
+    row = {k: v for k, v in r.items() if not isinstance(v, list)}
+    for i, (t, w) in enumerate(zip(r["ib_layer_seconds_per_epoch"],
+                                   r["ib_layer_wall_seconds_per_epoch"]), start=1):
         row[f"ib_layer{i}_seconds_per_epoch"] = t
+        row[f"ib_layer{i}_wall_seconds_per_epoch"] = w
     write_csv(a.out, [row])
     print(f"wrote {a.out}")
 

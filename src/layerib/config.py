@@ -27,6 +27,7 @@ ARCHS = ("mlp", "conv", "vgg", "resnet")  #: the built-in nets (layerib.models.r
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
 AUGMENTS = ("none", "crop_flip")
+FROZEN_CACHES = ("auto", "memory", "disk", "recompute")
 METHODS = ("ib", "iy", "ce")
 
 
@@ -85,7 +86,8 @@ class TrainConfig:
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
     augment: str = "none"             # none, or crop_flip (4-pixel padded random crop + horizontal flip per batch; layer stages then recompute the frozen prefix per batch)
-    frozen_cache: str = "auto"        # a layer stage's input: memory (the frozen prefix's output cached once), recompute (per batch), auto (recompute when augmenting)
+    frozen_cache: str = "auto"        # the frozen layers' outputs: memory, disk (a float32 file in the run folder, read per batch), recompute (a stage's input per batch), auto (recompute when augmenting; else memory within cache_budget_mb, then disk); with val_refit the refit's outputs stay in memory
+    cache_budget_mb: float = 256.0    # frozen_cache auto: MiB of frozen outputs (train, test, validation sets) held in memory in all; later ones go to disk
     val_fraction: float = 0.2         # share of the training set held out (stratified, seeded) to early-stop every stage (then refitted on all rows: val_refit); 0: off; never the test set
     patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
     val_checks: int = 20              # early stopping: validation checks per stage (read-out and CE: accuracy; layer stages: val_metric)
@@ -98,6 +100,7 @@ class TrainConfig:
     infoplane_evals: int = 10         # CE: every layer's held-out (I(X;L+eps), I(Y;L)) at step 0 and this many times more (0: off)
     infoplane_critic_steps: int = 100  # CE: label-critic steps before each of those evaluations (critics kept between them)
     checkpoint_every: int = 500       # save checkpoint.pt every this many steps of a stage (0: only at stage ends)
+    flush_denormal: bool = True       # CPU: flush float32 denormals to zero during the run (torch.set_flush_denormal; underflowing InfoNCE weights made conv critics' steps up to 1.65x slower); reset to off after
 
     def __post_init__(self) -> None:
         validate(self)
@@ -195,9 +198,10 @@ def resolve_critic_update(c: "TrainConfig") -> str:
 
 #: What a key meant in configs written before it existed, where that differs from today's
 #: default: runs from before ``critic_update`` always alternated; runs from before
-#: ``val_refit`` never refitted, and those from before early stopping had none.
+#: ``val_refit`` never refitted, those from before early stopping had none, and those
+#: from before ``flush_denormal`` kept denormals.
 LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0, "frozen_cache": "auto",
-                 "val_refit": False, "val_metric": "i_y"}
+                 "val_refit": False, "val_metric": "i_y", "flush_denormal": False}
 
 #: Keys of configs written by earlier versions that no longer exist, with why. Stored configs
 #: holding them still load (the key is dropped, with a warning naming it).
@@ -239,6 +243,8 @@ def validate(c: TrainConfig) -> None:
     _check(c.data_root is None or isinstance(c.data_root, str),
            f"data_root must be a folder name (a string), got {c.data_root!r}")
     _check(isinstance(c.download, bool), f"download must be true or false, got {c.download!r}")
+    _check(isinstance(c.flush_denormal, bool),
+           f"flush_denormal must be true or false, got {c.flush_denormal!r}")
     if c.dataset != IN_MEMORY:
         from layerib.data.registry import check_dataset_name
         check_dataset_name(c.dataset)
@@ -295,11 +301,13 @@ def validate(c: TrainConfig) -> None:
     _check(c.cifar_source in CIFAR_SOURCES,
            f"cifar_source must be one of {', '.join(CIFAR_SOURCES)}, got {c.cifar_source!r}")
     _check(c.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {c.augment!r}")
-    _check(c.frozen_cache in ("auto", "memory", "recompute"),
-           f"frozen_cache must be auto, memory or recompute, got {c.frozen_cache!r}")
-    _check(not (c.augment != "none" and c.frozen_cache == "memory" and c.method != "ce"),
-           f"augment={c.augment!r} with frozen_cache='memory' would train on one fixed cache; "
-           "use frozen_cache 'recompute' or 'auto'")
+    _check(c.frozen_cache in FROZEN_CACHES,
+           f"frozen_cache must be one of {', '.join(FROZEN_CACHES)}, got {c.frozen_cache!r}")
+    _check(_finite(c.cache_budget_mb) and c.cache_budget_mb >= 0,
+           f"cache_budget_mb must be a finite number >= 0, got {c.cache_budget_mb!r}")
+    _check(not (c.augment != "none" and c.frozen_cache in ("memory", "disk") and c.method != "ce"),
+           f"augment={c.augment!r} with frozen_cache={c.frozen_cache!r} would train on one fixed "
+           "cache; use frozen_cache 'recompute' or 'auto'")
     _check(c.critic_update in CRITIC_UPDATES,
            f"critic_update must be one of {', '.join(CRITIC_UPDATES)}, got {c.critic_update!r}")
     if c.critic_update == "joint":

@@ -54,10 +54,39 @@ def as_labelled(data, what: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def as_image_dataset(train, test, source: str = "python") -> tuple[ImageDataset, ImageDataset | None]:
-    """Both splits as :class:`ImageDataset` (``num_classes`` = largest label + 1 over both)."""
-    x, y = as_labelled(train, "train")
-    xt, yt = as_labelled(test, "test") if test is not None else (None, None)
+def as_streamed(data: Dataset, what: str = "train", workers: int = 0):
+    """``(DatasetRows, labels)``: a ``Dataset`` read per batch (:mod:`layerib.data.streamed`),
+    its labels and inputs checked in one pass (the inputs are not kept)."""
+    from layerib.data.streamed import DatasetRows, dataset_labels
+
+    def check(xb):
+        if not torch.isfinite(xb.float()).all():
+            raise ConfigError(f"{what}: inputs hold NaN or inf; clean or impute them first")
+    y = dataset_labels(data, workers, check=check)
+    if len(y) < 2:
+        raise ConfigError(f"{what}: {len(y)} items; need >= 2")
+    if y.is_floating_point() and not torch.equal(y, y.round()):
+        raise ConfigError(f"{what}: labels must be integers 0..C-1 (class indices), got floats")
+    y = y.reshape(len(y)).long()
+    if int(y.min()) < 0:
+        raise ConfigError(f"{what}: labels must be integers 0..C-1, got {int(y.min())}")
+    return DatasetRows(data, workers), y
+
+
+def as_image_dataset(train, test, source: str = "python", *, stream: bool = False,
+                     workers: int = 0) -> tuple[ImageDataset, ImageDataset | None]:
+    """Both splits as :class:`ImageDataset` (``num_classes`` = largest label + 1 over both).
+
+    With ``stream``, a split given as a ``Dataset`` is read per batch (``workers`` loader
+    processes) instead of into memory: its ``images`` is a
+    :class:`~layerib.data.streamed.DatasetRows`.
+    """
+    def one(data, what):
+        if stream and isinstance(data, Dataset):
+            return as_streamed(data, what, workers)
+        return as_labelled(data, what)
+    x, y = one(train, "train")
+    xt, yt = one(test, "test") if test is not None else (None, None)
     if xt is not None and xt.shape[1:] != x.shape[1:]:
         raise ConfigError(f"test inputs have shape {tuple(xt.shape[1:])}, train inputs "
                           f"{tuple(x.shape[1:])}; give both splits the same shape")

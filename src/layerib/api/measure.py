@@ -10,7 +10,6 @@ from torch import nn
 from layerib.api.data import as_labelled
 from layerib.api.result import LayerMI, layer_mi_from_report
 from layerib.config import config_from_dict
-from layerib.errors import ConfigError
 from layerib.models.taps import LayerTaps
 
 

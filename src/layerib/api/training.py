@@ -60,7 +60,8 @@ class TrainResult:
 
 def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: Any = None, *,
                     method: str = "ib", out: str | Path | None = None, force: bool = False,
-                    progress: bool = False, **settings) -> TrainResult:
+                    progress: bool = False, stream: bool = False, workers: int = 0,
+                    **settings) -> TrainResult:
     """Train ``layers`` layer by layer with the IB objective (Elad et al. 2019, Eq. 2), or a baseline.
 
     Each element of ``layers`` is one layer-wise unit: trained on the cached output of the
@@ -87,6 +88,12 @@ def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: A
             stopped run. None writes nothing.
         force: overwrite a finished run (or another config's) in ``out``.
         progress: show progress bars.
+        stream: read ``train`` and ``test`` given as ``Dataset`` s batch by batch (through a
+            ``DataLoader`` over each batch's indices; pinned memory on CUDA) instead of into
+            memory; the batches are the same, so is the result (bit-identical on CPU). The
+            frozen layers' outputs then follow ``frozen_cache`` / ``cache_budget_mb`` (in
+            memory up to the budget, then on disk). ``data.pt`` is not written.
+        workers: loader processes sharing each batch when streaming (0: this process).
         **settings: any ``layerib train`` setting by its config name (``beta``,
             ``noise_var``, ``batch_size``, ``min_steps_per_layer``, ``seed``, ``device``, ...).
 
@@ -108,7 +115,9 @@ def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: A
     cfg = config_from_dict({**settings, "method": method, "dataset": IN_MEMORY,
                             "model": OBJECT_MODEL})
     resolve_device(cfg.device)
-    tr, te = as_image_dataset(train, test)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ConfigError(f"workers must be an integer >= 0, got {workers!r}")
+    tr, te = as_image_dataset(train, test, stream=stream, workers=workers)
     net = as_layered(layers, tr.images[:2])
     if out is not None:
         from layerib.runs.folder import check_run_dir
@@ -135,6 +144,10 @@ def _save_python_objects(out: Path, net: LayeredNet, train, test) -> None:
     from layerib.runs.checkpoint import atomic_torch_save
     atomic_torch_save(net.cpu(), out / "net.pt")
     sets = {"train": train, "test": test if test is not None else train}
+    if not all(isinstance(d.images, torch.Tensor) for d in sets.values()):
+        warnings.warn(f"streamed data are not saved in {out}; `layerib estimate --run` on this "
+                      "folder needs them back", stacklevel=3)
+        return
     size = sum(d.images.numel() * 4 for d in sets.values())
     if size <= MAX_SAVED_DATA:
         atomic_torch_save({k: {"x": d.images, "y": d.labels, "num_classes": d.num_classes}

@@ -13,7 +13,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, METHODS, SECTIONS,
+from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, FROZEN_CACHES,
+                            METHODS, SECTIONS,
                             TrainConfig, config_from_dict, field_help)
 from layerib.errors import ConfigError
 
@@ -23,7 +24,7 @@ CHOICES = {"method": METHODS, "arch": ARCHS, "cifar_source": CIFAR_SOURCES, "aug
            "y_bound": ("infonce", "dv"), "x_bound": ("infonce", "dv"),
            "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat"),
            "val_metric": ("i_y", "accuracy"), "y_input_norm": ("none", "rms", "standard"),
-           "frozen_cache": ("auto", "memory", "recompute")}
+           "frozen_cache": FROZEN_CACHES}
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -269,5 +269,5 @@ def normalize_cifar10(images: torch.Tensor) -> torch.Tensor:
     """
     if images.dtype != torch.uint8 or images.ndim < 3 or images.shape[-3] != 3:
         raise ConfigError(f"want uint8 (..., 3, H, W), got {images.dtype} {list(images.shape)}")
-    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (CIFAR10_MEAN, CIFAR10_STD))
+    mean, std = (torch.tensor(v, device=images.device).view(3, 1, 1) for v in (CIFAR10_MEAN, CIFAR10_STD))
     return (images.to(torch.float32) / 255.0 - mean) / std

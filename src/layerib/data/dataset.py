@@ -100,3 +100,62 @@ def standardize_uint8(images: np.ndarray | torch.Tensor, mean: Sequence[float] |
     for i in range(0, len(x), step):
         out[i:i + step] = standardize(x[i:i + step].to(torch.float32) / 255.0, mean, std)
     return out
+
+
+class Uint8Images:
+    """uint8 images kept as they are, standardised per batch when indexed.
+
+    ``images[idx]`` (an index tensor, a slice, a mask) is ``normalize(raw[idx])`` on
+    :attr:`device`, float32: the same values as standardising the whole set first (the
+    standardisation is element-wise), at a quarter of the memory (CIFAR-10's training
+    set: 147 MiB against 586 MiB). ``len``, ``shape``, ``ndim``, ``device`` and
+    ``to(device)`` (which moves the uint8 tensor) behave as a tensor's; :meth:`subset`
+    keeps rows without converting them.
+
+    Args:
+        raw: uint8 tensor ``(N, C, H, W)``.
+        normalize: element-wise ``uint8 tensor -> float32 tensor`` (e.g.
+            :func:`layerib.data.cifar10.normalize_cifar10`).
+    """
+
+    dtype = torch.float32
+
+    def __init__(self, raw: torch.Tensor, normalize):
+        self.raw, self.normalize = raw, normalize
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.raw.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.raw.ndim
+
+    def dim(self) -> int:
+        return self.raw.ndim
+
+    @property
+    def device(self) -> torch.device:
+        return self.raw.device
+
+    def to(self, device) -> "Uint8Images":
+        return Uint8Images(self.raw.to(device), self.normalize)
+
+    def subset(self, idx) -> "Uint8Images":
+        """The rows ``idx`` (indices or a mask), still uint8."""
+        return Uint8Images(self.raw[idx], self.normalize)
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        return self.normalize(self.raw[idx])
+
+    def numel(self) -> int:
+        return self.raw.numel()
+
+
+def take_rows(images, idx):
+    """``images[idx]`` as the same kind of store: a tensor's rows, or the ``subset(idx)`` of a
+    store read per batch (:class:`Uint8Images`, :class:`~layerib.data.streamed.DatasetRows`)."""
+    return images.subset(idx) if hasattr(images, "subset") else images[idx]

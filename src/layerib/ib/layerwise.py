@@ -23,6 +23,7 @@ label-critic forward and backward pass per step.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -239,10 +240,8 @@ def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, cf
            "train_i_x_nats": float(sums["i_x"]) / max(sums["n"], 1)}
     if heldout is not None:
         h_test, y_test = heldout
-        with torch.inference_mode():
-            layer.eval()
-            l_test = layer(h_test).flatten(1)
-            layer.train()
+        l_test = forward_cached(layer, h_test).flatten(1)  # in chunks: a conv unit's maps stay small
+        layer.train()
         bs = min(cfg.mi_eval_batch_size, len(l_test) // 2)
         rec["test_i_y_nats"] = heldout_estimate(obj.i_y, l_test, y_test, bs, seed=step).value
         rec["test_i_x_nats"] = heldout_estimate(obj.reported_i_x, l_test, l_test, bs,
@@ -259,11 +258,18 @@ def _stage_record(layer, obj: IBObjective, index, step, epoch, sums, heldout, cf
 def output_rms(l: torch.Tensor) -> float:
     """Root-mean-square of a layer's output ``(N, d)``: ``sqrt(mean_k |l_k|^2 / d)``, in the
     layer's units. I(X; L + eps) depends on it relative to ``sqrt(noise_var)``."""
-    return float(l.double().pow(2).mean().sqrt())
+    if l.numel() <= 1 << 24:
+        return float(l.double().pow(2).mean().sqrt())
+    total = sum(float(c.double().pow_(2).sum()) for c in l.reshape(-1).split(1 << 22))
+    return math.sqrt(total / l.numel())  # a large output: in float64 chunks of 4M values
 
 
 @torch.inference_mode()
-def forward_cached(layer: nn.Module, h: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """The frozen layer's output on the whole cache, in chunks: ``(N, ...)``."""
+def forward_cached(layer: nn.Module, h: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """The frozen layer's output on the whole cache, in chunks (of about 16 MiB of input, at most
+    4096 rows: :func:`~layerib.ib.cache.chunk_rows`): ``(N, ...)``. ``h`` may be a
+    :class:`~layerib.ib.cache.DiskRows`."""
+    from layerib.ib.cache import chunk_rows, fill_rows
     layer.eval()
-    return torch.cat([layer(h[s:s + chunk]) for s in range(0, len(h), chunk)])
+    chunk = chunk or chunk_rows(h)
+    return fill_rows((layer(h[s:s + chunk]) for s in range(0, len(h), chunk)), len(h))

@@ -21,10 +21,10 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from layerib.ib.cache import as_tensor
 from layerib.ib.layerwise import output_rms
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.ground_truth import mixture_mi
-from layerib.mi.result import MIResult
 
 #: relative distance of an I(X; L + eps) estimate from its Monte-Carlo truth beyond which it
 #: is flagged ``off_truth`` (where the truth is below ln B - 1, so a batch estimate can reach it)
@@ -90,7 +90,7 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         if y is not None:
             ry = estimate_mi(f_test, y_test, seed=seed, **options)
             ry = dataclasses.replace(ry, notes=ry.notes + note)
-    mc = mixture_mi(f_test.double(), noise_var, n_samples=mc_samples,
+    mc = mixture_mi(f_test, noise_var, n_samples=mc_samples,  # float64 inside, distinct rows only
                     generator=torch.Generator().manual_seed(seed))
     flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound)
     flags += [k for k in rx.flags if k not in flags]
@@ -108,7 +108,8 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
     """One :func:`measure_layer` dict per layer, with ``index`` (1-based), for a run's result.json.
 
     Args:
-        feats, feats_test: per-layer features ``(N, d_i)`` / ``(N_test, d_i)``.
+        feats, feats_test: per-layer features ``(N, d_i)`` / ``(N_test, d_i)`` (tensors, or
+            :class:`~layerib.ib.cache.DiskRows` read per layer).
         y, y_test: int64 labels; prior: ``(num_classes,)`` training class frequencies
             (unused: estimate_mi takes the class marginal from the labels it fits on).
         cfg: the run's :class:`~layerib.config.TrainConfig`: ``noise_var``,
@@ -123,7 +124,12 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
                    max_steps=cfg.mi_max_steps, eval_every=min(100, cfg.mi_max_steps))
     bar = tqdm(total=len(feats), desc="MI report", leave=False, disable=not progress)
     for i, (f, ft) in enumerate(zip(feats, feats_test), start=1):
-        entry = measure_layer(f.flatten(1), y, ft.flatten(1), y_test, cfg.noise_var,
+        if len(f) > cfg.mi_max_rows:  # the seeded subset, read (from disk) alone
+            keep = torch.randperm(len(f), generator=torch.Generator().manual_seed(seed + i))
+            f, y_fit = f[keep[:cfg.mi_max_rows]], y[keep[:cfg.mi_max_rows]]
+        else:
+            f, y_fit = as_tensor(f), y
+        entry = measure_layer(f.flatten(1), y_fit, as_tensor(ft).flatten(1), y_test, cfg.noise_var,
                               seed=seed + i, max_rows=cfg.mi_max_rows, **options)
         out.append({"index": i, **entry})
         bar.update()

@@ -277,19 +277,33 @@ def _check_noise_var(noise_var: float) -> float:
 
 
 def _check_features(features: torch.Tensor) -> torch.Tensor:
+    """``features`` checked (``(N, d)``, finite), detached, in its float dtype (integers: float64):
+    :func:`_distinct_rows` converts the distinct rows to float64 (float32 rows are equal exactly
+    when their float64 values are, so the result is the same, without a float64 copy of all rows)."""
     if not isinstance(features, torch.Tensor) or features.dim() != 2 or features.shape[0] < 1:
         raise ConfigError(f"features {tuple(getattr(features, 'shape', ()))} must be a (N, d) tensor, N >= 1")
-    feats = features.detach().to(torch.float64)
+    feats = features.detach()
+    if not feats.is_floating_point():
+        feats = feats.to(torch.float64)
     if not torch.isfinite(feats).all():
         raise ConfigError("features contain NaN or inf; check the network outputs")
     return feats
 
 
 def _distinct_rows(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Distinct rows ``(M, d)``, centred at the mean of ``feats``; weights ``(M,)``; map ``(N,)``."""
-    points, inverse, counts = torch.unique(feats, dim=0, return_inverse=True, return_counts=True)
-    weights = counts.to(torch.float64) / feats.shape[0]
-    return points - weights @ points, weights, inverse  # MI is shift-invariant; keeps ||l||^2 small
+    """Distinct rows ``(M, d)`` in float64, centred at the mean of ``feats``; weights ``(M,)``; map ``(N,)``."""
+    rows, inverse, counts = torch.unique(feats, dim=0, return_inverse=True, return_counts=True)
+    m, n = len(rows), feats.shape[0]
+    del rows  # one representative row of each distinct one, read from feats into float64 chunk by chunk
+    first = torch.full((m,), n, dtype=torch.int64, device=feats.device).scatter_reduce_(
+        0, inverse, torch.arange(n, device=feats.device), "amin")
+    points = torch.empty((m, feats.shape[1]), dtype=torch.float64, device=feats.device)
+    step = max(1, (1 << 22) // max(1, feats.shape[1]))
+    for s in range(0, m, step):
+        points[s:s + step] = feats[first[s:s + step]]
+    weights = counts.to(torch.float64) / n
+    points -= weights @ points  # MI is shift-invariant; keeps ||l||^2 small (in place: no copy)
+    return points, weights, inverse  # MI is shift-invariant; keeps ||l||^2 small
 
 
 def _stratified_indices(n_points: int, n_draws: int, gen: torch.Generator | None, device) -> torch.Tensor:

@@ -23,9 +23,12 @@ from tqdm.auto import tqdm
 
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.data.augment import AUGMENTATIONS
+from layerib.data.dataset import Uint8Images, take_rows
 from layerib.data.mnist import ImageDataset
+from layerib.errors import ConfigError
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
 from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
+from layerib.ib.cache import CACHE_FOLDER, FrozenCache
 from layerib.ib.layerwise import forward_cached, stage_steps, train_layer
 from layerib.ib.prefix import RecomputedPrefix
 from layerib.ib.report import layer_mi_report
@@ -50,15 +53,34 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_data(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset]:
-    """``(train subset, full test set)`` of ``cfg.dataset``, as in-memory tensors."""
+def load_data(cfg: TrainConfig, uint8: bool = False) -> tuple[ImageDataset, ImageDataset]:
+    """``(train subset, full test set)`` of ``cfg.dataset``, as in-memory tensors.
+
+    With ``uint8``, CIFAR-10's images stay uint8 in memory and are standardised per batch
+    (:class:`~layerib.data.dataset.Uint8Images`: the same values, a quarter of the memory);
+    other sets are float32 tensors either way.
+    """
     from layerib.data.registry import load_dataset
     from layerib.data.subsets import stratified_subset
     kw = dict(data_root=cfg.data_root, download=cfg.download, cifar_source=cfg.cifar_source)
-    train, test = (load_dataset(cfg.dataset, split, **kw) for split in ("train", "test"))
+    if uint8 and cfg.dataset == "cifar10":
+        train, test = (_cifar10_uint8(cfg, split) for split in ("train", "test"))
+    else:
+        train, test = (load_dataset(cfg.dataset, split, **kw) for split in ("train", "test"))
     idx = stratified_subset(train.labels, cfg.train_fraction, cfg.seed)
-    train = ImageDataset(train.images[idx], train.labels[idx], train.num_classes, train.source)
+    if len(idx) < len(train.labels):  # else all rows in order: no copy
+        train = ImageDataset(take_rows(train.images, idx), train.labels[idx], train.num_classes,
+                             train.source)
     return train, test
+
+
+def _cifar10_uint8(cfg: TrainConfig, split: str) -> ImageDataset:
+    from layerib.data.cifar10 import load_cifar10, normalize_cifar10
+    d = load_cifar10(cfg.data_root, split, source=cfg.cifar_source, download=cfg.download)
+    log.info("dataset cifar10 %s: %d items, uint8, standardised per batch, from %s", split,
+             len(d.labels), d.source)
+    return ImageDataset(Uint8Images(d.images, normalize_cifar10), d.labels, len(d.classes),
+                        d.source, d.classes)
 
 
 def build_net(cfg: TrainConfig, input_shape: tuple[int, ...]) -> LayeredNet:
@@ -99,7 +121,7 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     """
     resolve_device(cfg.device)
     check_run_dir(Path(out), force=force)
-    train, test = load_data(cfg)  # data errors surface before anything is written
+    train, test = load_data(cfg, uint8=True)  # data errors surface before anything is written
     torch.manual_seed(cfg.seed)  # the net's initialisation
     net = build_net(cfg, tuple(train.images.shape[1:]))
     result, _ = train_net(cfg, net, train, test, out, force=force, progress=progress, argv=argv,
@@ -135,7 +157,9 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     from layerib.data.checks import warn_if_constant
     device = resolve_device(cfg.device)
     t0 = time.perf_counter() if t0 is None else t0
-    warn_if_constant(train.images, "training set")
+    imgs = getattr(train.images, "raw", train.images)  # a Dataset read per batch: not checked
+    if isinstance(imgs, torch.Tensor):
+        warn_if_constant(imgs, "training set")
     train, val = split_validation(train, cfg.val_fraction, cfg.seed)
     beta_auto = cfg.beta is None
     cfg = resolve_beta(cfg, len(train))
@@ -159,27 +183,42 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
     ck = _Checkpointer(folder, cfg, net, g, metrics, state, t0)
 
-    if cfg.method == "ce":
-        head = _train_ce(cfg, net, x, y, g, metrics, progress, ck,
-                         infoplane=(x_test, y_test, prior), val=val)
-        feats, feats_test = _all_features(net, x), _all_features(net, x_test)
-    else:
-        search = None  # val_refit: the search net's last features on the fit and validation rows
-        if cfg.val_refit and val is not None:
-            feats, feats_test, feats_val, search = _train_layerwise_refit(
-                cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val)
+    # the frozen outputs: in memory or in files under the run folder, deleted when the run ends
+    # (with val_refit the search and refit keep their outputs in memory)
+    cache = FrozenCache(cfg.frozen_cache, cfg.cache_budget_mb,
+                        None if folder is None else folder / CACHE_FOLDER)
+    flush = cfg.flush_denormal and device.type == "cpu" and torch.set_flush_denormal(True)
+    try:
+        if cfg.method == "ce":
+            head = _train_ce(cfg, net, x, y, g, metrics, progress, ck,
+                             infoplane=(x_test, y_test, prior), val=val)
+            feats, feats_test = _all_features(net, x, cache), _all_features(net, x_test, cache)
         else:
-            feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test, prior,
-                                                            g, metrics, progress, ck, val)
-        head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
-                         stage=len(feats),
-                         val=None if val is None else (feats_val[-1], val[1]), search=search)
-    kill_point("report")
-    test_acc = accuracy(head, feats_test[-1], y_test)
-    train_acc = accuracy(head, feats[-1], y)
-    metrics.write({"stage": "final", "test_accuracy": test_acc, "train_accuracy": train_acc})
-    layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed,
-                             progress=progress)
+            search = None  # val_refit: the search net's last features on the fit and validation rows
+            if cfg.val_refit and val is not None:
+                if not isinstance(x, torch.Tensor):
+                    raise ConfigError("val_refit holds the training rows in memory and does not "
+                                      "stream them yet; pass val_refit=False with stream=True "
+                                      "(or val_fraction=0)")
+                feats, feats_test, feats_val, search = _train_layerwise_refit(
+                    cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val)
+            else:
+                feats, feats_test, feats_val = _train_layerwise(cfg, net, x, y, x_test, y_test,
+                                                                prior, g, metrics, progress, ck,
+                                                                val, cache)
+            head = _fit_head(cfg, feats[-1], y, train.num_classes, g, metrics, progress, ck,
+                             stage=len(feats),
+                             val=None if val is None else (feats_val[-1], val[1]), search=search)
+        kill_point("report")
+        test_acc = accuracy(head, feats_test[-1], y_test)
+        train_acc = accuracy(head, feats[-1], y)
+        metrics.write({"stage": "final", "test_accuracy": test_acc, "train_accuracy": train_acc})
+        layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed,
+                                 progress=progress)
+    finally:
+        cache.close()
+        if flush:
+            torch.set_flush_denormal(False)
     result = {
         "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
@@ -289,14 +328,18 @@ def split_validation(train: ImageDataset, fraction: float, seed: int
     if len(val_idx) < 2 or int(keep.sum()) < 2:
         raise ConfigError(f"--val-fraction {fraction} of {len(train.labels)} training images "
                           "leaves fewer than 2 on a side; change it or set it to 0")
-    part = lambda m: ImageDataset(train.images[m], train.labels[m], train.num_classes, train.source)
+    part = lambda m: ImageDataset(take_rows(train.images, m), train.labels[m], train.num_classes,
+                                  train.source)
     return part(keep), part(val_idx)
 
 
-def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val=None):
-    """Train every unit in turn. Its input is the frozen prefix's output, cached once in
-    memory, or recomputed per batch (``frozen_cache``; on augmented inputs with ``augment``);
+def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress, ck, val=None,
+                     cache=None):
+    """Train every unit in turn. Its input is the frozen prefix's output, cached once
+    (``cache``, a :class:`~layerib.ib.cache.FrozenCache`: in memory or on disk), or
+    recomputed per batch (``frozen_cache``; on augmented inputs with ``augment``);
     returns every layer's (flattened) features on the training, test and validation sets."""
+    cache = cache if cache is not None else FrozenCache(cfg.frozen_cache, cfg.cache_budget_mb)
     steps, _ = stage_steps(cfg, len(x))
     transform = AUGMENTATIONS[cfg.augment]
     recompute = cfg.frozen_cache == "recompute" or (cfg.frozen_cache == "auto" and transform is not None)
@@ -318,16 +361,16 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
             ck.stage_done(f"layer{i}", steps)
         net.freeze(i)
-        h_test = forward_cached(layer, h_test)
+        h_test = cache.forward(layer, h_test)
         feats_test.append(h_test.flatten(1))
         if not recompute:
-            h = forward_cached(layer, h)
+            h = cache.forward(layer, h)
             feats.append(h.flatten(1))
         if h_val is not None:
-            h_val = forward_cached(layer, h_val)
+            h_val = cache.forward(layer, h_val)
             feats_val.append(h_val.flatten(1))
     if recompute:  # the training features of every layer, once, for the read-out and report
-        feats = _all_features(net, x)
+        feats = _all_features(net, x, cache)
     return feats, feats_test, feats_val
 
 
@@ -534,7 +577,13 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
 
 
 @torch.inference_mode()
-def _all_features(net, x, chunk: int = 4096) -> list[torch.Tensor]:
+def _all_features(net, x, cache: FrozenCache | None = None) -> list:
+    """Every layer's (flattened) output on ``x``, layer by layer in chunks, each stored by
+    ``cache`` (in memory when None): tensors or :class:`~layerib.ib.cache.DiskRows`."""
+    cache = cache if cache is not None else FrozenCache("memory")
     net.eval()
-    parts = [net.features(x[s:s + chunk]) for s in range(0, len(x), chunk)]
-    return [torch.cat([p[k] for p in parts]).flatten(1) for k in range(len(net))]
+    feats, h = [], x
+    for layer in net.layers:
+        h = cache.forward(layer, h)
+        feats.append(h.flatten(1))
+    return feats
