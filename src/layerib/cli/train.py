@@ -127,7 +127,10 @@ def _interval(r: dict | None, value: float | None) -> str:
 def format_summary(res: dict) -> list[str]:
     """The lines ``layerib train`` prints: accuracy, then per layer I(Y;L) and I(X;L+eps) with
     their 95 % intervals, the Monte-Carlo truth, B and ln B, flags (never a bare number)."""
-    lines = [f"{res['method']} on {res['dataset']} ({res['n_train']} training images): "
+    refit = res.get("refit") or {}
+    rows = (f"{max(r['rows'] for r in refit.values())} training images: stages early-stopped on "
+            f"{res['n_val']} of them, then refitted on all" if refit else f"{res['n_train']} training images")
+    lines = [f"{res['method']} on {res['dataset']} ({rows}): "
              f"test accuracy {100 * res['test_accuracy']:.2f}%  [{res['wall_seconds']:.0f} s]"]
     if not res["layers"]:
         return lines
