@@ -55,12 +55,17 @@ def test_split_is_stratified_seeded_and_disjoint():
     assert split_validation(d, 0.0, seed=3) == (d, None)
 
 
+def _stopping_cfg(root, **kw) -> TrainConfig:
+    """A tiny MNIST run early-stopped on a 20 % split with patience 1."""
+    return TrainConfig(data_root=str(root), download=False, widths=(32, 16, 10), batch_size=32,
+                       min_steps_per_layer=60, epochs_per_layer=1, readout_epochs=1,
+                       critic_hidden=16, mi_restarts=1, mi_baseline=False, mi_max_steps=200,
+                       mi_eval_batch_size=50, evals_per_layer=2, val_fraction=0.2, patience=1,
+                       val_checks=10, **kw)
+
+
 def test_every_stage_early_stops_on_the_validation_split(tiny_mnist, tmp_path):
-    cfg = TrainConfig(data_root=str(tiny_mnist), download=False, widths=(32, 16, 10),
-                      batch_size=32, min_steps_per_layer=60, epochs_per_layer=1, readout_epochs=1,
-                      critic_hidden=16, mi_restarts=1, mi_baseline=False, mi_max_steps=200, mi_eval_batch_size=50,
-                      evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10,
-                      val_refit=False)
+    cfg = _stopping_cfg(tiny_mnist, val_refit=False)
     res = run_training(cfg, tmp_path / "run")
     assert res["n_val"] == 60 and res["n_train"] == 240
     recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -92,11 +97,7 @@ def test_refit_trains_each_stage_for_its_scaled_best_step_on_all_rows(tiny_mnist
         return readout_fn(f, y, c, head, **kw)
     monkeypatch.setattr(t, "train_layer", train_layer)
     monkeypatch.setattr(t, "fit_readout", fit_readout)
-    cfg = TrainConfig(data_root=str(tiny_mnist), download=False, widths=(32, 16, 10),
-                      batch_size=32, min_steps_per_layer=60, epochs_per_layer=1, readout_epochs=1,
-                      critic_hidden=16, mi_restarts=1, mi_baseline=False, mi_max_steps=200, mi_eval_batch_size=50,
-                      evals_per_layer=2, val_fraction=0.2, patience=1, val_checks=10,
-                      val_refit=True)
+    cfg = _stopping_cfg(tiny_mnist, val_refit=True)
     res = run_training(cfg, tmp_path / "run")
     assert [c[:2] + (c[3],) for c in calls] == [
         (u, n, v) for u in (1, 2, 3, "readout") for n, v in ((240, True), (300, False))]

@@ -43,11 +43,7 @@ def as_labelled(data, what: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
                           f"torch.utils.data.Dataset of (x, label) pairs; got {type(data).__name__}")
     if len(x) != len(y) or len(x) < 2:
         raise ConfigError(f"{what}: {len(x)} inputs and {len(y)} labels; need the same number, >= 2")
-    if y.is_floating_point() and not torch.equal(y, y.round()):
-        raise ConfigError(f"{what}: labels must be integers 0..C-1 (class indices), got floats")
-    y = y.reshape(len(y)).long()
-    if int(y.min()) < 0:
-        raise ConfigError(f"{what}: labels must be integers 0..C-1, got {int(y.min())}")
+    y = _class_indices(y, what)
     x = x.float()
     if not torch.isfinite(x).all():
         raise ConfigError(f"{what}: inputs hold NaN or inf; clean or impute them first")
@@ -65,12 +61,18 @@ def as_streamed(data: Dataset, what: str = "train", workers: int = 0):
     y = dataset_labels(data, workers, check=check)
     if len(y) < 2:
         raise ConfigError(f"{what}: {len(y)} items; need >= 2")
+    return DatasetRows(data, workers), _class_indices(y, what)
+
+
+def _class_indices(y: torch.Tensor, what: str) -> torch.Tensor:
+    """Labels as int64 class indices ``(N,)``; floats that are not whole numbers, or negative
+    labels, are a one-line :class:`ConfigError`."""
     if y.is_floating_point() and not torch.equal(y, y.round()):
         raise ConfigError(f"{what}: labels must be integers 0..C-1 (class indices), got floats")
     y = y.reshape(len(y)).long()
     if int(y.min()) < 0:
         raise ConfigError(f"{what}: labels must be integers 0..C-1, got {int(y.min())}")
-    return DatasetRows(data, workers), y
+    return y
 
 
 def as_image_dataset(train, test, source: str = "python", *, stream: bool = False,

@@ -55,7 +55,8 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
     """One layer's report entry: I(X; L + eps) and I(Y; L) by :func:`estimate_mi`, the truth.
 
     Args:
-        f, f_test: the layer's training / test features ``(N, d)`` / ``(N_test, d)``.
+        f, f_test: the layer's training / test features ``(N, ...)`` / ``(N_test, ...)``
+            (tensors, or :class:`~layerib.ib.cache.DiskRows`), flattened here.
         y, y_test: int64 labels ``(N,)`` / ``(N_test,)``, or None (no I(Y; L)).
         noise_var: sigma^2 > 0 of the measuring noise eps.
         seed: seeds the row subset, the splits, the critics and the Monte-Carlo truth.
@@ -74,9 +75,10 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         ConfigError: too few rows to split (estimate_mi needs >= 16 per split), bad options.
         NumericalError: every candidate critic diverged.
     """
-    if len(f) > max_rows:
+    if len(f) > max_rows:  # the seeded subset, read alone (f may be on disk)
         keep = torch.randperm(len(f), generator=torch.Generator().manual_seed(seed))[:max_rows]
         f, y = f[keep], (None if y is None else y[keep])
+    f, f_test = as_tensor(f).flatten(1), as_tensor(f_test).flatten(1)
     if len(f) >= 48:  # the critics fit on training rows, the value is on the test rows
         rx = estimate_mi(f, f, noise_var=noise_var, seed=seed, test=(f_test, f_test), **options)
         ry = (estimate_mi(f, y, seed=seed, test=(f_test, y_test), **options)
@@ -124,13 +126,8 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
                    max_steps=cfg.mi_max_steps, eval_every=min(100, cfg.mi_max_steps))
     bar = tqdm(total=len(feats), desc="MI report", leave=False, disable=not progress)
     for i, (f, ft) in enumerate(zip(feats, feats_test), start=1):
-        if len(f) > cfg.mi_max_rows:  # the seeded subset, read (from disk) alone
-            keep = torch.randperm(len(f), generator=torch.Generator().manual_seed(seed + i))
-            f, y_fit = f[keep[:cfg.mi_max_rows]], y[keep[:cfg.mi_max_rows]]
-        else:
-            f, y_fit = as_tensor(f), y
-        entry = measure_layer(f.flatten(1), y_fit, as_tensor(ft).flatten(1), y_test, cfg.noise_var,
-                              seed=seed + i, max_rows=cfg.mi_max_rows, **options)
+        entry = measure_layer(f, y, ft, y_test, cfg.noise_var, seed=seed + i,
+                              max_rows=cfg.mi_max_rows, **options)
         out.append({"index": i, **entry})
         bar.update()
     bar.close()

@@ -277,7 +277,7 @@ def _named(bounds) -> tuple[str, ...]:
     return tuple(dict.fromkeys("dv" if b == "auto" else b for b in bounds))
 
 
-def _options(s: CriticSettings, i: int) -> dict:
+def _options(s: CriticSettings) -> dict:
     """:func:`estimate_mi` options from the critic settings (``steps`` and ``passes`` belong
     to the held-out-batch recipes: estimate_mi stops its critics early)."""
     return dict(eval_batch_size=s.batch_size, hidden=s.hidden, n_centers=s.n_centers, lr=s.lr,
@@ -288,7 +288,7 @@ def _estimate_x(critic, bound, train, test, f_tr, f_te, nv, s, i):
     """One I(X; L + eps) entry: ``(MIResult, protocol name)``."""
     name = f"{critic}-{bound}"
     if nv > 0 and (critic == "auto" or name in CANDIDATES):
-        opts = _options(s, i) if critic == "auto" else {**_options(s, i), "candidates": (name,)}
+        opts = _options(s) if critic == "auto" else {**_options(s), "candidates": (name,)}
         return estimate_mi(f_tr, f_tr, noise_var=nv, seed=s.seed + i, test=(f_te, f_te),
                            **opts), "estimate_mi"
     if critic == "auto":
@@ -300,7 +300,7 @@ def _estimate_x(critic, bound, train, test, f_tr, f_te, nv, s, i):
 def _estimate_y(bound, f_tr, y_tr, f_te, y_te, prior, s, i):
     """One I(Y; L) entry: ``(MIResult, protocol name)``."""
     if bound == "auto" or f"heads-{bound}" in CANDIDATES:
-        opts = _options(s, i) if bound == "auto" else {**_options(s, i), "candidates": (f"heads-{bound}",)}
+        opts = _options(s) if bound == "auto" else {**_options(s), "candidates": (f"heads-{bound}",)}
         return estimate_mi(f_tr, y_tr, seed=s.seed + i, test=(f_te, y_te), **opts), "estimate_mi"
     return estimate_y(bound, f_tr, y_tr, f_te, y_te, prior, s), "heldout-batches"
 
