@@ -68,8 +68,11 @@ def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: A
     frozen units before it to maximise ``I(Y; L_i) - beta I(X; L_i + eps)``, then frozen;
     then a linear read-out is fitted on the last unit's output with cross-entropy. The
     defaults are those of ``layerib train`` (InfoNCE bounds on both terms, the Gaussian
-    AA-MINE critic, the joint critic/layer update, noise variance 100, beta = 600 / N);
-    mind that ``noise_var`` is in squared units of your layers' outputs.
+    AA-MINE critic, the joint critic/layer update, noise variance 100, beta = 600 / N;
+    every stage early-stopped on a 20 % validation split of ``train``, then refitted on
+    all of it for its best step count: ``val_fraction=0.2``, ``val_refit=True``; the final
+    MI report by :func:`layerib.estimate_mi`'s protocol); mind that ``noise_var`` is in
+    squared units of your layers' outputs.
 
     Args:
         layers: an ``nn.Sequential`` or a list of ``nn.Module`` s (output sizes are inferred
@@ -92,7 +95,8 @@ def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: A
             ``DataLoader`` over each batch's indices; pinned memory on CUDA) instead of into
             memory; the batches are the same, so is the result (bit-identical on CPU). The
             frozen layers' outputs then follow ``frozen_cache`` / ``cache_budget_mb`` (in
-            memory up to the budget, then on disk). ``data.pt`` is not written.
+            memory up to the budget, then on disk). ``data.pt`` is not written. Not yet with
+            ``val_refit`` (a one-line ConfigError: pass ``val_refit=False``).
         workers: loader processes sharing each batch when streaming (0: this process).
         **settings: any ``layerib train`` setting by its config name (``beta``,
             ``noise_var``, ``batch_size``, ``min_steps_per_layer``, ``seed``, ``device``, ...).
