@@ -175,3 +175,69 @@ def test_finished_runs_are_compared_with_the_preset_on_what_the_method_reads():
     assert not table1._matches_preset(ce_run | {"ce_epochs": 3}, ce)
     # the MNIST 1 % IB cell runs the validation-chosen schedule, the baselines the defaults
     assert ib.min_steps_per_layer == 100 and ce.min_steps_per_layer == TrainConfig().min_steps_per_layer
+
+
+def _cell(setting, method, seeds, acc):
+    return {"setting": setting, "method": method, "seeds": list(seeds), "accuracy_percent": list(acc)}
+
+
+def test_paired_differences_t_interval_and_verdicts():
+    from scipy.stats import t as student_t
+    cells = [_cell("mnist1", "ib", [0, 1, 2, 3, 4], [88.0, 89.0, 87.5, 88.5, 88.2]),
+             _cell("mnist1", "iy", [0, 1, 2, 3, 4], [89.0, 90.1, 88.9, 89.2, 89.4]),
+             _cell("mnist1", "ce", [0, 1, 2, 4], [88.5, 88.0, 88.1, 87.0]),   # seed 3 missing
+             _cell("mnist100", "ib", [0], [98.3]), _cell("mnist100", "iy", [0], [98.2])]
+    rows = {(r["setting"], r["contrast"]): r for r in table1.paired_differences(cells, cells)}
+    d = np.array([88.0, 89.0, 87.5, 88.5, 88.2]) - np.array([89.0, 90.1, 88.9, 89.2, 89.4])
+    r = rows[("mnist1", "ib - iy")]
+    half = student_t.ppf(0.975, 4) * d.std(ddof=1) / np.sqrt(5)
+    assert r["n"] == 5 and r["mean_percent"] == pytest.approx(d.mean(), abs=1e-12)
+    assert r["low_percent"] == pytest.approx(d.mean() - half, abs=1e-12)
+    assert r["high_percent"] == pytest.approx(d.mean() + half, abs=1e-12)
+    assert r["significant"] and r["verdict"] == "ib behind, significant"
+    r = rows[("mnist1", "ib - ce")]  # paired on the 4 common seeds only
+    assert r["seeds"] == [0, 1, 2, 4] and r["n"] == 4
+    assert r["differences_percent"] == pytest.approx([-0.5, 1.0, -0.6, 1.2])
+    assert not r["significant"] and "holds 0" in r["verdict"]
+    r = rows[("mnist100", "ib - iy")]  # one seed: no interval, said so
+    assert r["n"] == 1 and r["mean_percent"] is None and r["verdict"] == "fewer than 2 paired seeds"
+    assert ("cifar10", "ib - iy") not in rows  # no such cells given
+    md = table1.paired_markdown(list(rows.values()), "t")
+    assert any(line.startswith("| MNIST 1% | ib - iy | 5 |") for line in md)
+
+
+def test_estimators_paper_writes_a_second_table(tiny_root, tmp_path, capsys):
+    out = tmp_path / "t1"
+    res = table1.run(out, preset="quick", seeds=2, data_root=str(tiny_root), download=False,
+                     cells=["mnist1/ib", "mnist1/iy", "mnist1/ce"])
+    paper = table1.run(out, preset="quick", seeds=2, data_root=str(tiny_root), download=False,
+                       cells=["mnist1/ib", "mnist1/iy"], estimators="paper")
+    for m in ("ib", "iy"):
+        cfg = json.loads((out / "estimators-paper" / "mnist1" / m / "seed1" / "config.json").read_text())["config"]
+        assert (cfg["y_bound"], cfg["x_bound"], cfg["x_critic"], cfg["critic_update"]) == (
+            "dv", "dv", "concat", "alternating")
+    assert not (out / "estimators-paper" / "mnist1" / "ce").exists()  # CE shared with ours
+    assert (out / "table1-estimators-paper.md").exists() and (out / "table1.md").exists()
+    assert paper["estimators"] == "paper" and res["estimators"] is None
+    cells = {(c["setting"], c["method"]): c for c in paper["cells"]}
+    assert cells[("mnist1", "ce")]["accuracy_percent"] == next(
+        c for c in res["cells"] if (c["setting"], c["method"]) == ("mnist1", "ce"))["accuracy_percent"]
+    assert all(c["config_matches_preset"] for c in paper["cells"])
+    vs = {(r["setting"], r["contrast"]): r for r in paper["versus_ours"]}
+    ours = {(c["setting"], c["method"]): c for c in res["cells"]}
+    for m in ("ib", "iy"):
+        r = vs[("mnist1", f"{m}: this - ours")]
+        assert r["n"] == 2 and r["differences_percent"] == pytest.approx(
+            [a - b for a, b in zip(cells[("mnist1", m)]["accuracy_percent"],
+                                   ours[("mnist1", m)]["accuracy_percent"])])
+    md = (out / "table1-estimators-paper.md").read_text()
+    assert "with the `paper` estimators" in md and "`paper` estimators - ours" in md
+    assert "IB - iy and IB - CE" in md
+
+
+def test_estimators_flag_is_table1_only(tmp_path, capsys):
+    argv = ["reproduce", "fig3", "--preset", "quick", "--out", str(tmp_path / "f"),
+            "--estimators", "paper"]
+    assert main(argv) == 2 and "--estimators applies to table1 only" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="unknown estimators preset 'mine'"):
+        table1.resolve_preset("quick", estimators="mine")

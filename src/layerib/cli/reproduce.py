@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from layerib.config import ESTIMATOR_PRESETS
 from layerib.errors import ConfigError
 from layerib.experiments import EXPERIMENTS
 
@@ -30,6 +31,10 @@ def add(sub) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed (default: the preset's)")
     p.add_argument("--seeds", type=int, default=None,
                    help="table1 only: number of seeds per cell (default: the preset's, 3)")
+    p.add_argument("--estimators", choices=sorted(ESTIMATOR_PRESETS), default=None,
+                   help="table1 only: train the layer-wise cells (iy, ib) with this estimator "
+                        "bundle (paper: MINE, the MLP AA-MINE critic, DV, alternating updates) "
+                        "and write a second table, table1-estimators-NAME.md, beside ours")
     p.add_argument("--force", action="store_true", help="overwrite a finished reproduction")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -38,13 +43,14 @@ def run(args) -> int:
     """Run the chosen reproduction; print its summary lines; exit status 0.
 
     Raises:
-        ConfigError: ``--seeds`` given for a reproduction other than table1.
+        ConfigError: ``--seeds`` or ``--estimators`` given for a reproduction other than table1.
     """
     kw = {}
-    if args.seeds is not None:
-        if args.name != "table1":
-            raise ConfigError(f"--seeds applies to table1 only, not {args.name}")
-        kw["seeds"] = args.seeds
+    for flag in ("seeds", "estimators"):
+        if getattr(args, flag) is not None:
+            if args.name != "table1":
+                raise ConfigError(f"--{flag} applies to table1 only, not {args.name}")
+            kw[flag] = getattr(args, flag)
     res = EXPERIMENTS[args.name](
         args.out, preset=args.preset, data_root=args.data_root,
         download=False if args.offline else None, device=args.device, seed=args.seed,

@@ -14,7 +14,18 @@ A folder holding ``result.json`` is a finished run and is not run again
 (resume: re-run the same command); ``force`` re-runs everything. Then
 ``DIR/table1.json`` and ``DIR/table1.md`` give per cell the mean and standard
 deviation (ddof 1) of the test accuracy over the finished seeds, the paper's
-number, wall time, the data copy read and the exact settings.
+number, wall time, the data copy read and the exact settings, and per data
+setting the paired differences IB - iy and IB - CE (same seed, hence the same
+training subset and initial weights for the layer-wise pair) with 95 % Student-t
+confidence intervals (:func:`paired_differences`).
+
+``estimators="paper"`` (``layerib reproduce table1 --estimators paper``) trains the
+layer-wise cells (``iy``, ``ib``) with the paper's estimators
+(:data:`layerib.config.ESTIMATOR_PRESETS`: MINE for I(Y; L), the MLP AA-MINE critic
+under DV, alternating updates) into ``DIR/estimators-paper/<setting>/<method>/seed<k>``
+and writes a second table, ``DIR/table1-estimators-paper.{json,md}``, beside ours; the
+CE cells have no estimators and are shared with ours (``DIR/<setting>/ce``). That table
+adds the paired differences paper estimators - ours per layer-wise cell.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerib.config import TrainConfig, effective_settings
+from layerib.config import ESTIMATOR_PRESETS, TrainConfig, effective_settings
 from layerib.errors import ConfigError
 from layerib.experiments.presets import choose, set_fields
 from layerib.experiments.paper_numbers import TABLE1
@@ -125,11 +136,19 @@ PRESETS = {
 }
 
 
-def resolve_preset(preset: str, seeds: int | None = None, **overrides) -> Table1Preset:
+#: the layer-wise methods: the ones ``estimators`` changes (CE trains no critic)
+LAYERWISE = ("iy", "ib")
+
+
+def resolve_preset(preset: str, seeds: int | None = None, estimators: str | None = None,
+                   **overrides) -> Table1Preset:
     """The named preset with ``TrainConfig`` fields in ``overrides`` replaced (None: keep).
 
+    ``estimators`` (a key of :data:`layerib.config.ESTIMATOR_PRESETS`, or None: the
+    preset's own) replaces the estimator settings of the layer-wise cells.
+
     Raises:
-        ConfigError: an unknown preset name or ``seeds < 1``.
+        ConfigError: an unknown preset or estimators name, or ``seeds < 1``.
     """
     if preset == "default":
         preset = "paper"
@@ -137,18 +156,30 @@ def resolve_preset(preset: str, seeds: int | None = None, **overrides) -> Table1
     if seeds is not None and (not isinstance(seeds, int) or seeds < 1):
         raise ConfigError(f"--seeds must be an integer >= 1, got {seeds!r}")
     cells = {k: set_fields(c, overrides) for k, c in p.cells.items()}
+    if estimators is not None:
+        bundle = choose(ESTIMATOR_PRESETS, estimators, "estimators")
+        cells = {k: dataclasses.replace(c, **bundle) if k[1] in LAYERWISE else c
+                 for k, c in cells.items()}
     return dataclasses.replace(p, cells=cells, seeds=seeds or p.seeds)
 
 
-def run_dir(out: Path, setting: str, method: str, seed: int) -> Path:
-    """The run folder of one cell and seed."""
+def run_dir(out: Path, setting: str, method: str, seed: int, estimators: str | None = None) -> Path:
+    """The run folder of one cell and seed (``estimators``: that bundle's layer-wise runs)."""
+    if estimators is not None and method in LAYERWISE:
+        return Path(out) / f"estimators-{estimators}" / setting / method / f"seed{seed}"
     return Path(out) / setting / method / f"seed{seed}"
+
+
+def table_name(estimators: str | None = None) -> str:
+    """``table1`` (the preset's estimators) or ``table1-estimators-<name>``."""
+    return "table1" if estimators is None else f"table1-estimators-{estimators}"
 
 
 def run(out: str | Path, *, preset: str = "paper", data_root: str | None = None,
         download: bool | None = None, device: str | None = None, seed: int | None = None,
         seeds: int | None = None, force: bool = False, progress: bool = False,
-        argv: list[str] | None = None, cells: list[str] | None = None) -> dict:
+        argv: list[str] | None = None, cells: list[str] | None = None,
+        estimators: str | None = None) -> dict:
     """Run (or resume) every cell and seed into ``out``; write ``table1.json`` and ``.md``.
 
     Args:
@@ -159,6 +190,10 @@ def run(out: str | Path, *, preset: str = "paper", data_root: str | None = None,
         force: re-run finished cells too.
         cells: run only these cells, named ``"<setting>/<method>"`` (e.g. ``"cifar10/ib"``);
             the table still lists every cell (unrun ones as not run).
+        estimators: None (the preset's estimators: ``table1.{json,md}``) or a key of
+            :data:`layerib.config.ESTIMATOR_PRESETS` (e.g. ``"paper"``): the layer-wise
+            cells with those estimators, a second table ``table1-estimators-<name>``
+            (module doc).
 
     Returns:
         What ``table1.json`` holds (``summary`` lines included).
@@ -170,7 +205,8 @@ def run(out: str | Path, *, preset: str = "paper", data_root: str | None = None,
     from layerib.runs.training import run_training
 
     t0 = time.perf_counter()
-    p = resolve_preset(preset, seeds, data_root=data_root, download=download, device=device)
+    p = resolve_preset(preset, seeds, estimators, data_root=data_root, download=download,
+                       device=device)
     first = 0 if seed is None else seed
     out = Path(out)
     names = {f"{s}/{m}" for s, m in p.cells}
@@ -182,19 +218,25 @@ def run(out: str | Path, *, preset: str = "paper", data_root: str | None = None,
         if cells is not None and f"{setting}/{method}" not in cells:
             continue
         for k in range(first, first + p.seeds):
-            d = run_dir(out, setting, method, k)
+            d = run_dir(out, setting, method, k, estimators)
             if (d / "result.json").exists() and not force:
                 continue
             if progress:
                 print(f"table1: {setting} {method} seed {k} -> {d}", file=sys.stderr, flush=True)
             run_training(dataclasses.replace(cfg, seed=k), d, force=force, progress=progress,
                          argv=argv)
-    table = collect(out, p, range(first, first + p.seeds))
-    table.update({"experiment": "table1", "preset": preset, "note": p.note,
-                  "argv": argv or sys.argv, "versions": versions(),
+    seed_range = range(first, first + p.seeds)
+    table = collect(out, p, seed_range, estimators)
+    if estimators is not None:  # beside ours: the same cells with the preset's own estimators
+        ours = collect(out, resolve_preset(preset, seeds), seed_range)
+        table["versus_ours"] = paired_differences(table["cells"], ours["cells"],
+                                                  methods=LAYERWISE, against="same")
+    table.update({"experiment": "table1", "preset": preset, "estimators": estimators,
+                  "note": p.note, "argv": argv or sys.argv, "versions": versions(),
                   "wall_seconds_this_call": time.perf_counter() - t0})
-    atomic_write_json(out / "table1.json", table)
-    atomic_write_text(out / "table1.md", render_markdown(table))
+    name = table_name(estimators)
+    atomic_write_json(out / f"{name}.json", table)
+    atomic_write_text(out / f"{name}.md", render_markdown(table))
     return table
 
 
@@ -242,13 +284,14 @@ def _matches_preset(run_cfg: dict, cfg: TrainConfig, beta_auto: bool = True) -> 
     return all(have[k] == v for k, v in _settings_of(want).items() if k not in skip)
 
 
-def collect(out: Path, p: Table1Preset, seeds) -> dict:
-    """Gather finished runs into per-cell statistics (accuracies in percent)."""
+def collect(out: Path, p: Table1Preset, seeds, estimators: str | None = None) -> dict:
+    """Gather finished runs into per-cell statistics (accuracies in percent) and the
+    paired differences of :func:`paired_differences`."""
     cells = []
     for (setting, method), cfg in p.cells.items():
         dataset, fraction, label = SETTINGS[setting]
-        runs = [_read(run_dir(out, setting, method, k) / "result.json") for k in seeds
-                if (run_dir(out, setting, method, k) / "result.json").exists()]
+        dirs = [run_dir(out, setting, method, k, estimators) for k in seeds]
+        runs = [_read(d / "result.json") for d in dirs if (d / "result.json").exists()]
         acc = [100 * r["test_accuracy"] for r in runs]
         n_train = runs[0]["n_train"] if runs else None
         paper = TABLE1.get((dataset, fraction), {}).get(method)
@@ -272,7 +315,8 @@ def collect(out: Path, p: Table1Preset, seeds) -> dict:
                                          for r in runs),
         })
     done = sum(len(c["accuracy_percent"]) for c in cells)
-    summary = [f"table1: {done} of {len(cells) * len(list(seeds))} cell/seed runs finished"]
+    summary = [f"{table_name(estimators)}: {done} of {len(cells) * len(list(seeds))} "
+               "cell/seed runs finished"]
     for c in cells:
         if c["mean_percent"] is None:
             summary.append(f"  {c['label']:<11} {c['method']:<9} not run")
@@ -280,7 +324,70 @@ def collect(out: Path, p: Table1Preset, seeds) -> dict:
         paper = "" if c["paper_percent"] is None else f"  (paper {c['paper_percent']:.2f})"
         summary.append(f"  {c['label']:<11} {c['method']:<9} {c['mean_percent']:6.2f} "
                        f"+- {_fmt(c['std_percent'])} over {len(c['seeds'])} seed(s){paper}")
-    return {"cells": cells, "summary": summary}
+    paired = paired_differences(cells, cells)
+    for d in paired:
+        if d["mean_percent"] is not None:
+            summary.append(f"  {d['label']:<11} {d['contrast']:<9} {d['mean_percent']:+6.2f} "
+                           f"[{_fmt(d['low_percent'])}, {_fmt(d['high_percent'])}] "
+                           f"(95 %, {d['n']} paired seeds): {d['verdict']}")
+    return {"cells": cells, "paired": paired, "summary": summary}
+
+
+#: the contrasts of the paper's claim: (method, reference), each paired by seed
+CONTRASTS = (("ib", "iy"), ("ib", "ce"))
+
+
+def paired_differences(cells: list[dict], reference: list[dict], *,
+                       methods: tuple[str, ...] = ("ib",), against: str = "contrasts",
+                       level: float = 0.95) -> list[dict]:
+    """Paired test-accuracy differences, in points, with Student-t confidence intervals.
+
+    For each data setting and each contrast, the seeds run in both cells are paired
+    (the same seed draws the same training subset; the layer-wise methods also start
+    from the same initial weights) and the differences d_k = acc_a(k) - acc_b(k)
+    summarised: mean, ``level`` interval mean +- t_{n-1} s / sqrt(n) (s the sample
+    std of d, ddof 1), and a verdict (significant when the interval excludes 0).
+
+    Args:
+        cells, reference: ``collect``'s cell lists (a: ``cells``, b: ``reference``).
+        methods: with ``against="same"``: the methods compared with the same method in
+            ``reference`` (e.g. paper estimators - ours).
+        against: ``"contrasts"`` (:data:`CONTRASTS`: IB - iy and IB - CE) or ``"same"``.
+
+    Returns:
+        One dict per (setting, contrast): ``setting, label, contrast, seeds, n,
+        differences_percent, mean_percent, low_percent, high_percent, significant,
+        verdict``; mean/low/high are None with fewer than 2 paired seeds.
+    """
+    from scipy.stats import t as student_t
+    by_a = {(c["setting"], c["method"]): c for c in cells}
+    by_b = {(c["setting"], c["method"]): c for c in reference}
+    pairs = CONTRASTS if against == "contrasts" else tuple((m, m) for m in methods)
+    out = []
+    for setting, (_, _, label) in SETTINGS.items():
+        for a_m, b_m in pairs:
+            a, b = by_a.get((setting, a_m)), by_b.get((setting, b_m))
+            if a is None or b is None:
+                continue
+            acc_b = dict(zip(b["seeds"], b["accuracy_percent"]))
+            seeds = [k for k in a["seeds"] if k in acc_b]
+            diffs = [acc - acc_b[k] for k, acc in zip(a["seeds"], a["accuracy_percent"])
+                     if k in acc_b]
+            name = f"{a_m} - {b_m}" if against == "contrasts" else f"{a_m}: this - ours"
+            row = {"setting": setting, "label": label, "contrast": name, "seeds": seeds,
+                   "n": len(diffs), "differences_percent": diffs, "mean_percent": None,
+                   "low_percent": None, "high_percent": None, "significant": None,
+                   "verdict": "fewer than 2 paired seeds", "level": level}
+            if len(diffs) >= 2:
+                mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
+                half = float(student_t.ppf(0.5 + level / 2, len(diffs) - 1)) * sd / math.sqrt(len(diffs))
+                sig = bool(mean - half > 0 or mean + half < 0)
+                row.update(mean_percent=mean, low_percent=mean - half, high_percent=mean + half,
+                           significant=sig,
+                           verdict=(f"{a_m} {'ahead' if mean > 0 else 'behind'}, significant"
+                                    if sig else "not significant (the interval holds 0)"))
+            out.append(row)
+    return out
 
 
 def _fmt(v: float | None, digits: int = 2) -> str:
@@ -291,9 +398,25 @@ def _runs(c: dict) -> str:
     return ", ".join(f"{k}: {a:.2f}" for k, a in zip(c["seeds"], c["accuracy_percent"])) or "-"
 
 
+def paired_markdown(rows: list[dict], title: str) -> list[str]:
+    """Markdown lines (a ``## title`` section and a table) of :func:`paired_differences` rows."""
+    lines = ["", f"## {title}", "",
+             "| data | contrast | paired seeds | mean difference, points | 95 % CI | verdict |",
+             "|---|---|---|---|---|---|"]
+    for d in rows:
+        lines.append(f"| {d['label']} | {d['contrast']} | {d['n']} | {_fmt(d['mean_percent'])} | "
+                     f"[{_fmt(d['low_percent'])}, {_fmt(d['high_percent'])}] | {d['verdict']} |")
+    return lines
+
+
 def render_markdown(table: dict) -> str:
-    """``table1.md``: the table (ours beside the paper's), then each cell's settings."""
-    lines = ["# Table 1 (Elad et al. 2019): test accuracy, %", "",
+    """``table1.md``: the table (ours beside the paper's), the paired differences, then
+    each cell's settings."""
+    est = table.get("estimators")
+    title = "# Table 1 (Elad et al. 2019): test accuracy, %"
+    if est is not None:
+        title += f", layer-wise cells with the `{est}` estimators"
+    lines = [title, "",
              f"preset `{table['preset']}`. {table.get('note', '')}".rstrip(), "",
              "| data | method | ours: mean | std | seeds: accuracy | paper | wall s / seed | data copy |",
              "|---|---|---|---|---|---|---|---|"]
@@ -306,8 +429,16 @@ def render_markdown(table: dict) -> str:
         lines += ["", f"**Settings differ from the preset's** (runs kept from an earlier "
                       f"version): {', '.join(odd)}; each run's own settings are listed below."]
     lines += ["", "Paper column: shown only when the run used the paper's training-set size.",
-              "Std: sample standard deviation over seeds (- for one seed).", "",
-              "## Settings per cell", ""]
+              "Std: sample standard deviation over seeds (- for one seed)."]
+    if table.get("paired"):
+        lines += paired_markdown(table["paired"], "The claim, paired by seed: IB - iy and IB - CE")
+        lines += ["", "Differences in test-accuracy points, each seed's two runs paired (same "
+                      "training subset); 95 % Student-t interval over the paired seeds; "
+                      "significant when it excludes 0."]
+    if table.get("versus_ours"):
+        lines += paired_markdown(table["versus_ours"], f"`{est}` estimators - ours (the preset's "
+                                                  "estimators), paired by seed")
+    lines += ["", "## Settings per cell", ""]
     for c in table["cells"]:
         cfg = ", ".join(f"{k}={v}" for k, v in c["config"].items())
         lines.append(f"- **{c['label']} / {c['method']}** (beta used: {_fmt(c['beta'], 4)}): {cfg}")
