@@ -31,7 +31,8 @@ def plot_ib_curve(curve: dict, title: str | None = None) -> Figure:
             "layers": [{"index", "i_x_nats", "i_y_nats"}]}`` where each
             quantity is ``{"mean", "std", "values"}`` over seeds (accuracy as
             a fraction, MI in nats); ``"ce"``, the same without ``beta`` for
-            the cross-entropy baseline (or None); ``"noise_var"``.
+            the cross-entropy baseline (or None); ``"iy"``, the same for layer-wise
+            I(Y; L) only, beta = 0 (or None; drawn on the accuracy panel); ``"noise_var"``.
         title: optional figure title.
 
     Returns:
@@ -49,6 +50,10 @@ def plot_ib_curve(curve: dict, title: str | None = None) -> Figure:
         acc = ce["test_accuracy"]
         _baseline(ax_acc, {"mean": 100 * acc["mean"], "std": 100 * acc["std"]}, "k",
                   f"CE baseline ({100 * acc['mean']:.1f}%)")
+    if curve.get("iy"):
+        acc = curve["iy"]["test_accuracy"]
+        _baseline(ax_acc, {"mean": 100 * acc["mean"], "std": 100 * acc["std"]}, "C2",
+                  f"beta = 0, I(Y;L) only ({100 * acc['mean']:.1f}%)")
     n_layers = len(ib[0]["layers"]) if ib else 0
     for ax, key in ((ax_x, "i_x_nats"), (ax_y, "i_y_nats")):
         for i in range(n_layers):
