@@ -138,3 +138,52 @@ def test_refit_with_the_prefix_recomputed_per_batch_equals_the_cached_prefix(tin
     assert a["refit"] == b["refit"] and a["test_accuracy"] == b["test_accuracy"]
     ma, mb = (torch.load(tmp_path / d / "model.pt") for d in "ab")
     assert all(torch.equal(ma["net"][k], mb["net"][k]) for k in ma["net"])
+
+
+def test_refit_progress_bar_counts_each_phase_against_its_own_total(tmp_path, capsys):
+    """The layer bar counts the search against its budget, then restarts for the refit."""
+    from layerib.runs.training import _search_then_refit
+
+    class Bar:
+        def __init__(self):
+            self.desc, self.n, self.total, self.log = "layer 1/2 (ib)", 0, 10, []
+
+        def set_description(self, d):
+            self.desc = d
+            self.log.append(("desc", d))
+
+        def reset(self, total):
+            self.n, self.total = 0, total
+            self.log.append(("reset", total))
+
+        def update(self, k=1):
+            self.n += k
+            assert self.n <= self.total, (self.n, self.total)
+
+    class Ck:
+        refits = {}
+
+        class metrics:
+            @staticmethod
+            def write(rec):
+                pass
+
+        def local_for(self, index):
+            return None
+
+        def hook(self, name, steps, extra=None):
+            return None
+
+    bar, module = Bar(), torch.nn.Linear(2, 2)
+
+    def search(resume, hook, on_best):
+        for _ in range(10):
+            bar.update()
+        on_best(6)
+
+    def fit(n_steps, resume, hook):
+        for _ in range(n_steps):
+            bar.update()
+    _search_then_refit(Ck(), 0, "layer1", module, 10, search, fit, 80, 100, bar)
+    assert bar.log == [("desc", "layer 1/2 (ib) search"), ("reset", 8),
+                       ("desc", "layer 1/2 (ib) refit")] and bar.n == 8

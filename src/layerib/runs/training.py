@@ -404,7 +404,7 @@ def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, pr
         return model.prefix(i - 1) if i > 1 else torch.nn.Sequential()
     for i, (layer, twin) in enumerate(zip(net.layers, search_net.layers), start=1):
         if ck.done < i:  # else trained before an interruption; its weights are loaded
-            with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method}, refit)") as bar:
+            with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
                 tick = bar.update if bar is not None else None
 
                 def search(resume, hook, on_best):
@@ -421,7 +421,7 @@ def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, pr
                                 heldout=(h_test, y_test), on_eval=metrics.write, progress=tick,
                                 resume=resume, on_checkpoint=hook(), steps=n_steps)
                 _search_then_refit(ck, i - 1, f"layer{i}", layer, steps, search, fit, n,
-                                   len(y_all))
+                                   len(y_all), bar)
             search_net.freeze(i)
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
             ck.stage_done(f"layer{i}", steps)
@@ -453,7 +453,7 @@ def refit_steps(best_step: int, n_fit: int, n_all: int) -> int:
     return max(1, round(best_step * n_all / n_fit))
 
 
-def _search_then_refit(ck, index, name, module, search_steps, search, fit, n_fit, n_all):
+def _search_then_refit(ck, index, name, module, search_steps, search, fit, n_fit, n_all, bar=None):
     """Stage ``index`` (``name``) with ``val_refit``: search for its best step, then refit.
 
     ``search(resume, on_checkpoint, on_best)`` trains ``module`` on the fit rows with early
@@ -463,11 +463,16 @@ def _search_then_refit(ck, index, name, module, search_steps, search, fit, n_fit
     ``on_checkpoint``). A checkpoint of either phase holds ``phase``, the initial weights
     and (refit) ``best_step``: both phases resume; the refit's kill points are
     ``NAME.refit:STEP``. Records ``{"stage": "refit", ...}`` and ``ck.refits[name]``.
+    ``bar`` (a tqdm bar or None) counts the search against ``search_steps``, then is reset
+    to count the refit against its own steps.
     """
     local = ck.local_for(index)
+    desc = bar.desc if bar is not None else ""
     init = local["init"] if local is not None else copy.deepcopy(module.state_dict())
     found = {"best_step": local["best_step"]} if local is not None and local["phase"] == "refit" else {}
     if not found:
+        if bar is not None:
+            bar.set_description(f"{desc} search")
         search(local, ck.hook(name, search_steps, lambda: {"phase": "search", "init": init}),
                lambda step: found.update(best_step=step))
         local = None
@@ -478,6 +483,9 @@ def _search_then_refit(ck, index, name, module, search_steps, search, fit, n_fit
         return ck.hook(f"{name}.refit", steps, lambda: {"phase": "refit", "init": init,
                                                          "best_step": best,
                                                          **(extra() if extra else {})})
+    if bar is not None:
+        bar.reset(total=steps)
+        bar.set_description(f"{desc} refit")
     fit(steps, local, hook)
     ck.refits[name] = {"best_step": best, "refit_steps": steps, "rows": n_all}
     ck.metrics.write({"stage": "refit", "unit": name, "best_step": best, "refit_steps": steps,
@@ -511,7 +519,8 @@ def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, va
             def fit(n_steps, resume, hook):
                 fit_readout(f_all, y_all, num_classes, head, steps=n_steps, resume=resume,
                             on_checkpoint=hook(), **kw)
-            _search_then_refit(ck, stage, "readout", head, steps, find, fit, len(y), len(y_all))
+            _search_then_refit(ck, stage, "readout", head, steps, find, fit, len(y), len(y_all),
+                               bar)
         else:
             head = fit_readout(features, y, num_classes, steps=steps, resume=ck.local_for(stage),
                                on_checkpoint=ck.hook("readout", steps), val=val,
@@ -563,7 +572,7 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
                 extra = (lambda: {"recorder": recorder.state_dict()}) if recorder is not None else None
                 train_cross_entropy(net, x_all, y_all, steps=n_steps, resume=resume,
                                     on_step=recorder, on_checkpoint=hook(extra), **kw)
-            _search_then_refit(ck, 0, "ce", net, steps, search, fit, len(y), len(y_all))
+            _search_then_refit(ck, 0, "ce", net, steps, search, fit, len(y), len(y_all), bar)
         else:
             local = ck.local_for(0)
             recorder = recorder_for(x, y, steps, per_epoch, local)
