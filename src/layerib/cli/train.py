@@ -78,7 +78,7 @@ def add(sub) -> None:
     p.add_argument("--estimators", choices=sorted(ESTIMATOR_PRESETS), default=None,
                    help="a bundle of estimator settings applied before the other flags: ours "
                         "(the defaults) or paper (MINE/DV for I(Y;L), an MLP AA-MINE critic under "
-                        "DV, alternating critic and layer steps)")
+                        "DV with shuffled marginal pairs, alternating critic and layer steps)")
     run = p.add_argument_group("this command")
     run.add_argument("--config", type=Path, help="YAML file of config keys (flags override it)")
     run.add_argument("--out", type=Path, required=True, help="run folder to write")
