@@ -92,12 +92,14 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         if y is not None:
             ry = estimate_mi(f_test, y_test, seed=seed, **options)
             ry = dataclasses.replace(ry, notes=ry.notes + note)
+    width = f.shape[1]
+    del f  # the training rows are done with: not held beside the truth's float64 distinct rows
     mc = mixture_mi(f_test, noise_var, n_samples=mc_samples,  # float64 inside, distinct rows only
                     generator=torch.Generator().manual_seed(seed))
     flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound)
     flags += [k for k in rx.flags if k not in flags]
     flags += [f"i_y_{k}" for k in (ry.flags if ry is not None else ())]
-    return {"width": f.shape[1], "i_y_nats": None if ry is None else ry.value,
+    return {"width": width, "i_y_nats": None if ry is None else ry.value,
             "i_x_nats": rx.value, "i_x_monte_carlo_nats": mc.value,
             "i_x_monte_carlo_stderr": mc.stderr, "batch_size": rx.batch_size,
             "noise_var": noise_var, "output_rms": output_rms(f_test), "flags": flags,
