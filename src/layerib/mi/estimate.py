@@ -231,7 +231,9 @@ class _Problem:
             self.y = torch.as_tensor(y, dtype=torch.int64)
         else:
             self.classes = 0
-            if same:  # y = x: the same mapped rows (one map when v = u), held once
+            if same and kind == "none":  # I(L; L + eps): the rows as they are, read per batch
+                self.x = self.y = _StackedRows(xs, kx)
+            elif same:  # y = x: the same mapped rows (one map when v = u), held once
                 self.x, _ = _mapped(xs, self.n, kx, self.pool_idx, kind)
                 self.y = self.x
             elif noise_var and ky is kx:  # one map when v = u: x's, block by block
@@ -247,7 +249,8 @@ class _Problem:
                 self.y, _ = _mapped(ys, self.n, ky, self.pool_idx, kind)
         g = torch.Generator().manual_seed(seed + 17)
         sd = math.sqrt(noise_var) if noise_var else 0.0
-        self.test_noise = sd * torch.randn(self._rows_shape(self.test_idx), generator=g) if sd else None
+        # (scaled in place: the values of sd * randn, without a second array of them)
+        self.test_noise = torch.randn(self._rows_shape(self.test_idx), generator=g).mul_(sd) if sd else None
 
     def _rows_shape(self, idx: np.ndarray) -> tuple[int, ...]:
         """The shape of ``self.y[idx]``, without reading those rows."""
@@ -279,7 +282,7 @@ class _Problem:
         te = self.test_idx
         y = self.y
         if shuffled:  # pairs made independent: one derangement of y over all rows
-            y = y[derangement(self.n, generator=torch.Generator().manual_seed(seed + 5))]
+            y = _Rows(y, derangement(self.n, generator=torch.Generator().manual_seed(seed + 5)))
         if critic in ("gauss", "gauss2"):
             return self._fit_gauss(name, critic == "gauss2", bound, tr, va, te, y, seed)
         torch.manual_seed(seed)
@@ -309,7 +312,7 @@ class _Problem:
         if not self.noise_var:
             return None
         g = torch.Generator().manual_seed(self.seed + 23)
-        return math.sqrt(self.noise_var) * torch.randn(self._rows_shape(va), generator=g)
+        return torch.randn(self._rows_shape(va), generator=g).mul_(math.sqrt(self.noise_var))
 
 
     def _fit_gauss(self, name, quadratic, bound, tr, va, te, y, seed) -> _Run:
@@ -331,6 +334,39 @@ class _Problem:
         terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
         ess = marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
         return _Run(name, best[0], best[1], terms, 0, ess)
+
+
+class _StackedRows:
+    """``torch.as_tensor(np.concatenate(parts).astype(np.float64)[:, keep], dtype=torch.float32)``
+    (the rows under the map ``"none"``), read when indexed: ``rows[idx]`` gathers those rows of
+    the parts (each ``(n_k, d)``) and converts them alone, so the stacked array is never held."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, parts: list[np.ndarray], keep: np.ndarray):
+        self.parts, self.keep = parts, (None if keep.all() else keep)
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+        self.dtype = np.result_type(*(p.dtype for p in parts))
+        self._shape = torch.Size((int(self.starts[-1]), int(keep.sum())))
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    @property
+    def shape(self) -> torch.Size:
+        return self._shape
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        idx = torch.as_tensor(idx).reshape(-1).cpu().numpy()
+        idx = np.where(idx < 0, idx + len(self), idx)
+        part = np.searchsorted(self.starts, idx, side="right") - 1
+        rows = np.empty((len(idx), self.parts[0].shape[1]), dtype=self.dtype)
+        for k, p in enumerate(self.parts):
+            m = part == k
+            rows[m] = p[idx[m] - self.starts[k]]
+        rows = rows.astype(np.float64)
+        rows = np.ascontiguousarray(rows if self.keep is None else rows[:, self.keep])
+        return torch.as_tensor(rows, dtype=torch.float32).contiguous()  # row-major, as t[idx] is
 
 
 class _Rows:
