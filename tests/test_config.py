@@ -33,6 +33,9 @@ def test_auto_beta_scales_as_one_over_n():
     ({"critic_update": "joint", "critic_steps": 3}, "set it to 1"),
     ({"val_refit": "yes"}, "val_refit must be true or false"),
     ({"val_refit": 1}, "val_refit must be true or false"),
+    ({"workers": -1}, "workers must be an integer >= 0"),
+    ({"workers": True}, "workers must be an integer >= 0"),
+    ({"workers": 2}, "workers 2 streams the data, which val_refit does not do yet"),
 ])
 def test_bad_values(values, message):
     with pytest.raises(ConfigError, match=message):

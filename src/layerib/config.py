@@ -48,6 +48,7 @@ class TrainConfig:
     cifar_source: str = "auto"        # cifar10 copy: auto (python batches if present, else the JPEG zip/folder), batches, folder
     data_root: str | None = None      # folder holding the data sets (MNIST/raw, ...); None: $LAYERIB_DATA_ROOT or a cache
     download: bool = True             # fetch missing data from the standard mirrors (checksums checked)
+    workers: int = 0                  # layerib train: >= 1 reads every batch of the (loaded) data sets through a torch DataLoader with this many worker processes, the same batches and result as 0 (index the tensors in this process); not with val_refit (pass --val-refit false or --val-fraction 0)
     # --- model
     arch: str = "mlp"                 # built-in net: mlp; conv (conv blocks of channels, then FC layers of widths); vgg; resnet (models/registry.py)
     widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths (conv: the FC layers after the blocks); the last has no nonlinearity
@@ -283,6 +284,11 @@ def validate(c: TrainConfig) -> None:
            f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
     _check(isinstance(c.layer_first, bool), f"layer_first must be true or false, got {c.layer_first!r}")
     _check(isinstance(c.val_refit, bool), f"val_refit must be true or false, got {c.val_refit!r}")
+    _check(isinstance(c.workers, int) and not isinstance(c.workers, bool) and c.workers >= 0,
+           f"--workers must be an integer >= 0, got {c.workers!r}")
+    _check(not (c.workers > 0 and c.val_refit and c.val_fraction > 0),
+           f"--workers {c.workers} streams the data, which val_refit does not do yet (it holds the "
+           "training rows in memory); pass --val-refit false (or --val-fraction 0), or --workers 0")
     _check(c.y_input_norm in ("none", "rms", "standard"),
            f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),

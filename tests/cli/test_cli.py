@@ -74,6 +74,34 @@ def test_bad_input_one_line_error_exit_2(tiny_mnist, tmp_path, capsys, extra, me
     assert not out.exists()  # nothing half-written
 
 
+def test_workers_stream_the_same_run(tiny_mnist, tmp_path, capsys):
+    """--workers 1 reads every batch through a DataLoader worker: the same run as --workers 0."""
+    args = ["train", "--method", "ib", "--data-root", str(tiny_mnist), "--beta", "0.01",
+            "--noise-var", "0.5", "--val-fraction", "0.2", "--val-refit", "false", *FAST]
+    assert main(args + ["--out", str(tmp_path / "w0")]) == 0
+    assert main(args + ["--out", str(tmp_path / "w1"), "--workers", "1"]) == 0
+    a, b = (json.loads((tmp_path / k / "result.json").read_text()) for k in ("w0", "w1"))
+    assert a["config"]["workers"] == 0 and b["config"]["workers"] == 1
+    assert a["test_accuracy"] == b["test_accuracy"] and a["train_accuracy"] == b["train_accuracy"]
+    assert a["layers"] == b["layers"] and a["n_val"] == b["n_val"] > 0
+    import torch
+    sa, sb = (torch.load(tmp_path / k / "model.pt", weights_only=False)["net"] for k in ("w0", "w1"))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--workers", "1"], "--workers 1 streams the data, which val_refit does not do yet"),
+    (["--workers", "2", "--val-refit", "true", "--method", "ce"], "pass --val-refit false"),
+    (["--workers", "-1"], "--workers must be an integer >= 0"),
+])
+def test_workers_with_val_refit_one_line_error_exit_2(tiny_mnist, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert main(["train", "--data-root", str(tiny_mnist), "--out", str(out), *FAST, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("layerib: error:") and message in err and "\n" not in err
+    assert not out.exists()
+
+
 def test_unknown_dataset_and_config_key(tmp_path, capsys):
     assert main(["train", "--dataset", "imagenet", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

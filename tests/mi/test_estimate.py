@@ -130,3 +130,38 @@ def test_given_test_rows_are_the_reported_split():
         estimate_mi(x[:2000], y[:2000], test=(x[2000:, :1], y[2000:]))
     with pytest.raises(ConfigError, match="pair"):
         estimate_mi(x[:2000], y[:2000], test=x[2000:])
+
+
+def _relu_features(n, d, seed):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 4, generator=g)
+    f = torch.relu(z @ torch.randn(4, d, generator=g) + 0.3 * torch.randn(n, d, generator=g))
+    f[:, 3], f[:, 8] = 0.0, 1.5  # constant coordinates (dropped)
+    return f, (z[:, 0] > 0).long() + (z[:, 1] > 0).long()
+
+
+@pytest.mark.parametrize("case", ["noise", "labels", "continuous", "noise_copy"])
+def test_column_blocks_change_nothing(monkeypatch, case):
+    """The inputs are converted and mapped a block of columns at a time: any block size gives
+    the same result, bit for bit (one block is the whole array at once)."""
+    import layerib.mi.estimate as est_mod
+    f, y = _relu_features(300, 23, seed=7)
+    ft, yt = _relu_features(120, 23, seed=8)
+    kw = dict(restarts=2, baseline=True, max_steps=40, eval_every=20, eval_batch_size=40)
+
+    def run():
+        if case == "noise":
+            return estimate_mi(f, f, noise_var=0.5, seed=1, test=(ft, ft), **kw)
+        if case == "noise_copy":  # y equal to x but another tensor: mapped twice, same values
+            return estimate_mi(f, f.clone(), noise_var=0.5, seed=1, test=(ft, ft.clone()), **kw)
+        if case == "labels":
+            return estimate_mi(f, y, seed=2, test=(ft, yt), **kw)
+        return estimate_mi(f[:, :9], f[:, 9:15] + 0.2 * f[:, :6], seed=3, max_steps=40, eval_every=20)
+    whole = run().to_dict()
+    monkeypatch.setattr(est_mod, "_BLOCK_BYTES", 8 * 420 * 2)  # two columns a block
+    assert run().to_dict() == whole
+    monkeypatch.setattr(est_mod, "_BLOCK_BYTES", 8 * 420 * 5)  # five, and a last block of three
+    assert run().to_dict() == whole
+    if case == "noise":
+        assert whole == estimate_mi(f, f.clone(), noise_var=0.5, seed=1, test=(ft, ft.clone()),
+                                    **kw).to_dict()

@@ -183,6 +183,74 @@ def test_duplicated_points():
     assert kde_mi_bounds(feats.repeat(4, 1), 0.5) == pytest.approx(kde_mi_bounds(feats, 0.5), abs=1e-12)
 
 
+def _unique_reference(feats):
+    """What ``_distinct_rows`` returned when it called ``torch.unique(dim=0)``: the reference."""
+    rows, inverse, counts = torch.unique(feats, dim=0, return_inverse=True, return_counts=True)
+    n = feats.shape[0]
+    first = torch.full((len(rows),), n, dtype=torch.int64).scatter_reduce_(
+        0, inverse, torch.arange(n), "amin")
+    points = feats[first].to(F64)
+    weights = counts.to(F64) / n
+    return points - weights @ points, weights, inverse
+
+
+def _with_duplicates(seed: int, dtype) -> torch.Tensor:
+    """Rows with exact duplicates, rows that differ from another in one coordinate only (first,
+    middle, last), rows tied on a long prefix, signed zeros, a constant column."""
+    g = _gen(seed)
+    base = torch.randn(12, 9, generator=g).round(decimals=1).to(dtype)
+    base[:, 4] = 0.0
+    base[3:7, :6] = base[3, :6]  # tied on a prefix of six columns
+    near = base[[0, 1, 2, 5]].clone()
+    near[0, 0] += 1.0
+    near[1, 4] = 1e-30 if dtype == F64 else 1e-7
+    near[2, 8] = -near[2, 8] + 0.5
+    near[3, 5] = torch.nextafter(near[3, 5], torch.tensor(float("inf"), dtype=dtype))
+    signed = base[[8]].clone()
+    signed[0, 4] = -0.0  # equal to row 8 as floats: one row, the first occurrence's values
+    rows = torch.cat([base, near, signed, base[[0, 0, 3, 11]]])
+    return rows[torch.randperm(len(rows), generator=g)].contiguous()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_distinct_rows_equal_torch_unique(dtype, seed):
+    from layerib.mi.ground_truth import _distinct_rows
+    feats = _with_duplicates(seed, dtype)
+    points, weights, inverse = _distinct_rows(feats)
+    ref_points, ref_weights, ref_inverse = _unique_reference(feats)
+    assert len(points) < len(feats)  # there are duplicates
+    assert torch.equal(inverse, ref_inverse) and torch.equal(weights, ref_weights)
+    assert torch.equal(points, ref_points)  # bit for bit, in torch.unique's order
+    # signed zeros: the representative holds the first occurrence's bits
+    assert torch.equal(torch.signbit(points), torch.signbit(ref_points))
+
+
+def test_distinct_rows_exact_under_hash_collisions(monkeypatch):
+    """Rows are grouped by a hash, then checked: with every row hashed alike the result is the same."""
+    import layerib.mi.ground_truth as gt
+    feats = _with_duplicates(3, torch.float32)
+    expected = gt._distinct_rows(feats)
+    monkeypatch.setattr(gt, "_row_hashes", lambda f: torch.zeros(len(f), dtype=torch.int64))
+    got = gt._distinct_rows(feats)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+    ref = _unique_reference(feats)
+    assert all(torch.equal(a, b) for a, b in zip(got, ref))
+
+
+def test_distinct_rows_long_ties_and_small_chunks(monkeypatch):
+    """Rows equal but for the last of 300 columns, hashed and checked over many small chunks."""
+    import layerib.mi.ground_truth as gt
+    monkeypatch.setattr(gt, "_ROW_CHUNK_BYTES", 8 * 300 * 3)  # 3 rows a chunk
+    g = _gen(4)
+    feats = torch.zeros(40, 300)
+    feats[:, -1] = torch.randint(0, 7, (40,), generator=g).float()
+    feats[::5, 150] = 2.0
+    got = gt._distinct_rows(feats)
+    ref = _unique_reference(feats)
+    assert all(torch.equal(a, b) for a, b in zip(got, ref))
+
+
 def test_stderr_covers_the_spread_of_independent_runs():
     feats = _whitened_sample(200, 2, seed=17) @ torch.tensor([[1.0, 0.3], [0.0, 2.0]], dtype=F64)
     runs = [mixture_mi(feats, 0.3, n_samples=100, generator=_gen(100 + s)) for s in range(30)]

@@ -108,6 +108,30 @@ class DatasetRows:
         self.__init__(s["dataset"], s["workers"], s["device"])
 
 
+class LabelledRows(Dataset):
+    """``(images[i], int(labels[i]))`` items of rows held in memory (a tensor, or a store
+    indexed like one such as :class:`~layerib.data.dataset.Uint8Images`): a loaded set as a
+    ``Dataset``, for :class:`DatasetRows` (``layerib train --workers``)."""
+
+    def __init__(self, images, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.images[torch.tensor([i])][0], int(self.labels[i])
+
+
+def stream_rows(data, workers: int):
+    """``data`` (an :class:`~layerib.data.dataset.ImageDataset` in memory) with its images
+    read per batch through :class:`DatasetRows` over :class:`LabelledRows` (``workers``
+    loader processes); the labels stay the tensor they are."""
+    import dataclasses
+    return dataclasses.replace(data, images=DatasetRows(LabelledRows(data.images, data.labels),
+                                                        workers))
+
+
 def dataset_labels(dataset: Dataset, workers: int = 0, batch_size: int = 1024,
                    check=None) -> torch.Tensor:
     """Every item's label, in order, from one pass over ``dataset`` (``check(x_batch)`` is

@@ -25,6 +25,7 @@ from layerib.ib.cache import as_tensor
 from layerib.ib.layerwise import output_rms
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.ground_truth import mixture_mi
+from layerib.utils.memory import release_free_memory
 
 #: relative distance of an I(X; L + eps) estimate from its Monte-Carlo truth beyond which it
 #: is flagged ``off_truth`` (where the truth is below ln B - 1, so a batch estimate can reach it)
@@ -92,12 +93,15 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         if y is not None:
             ry = estimate_mi(f_test, y_test, seed=seed, **options)
             ry = dataclasses.replace(ry, notes=ry.notes + note)
+    width = f.shape[1]
+    del f  # the training rows are done with: not held beside the truth's float64 distinct rows
+    release_free_memory()
     mc = mixture_mi(f_test, noise_var, n_samples=mc_samples,  # float64 inside, distinct rows only
                     generator=torch.Generator().manual_seed(seed))
     flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound)
     flags += [k for k in rx.flags if k not in flags]
     flags += [f"i_y_{k}" for k in (ry.flags if ry is not None else ())]
-    return {"width": f.shape[1], "i_y_nats": None if ry is None else ry.value,
+    return {"width": width, "i_y_nats": None if ry is None else ry.value,
             "i_x_nats": rx.value, "i_x_monte_carlo_nats": mc.value,
             "i_x_monte_carlo_stderr": mc.stderr, "batch_size": rx.batch_size,
             "noise_var": noise_var, "output_rms": output_rms(f_test), "flags": flags,
@@ -126,6 +130,7 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
                    max_steps=cfg.mi_max_steps, eval_every=min(100, cfg.mi_max_steps))
     bar = tqdm(total=len(feats), desc="MI report", leave=False, disable=not progress)
     for i, (f, ft) in enumerate(zip(feats, feats_test), start=1):
+        release_free_memory()  # what training left free but resident, before the largest arrays
         entry = measure_layer(f, y, ft, y_test, cfg.noise_var, seed=seed + i,
                               max_rows=cfg.mi_max_rows, **options)
         out.append({"index": i, **entry})

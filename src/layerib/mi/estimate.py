@@ -56,9 +56,74 @@ def _as_array(a, name: str) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim < 1 or len(a) == 0:
         raise ConfigError(f"{name} must be an (N, ...) array with N >= 1, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer) and not np.isfinite(a.astype(np.float64)).all():
+    if not np.issubdtype(a.dtype, np.integer) and not _all_finite(a):
         raise ConfigError(f"{name} holds non-finite values; drop or impute those rows")
     return a
+
+
+#: about this many bytes of float64 per block of columns (or rows) that :class:`_Problem`
+#: converts, checks and maps at a time, instead of float64 copies of whole arrays
+_BLOCK_BYTES = 1 << 25
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Every value finite, as ``np.isfinite(a.astype(np.float64)).all()``, block by block (a
+    float value is finite exactly when its float64 is; no float64 copy of the whole array)."""
+    if a.dtype.kind != "f":
+        return bool(np.isfinite(a.astype(np.float64)).all())
+    flat = a.reshape(len(a), -1)
+    step = max(1, _BLOCK_BYTES // max(1, 8 * flat.shape[1]))
+    return all(bool(np.isfinite(flat[s:s + step]).all()) for s in range(0, len(flat), step))
+
+
+def _column_blocks(d: int, n: int) -> list[tuple[int, int]]:
+    """``[c0, c1)`` blocks of ``d`` columns, about ``_BLOCK_BYTES`` of float64 for ``n`` rows each;
+    never a one-column block unless ``d == 1`` (a reduction over a single column may take
+    another summation order than over a block of them)."""
+    w = max(2, _BLOCK_BYTES // max(1, 8 * n))
+    cuts = list(range(0, d, w))
+    if len(cuts) > 1 and d - cuts[-1] == 1:
+        cuts.pop()
+    return [(c0, c1) for c0, c1 in zip(cuts, cuts[1:] + [d])]
+
+
+def _columns(parts: list[np.ndarray], c0: int, c1: int) -> np.ndarray:
+    """Columns ``c0:c1`` of the rows of ``parts`` (each ``(n_k, d)``) stacked, as float64: the
+    same values as those columns of ``np.concatenate(parts).astype(np.float64)``."""
+    return np.concatenate([p[:, c0:c1] for p in parts]).astype(np.float64)
+
+
+def _nonconstant(parts: list[np.ndarray], n: int, rows: np.ndarray) -> np.ndarray:
+    """``(d,)`` bool: ``std > 0`` over ``rows`` of each column of the stacked float64 ``parts``."""
+    d = parts[0].shape[1]
+    keep = np.empty(d, dtype=bool)
+    for c0, c1 in _column_blocks(d, n):
+        keep[c0:c1] = _columns(parts, c0, c1)[rows].std(0) > 0
+    return keep
+
+
+def _mapped(parts: list[np.ndarray], n: int, keep: np.ndarray, rows: np.ndarray, kind: str,
+            also: list[np.ndarray] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``MarginalMap(a[rows], kind)(a)`` as float32, ``a`` the stacked float64 ``parts`` with the
+    columns ``keep``, block by block (the map is per coordinate, so each block's map is the
+    whole map's on those columns). ``also``: rows of the same shape mapped by the same map
+    (``fy = fx``), returned second."""
+    d, k = parts[0].shape[1], int(keep.sum())
+    out = torch.empty((n, k), dtype=torch.float32)
+    out2 = None if also is None else torch.empty((n, k), dtype=torch.float32)
+    j = 0
+    for c0, c1 in _column_blocks(d, n):
+        kc = keep[c0:c1]
+        if not kc.any():
+            continue
+        a = _columns(parts, c0, c1)[:, kc]
+        fx = MarginalMap(a[rows], kind)
+        out[:, j:j + a.shape[1]] = torch.as_tensor(fx(a), dtype=torch.float32)
+        if also is not None:
+            out2[:, j:j + a.shape[1]] = torch.as_tensor(fx(_columns(also, c0, c1)[:, kc]),
+                                                        dtype=torch.float32)
+        j += a.shape[1]
+    return out, out2
 
 
 def _critic(critic: str, bound: str, dx: int, dy: int, classes: int, noise_var, u_train,
@@ -107,23 +172,34 @@ class _Problem:
     """The data of one call, split and mapped, and a way to fit one candidate on it."""
 
     def __init__(self, x, y, noise_var, s: EstimateSettings, seed: int, test=None):
-        x, y = _as_array(x, "x"), _as_array(y, "y")
-        if len(x) != len(y):
-            raise ConfigError(f"x and y must hold the same number of rows, got {len(x)} and {len(y)}")
+        same = y is x and (test is None or (isinstance(test, (tuple, list)) and len(test) == 2
+                                            and test[1] is test[0]))  # I(L; L + eps)
+        x, y = _as_array(x, "x"), (None if same else _as_array(y, "y"))
+        y_ = x if same else y
+        if len(x) != len(y_):
+            raise ConfigError(f"x and y must hold the same number of rows, got {len(x)} and {len(y_)}")
         n_pool = len(x)
+        xs, ys = [x], [y_]
         if test is not None:
             if not (isinstance(test, (tuple, list)) and len(test) == 2):
                 raise ConfigError("test must be a pair (x_test, y_test) of held-out rows")
-            xt, yt = _as_array(test[0], "x_test"), _as_array(test[1], "y_test")
-            if len(xt) != len(yt) or xt.shape[1:] != x.shape[1:] or yt.shape[1:] != y.shape[1:]:
+            xt = _as_array(test[0], "x_test")
+            yt = xt if same else _as_array(test[1], "y_test")
+            if len(xt) != len(yt) or xt.shape[1:] != x.shape[1:] or yt.shape[1:] != y_.shape[1:]:
                 raise ConfigError(f"test rows {xt.shape} / {yt.shape} do not match x {x.shape} / "
-                                  f"y {y.shape} (same row count, same shape per row)")
-            x, y = np.concatenate([x, xt]), np.concatenate([y, yt])
-        self.n, self.s, self.seed, self.noise_var = len(x), s, seed, noise_var
+                                  f"y {y_.shape} (same row count, same shape per row)")
+            xs, ys = [x, xt], [y_, yt]
+        # the rows are the stacked parts (x, then the test rows), never stacked in float64 at
+        # once: each block of columns is converted, checked and mapped on its own (_mapped)
+        self.n, self.s, self.seed, self.noise_var = sum(map(len, xs)), s, seed, noise_var
         self._min_improve = s.min_improve
-        self.discrete = np.issubdtype(y.dtype, np.integer) and y.ndim == 1 and noise_var is None
-        x = x.reshape(self.n, -1).astype(np.float64)
-        y = y.astype(np.int64) if self.discrete else y.reshape(self.n, -1).astype(np.float64)
+        y_dtype = np.result_type(*(p.dtype for p in ys))  # that of the stacked rows
+        self.discrete = np.issubdtype(y_dtype, np.integer) and y_.ndim == 1 and noise_var is None
+        xs = [p.reshape(len(p), -1) for p in xs]
+        if self.discrete:
+            y = np.concatenate(ys).astype(np.int64)
+        else:
+            ys = xs if same else [p.reshape(len(p), -1) for p in ys]
         rng = np.random.default_rng(seed)
         if test is None:
             order = rng.permutation(self.n)
@@ -137,31 +213,52 @@ class _Problem:
         self.test_idx, self.pool_idx, self.n_val = order[:n_test], order[n_test:], n_val
         # coordinates constant on the fitting rows carry no information: dropped (MI unchanged;
         # a dead ReLU unit is one). With nothing left the MI is 0 exactly (see ``constant``).
-        kx = x[self.pool_idx].std(0) > 0
+        kx = _nonconstant(xs, self.n, self.pool_idx)
+        dy = None if self.discrete else ys[0].shape[1]
         if self.discrete:
             ky, self.constant = None, not kx.any() or len(np.unique(y[self.pool_idx])) < 2
         else:
-            ky = kx if noise_var and y.shape == x.shape else y[self.pool_idx].std(0) > 0
+            ky = kx if noise_var and dy == xs[0].shape[1] else _nonconstant(ys, self.n, self.pool_idx)
             self.constant = not kx.any() or not ky.any()
         self.dropped = int((~kx).sum()) + (0 if ky is None else int((~ky).sum()))
         if self.constant:
             return
-        x = x[:, kx]
-        if ky is not None:
-            y = y[:, ky]
         kind = s.input_map if s.input_map != "auto" else ("none" if noise_var else "copula")
-        fx = MarginalMap(x[self.pool_idx], kind)
-        self.x = torch.as_tensor(fx(x), dtype=torch.float32)
         if self.discrete:
+            self.x, _ = _mapped(xs, self.n, kx, self.pool_idx, kind)
             _, y = np.unique(y, return_inverse=True)
             self.classes = int(y.max()) + 1
             self.y = torch.as_tensor(y, dtype=torch.int64)
         else:
-            fy = fx if noise_var else MarginalMap(y[self.pool_idx], kind)  # one map when v = u
-            self.classes, self.y = 0, torch.as_tensor(fy(y), dtype=torch.float32)
+            self.classes = 0
+            if same and kind == "none":  # I(L; L + eps): the rows as they are, read per batch
+                self.x = self.y = _StackedRows(xs, kx)
+            elif same:  # y = x: the same mapped rows (one map when v = u), held once
+                self.x, _ = _mapped(xs, self.n, kx, self.pool_idx, kind)
+                self.y = self.x
+            elif noise_var and ky is kx:  # one map when v = u: x's, block by block
+                self.x, self.y = _mapped(xs, self.n, kx, self.pool_idx, kind, also=ys)
+            elif noise_var:  # y of another width under x's map (as a whole)
+                self.x, _ = _mapped(xs, self.n, kx, self.pool_idx, kind)
+                xk = np.concatenate(xs).astype(np.float64)[:, kx]
+                fx = MarginalMap(xk[self.pool_idx], kind)
+                yk = np.concatenate(ys).astype(np.float64)[:, ky]
+                self.y = torch.as_tensor(fx(yk), dtype=torch.float32)
+            else:
+                self.x, _ = _mapped(xs, self.n, kx, self.pool_idx, kind)
+                self.y, _ = _mapped(ys, self.n, ky, self.pool_idx, kind)
         g = torch.Generator().manual_seed(seed + 17)
         sd = math.sqrt(noise_var) if noise_var else 0.0
-        self.test_noise = sd * torch.randn(self.y[self.test_idx].shape, generator=g) if sd else None
+        # (scaled in place: the values of sd * randn, without a second array of them)
+        self.test_noise = torch.randn(self._rows_shape(self.test_idx), generator=g).mul_(sd) if sd else None
+
+    def _rows_shape(self, idx: np.ndarray) -> tuple[int, ...]:
+        """The shape of ``self.y[idx]``, without reading those rows."""
+        return (len(idx), *self.y.shape[1:])
+
+    def _rows(self, y: torch.Tensor, idx: np.ndarray) -> tuple["_Rows", "_Rows"]:
+        """``(self.x[idx], y[idx])`` as :class:`_Rows`: read per batch, never copied whole."""
+        return _Rows(self.x, idx), _Rows(y, idx)
 
     @property
     def min_improve(self) -> float:
@@ -185,34 +282,37 @@ class _Problem:
         te = self.test_idx
         y = self.y
         if shuffled:  # pairs made independent: one derangement of y over all rows
-            y = y[derangement(self.n, generator=torch.Generator().manual_seed(seed + 5))]
+            y = _Rows(y, derangement(self.n, generator=torch.Generator().manual_seed(seed + 5)))
         if critic in ("gauss", "gauss2"):
             return self._fit_gauss(name, critic == "gauss2", bound, tr, va, te, y, seed)
         torch.manual_seed(seed)
+        u_tr, v_tr = self._rows(y, tr)  # each split's rows read per batch from self.x, self.y
         est = _critic(critic, bound, self.x.shape[1], 0 if self.discrete else y.shape[1],
-                      self.classes, self.noise_var, self.y[tr], s, seed)
+                      self.classes, self.noise_var, _Rows(self.y, tr), s, seed)
         if critic == "heads":
             est.prior.copy_(torch.bincount(y[tr], minlength=self.classes).float() / len(tr))
         # validate every eval_every steps, or every 10 epochs of a small training split
         every = min(s.eval_every, max(10, 10 * math.ceil(len(tr) / min(s.batch_size, len(tr)))))
-        fit = fit_early_stopping(est, self.x[tr], y[tr], self.x[va], y[va], batch_size=s.batch_size,
+        u_va, v_va = self._rows(y, va)
+        fit = fit_early_stopping(est, u_tr, v_tr, u_va, v_va, batch_size=s.batch_size,
                                  eval_batch_size=s.eval_batch_size, lr=s.lr, max_steps=s.max_steps,
                                  eval_every=every, patience=s.patience, seed=seed,
                                  noise_var=self.noise_var, min_improve=self.min_improve)
-        val_terms = heldout_terms(est, self.x[va], y[va], s.eval_batch_size, self.val_noise(va), seed + 1)
-        terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
+        val_terms = heldout_terms(est, u_va, v_va, s.eval_batch_size, self.val_noise(va), seed + 1)
+        u_te, v_te = self._rows(y, te)
+        terms = heldout_terms(est, u_te, v_te, s.eval_batch_size, self.test_noise, seed + 2)
         if not (torch.isfinite(terms).all() and torch.isfinite(val_terms).all()):
             raise NumericalError(f"{bound} bound ({critic} critic): held-out value not finite after "
                                  f"{fit.best_step} steps; use another bound")
-        ess = min(marginal_ess(est, self.x[va], y[va], s.eval_batch_size, self.val_noise(va), seed + 1),
-                  marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2))
+        ess = min(marginal_ess(est, u_va, v_va, s.eval_batch_size, self.val_noise(va), seed + 1),
+                  marginal_ess(est, u_te, v_te, s.eval_batch_size, self.test_noise, seed + 2))
         return _Run(name, float(val_terms.mean()), _se(val_terms), terms, fit.best_step, ess)
 
     def val_noise(self, va: np.ndarray) -> torch.Tensor | None:
         if not self.noise_var:
             return None
         g = torch.Generator().manual_seed(self.seed + 23)
-        return math.sqrt(self.noise_var) * torch.randn(self.y[va].shape, generator=g)
+        return torch.randn(self._rows_shape(va), generator=g).mul_(math.sqrt(self.noise_var))
 
 
     def _fit_gauss(self, name, quadratic, bound, tr, va, te, y, seed) -> _Run:
@@ -234,6 +334,62 @@ class _Problem:
         terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
         ess = marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
         return _Run(name, best[0], best[1], terms, 0, ess)
+
+
+class _StackedRows:
+    """``torch.as_tensor(np.concatenate(parts).astype(np.float64)[:, keep], dtype=torch.float32)``
+    (the rows under the map ``"none"``), read when indexed: ``rows[idx]`` gathers those rows of
+    the parts (each ``(n_k, d)``) and converts them alone, so the stacked array is never held."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, parts: list[np.ndarray], keep: np.ndarray):
+        self.parts, self.keep = parts, (None if keep.all() else keep)
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+        self.dtype = np.result_type(*(p.dtype for p in parts))
+        self._shape = torch.Size((int(self.starts[-1]), int(keep.sum())))
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    @property
+    def shape(self) -> torch.Size:
+        return self._shape
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        idx = torch.as_tensor(idx).reshape(-1).cpu().numpy()
+        idx = np.where(idx < 0, idx + len(self), idx)
+        part = np.searchsorted(self.starts, idx, side="right") - 1
+        rows = np.empty((len(idx), self.parts[0].shape[1]), dtype=self.dtype)
+        for k, p in enumerate(self.parts):
+            m = part == k
+            rows[m] = p[idx[m] - self.starts[k]]
+        rows = rows.astype(np.float64)
+        rows = np.ascontiguousarray(rows if self.keep is None else rows[:, self.keep])
+        return torch.as_tensor(rows, dtype=torch.float32).contiguous()  # row-major, as t[idx] is
+
+
+class _Rows:
+    """The rows ``t[idx]`` of a tensor, read when indexed: ``rows[i]`` is ``t[idx[i]]`` (the
+    values of ``t[idx][i]``), with ``len``, ``shape`` and ``device`` as that tensor's. What the
+    critics' fitting and evaluation index per batch, so a split is never copied whole."""
+
+    def __init__(self, t: torch.Tensor, idx):
+        self.t, self.idx = t, torch.as_tensor(idx, device=t.device)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.idx), *self.t.shape[1:]))
+
+    @property
+    def device(self) -> torch.device:
+        return self.t.device
+
+    def __getitem__(self, i) -> torch.Tensor:
+        return self.t[self.idx[i]]
 
 
 def _se(terms: torch.Tensor) -> float:

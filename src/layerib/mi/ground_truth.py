@@ -285,25 +285,172 @@ def _check_features(features: torch.Tensor) -> torch.Tensor:
     feats = features.detach()
     if not feats.is_floating_point():
         feats = feats.to(torch.float64)
-    if not torch.isfinite(feats).all():
+    step = _chunk(feats)  # checked a chunk of rows at a time: no (N, d) mask
+    if not all(bool(torch.isfinite(feats[s:s + step]).all()) for s in range(0, len(feats), step)):
         raise ConfigError("features contain NaN or inf; check the network outputs")
     return feats
 
 
 def _distinct_rows(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Distinct rows ``(M, d)`` in float64, centred at the mean of ``feats``; weights ``(M,)``; map ``(N,)``."""
-    rows, inverse, counts = torch.unique(feats, dim=0, return_inverse=True, return_counts=True)
-    m, n = len(rows), feats.shape[0]
-    del rows  # one representative row of each distinct one, read from feats into float64 chunk by chunk
-    first = torch.full((m,), n, dtype=torch.int64, device=feats.device).scatter_reduce_(
-        0, inverse, torch.arange(n, device=feats.device), "amin")
-    points = torch.empty((m, feats.shape[1]), dtype=torch.float64, device=feats.device)
-    step = max(1, (1 << 22) // max(1, feats.shape[1]))
+    """Distinct rows ``(M, d)`` in float64, centred at the mean of ``feats``; weights ``(M,)``; map ``(N,)``.
+
+    The same rows, in the same (lexicographic) order, weights and map as ``torch.unique(feats,
+    dim=0)`` (rows equal as floats are one row, ``-0.0 == 0.0``; each row's values are those of its
+    first occurrence), without that call's two sorted copies of ``feats``: rows are grouped by an
+    exact hash (:func:`_row_hashes`), equality within a group is checked, the groups' first rows
+    are ordered lexicographically (:func:`_lexicographic_order`). Memory beyond the result: a
+    few ``(N,)`` integer vectors and chunks of ``_ROW_CHUNK_BYTES``.
+    """
+    n, d = feats.shape
+    dev = feats.device
+    h = _row_hashes(feats)
+    order = torch.argsort(h, stable=True)  # rows grouped by hash, each group in row order
+    hs = h[order]
+    new = torch.ones(n, dtype=torch.bool, device=dev)
+    new[1:] = hs[1:] != hs[:-1]
+    group = torch.cumsum(new, 0) - 1  # (N,) hash group of each row of `order`
+    lead = order[new][group]  # the group's first (smallest) row, for each row of `order`
+    same = _rows_equal(feats, order, lead)
+    if not bool(same.all()):  # a hash collision: split those groups exactly (never seen)
+        group = _split_collisions(feats, order, group, same)
+        order_g = torch.argsort(group, stable=True)
+        order, group = order[order_g], group[order_g]
+        new = torch.ones(n, dtype=torch.bool, device=dev)
+        new[1:] = group[1:] != group[:-1]
+        group = torch.cumsum(new, 0) - 1
+    first = order[new]  # (M,) the first row of each distinct row, by hash group
+    counts = torch.bincount(group, minlength=len(first))
+    rank = _lexicographic_order(feats, first)  # distinct rows in torch.unique's order
+    pos = torch.empty_like(rank)
+    pos[rank] = torch.arange(len(rank), device=dev)
+    first, counts = first[rank], counts[rank]
+    inverse = torch.empty(n, dtype=torch.int64, device=dev)
+    inverse[order] = pos[group]
+    m = len(first)
+    points = torch.empty((m, d), dtype=torch.float64, device=dev)
+    step = max(1, (1 << 22) // max(1, d))
     for s in range(0, m, step):
         points[s:s + step] = feats[first[s:s + step]]
     weights = counts.to(torch.float64) / n
     points -= weights @ points  # MI is shift-invariant; keeps ||l||^2 small (in place: no copy)
-    return points, weights, inverse  # MI is shift-invariant; keeps ||l||^2 small
+    return points, weights, inverse
+
+
+_ROW_CHUNK_BYTES = 1 << 24  # rows per chunk of the hashing and checking passes: about 16 MiB of them
+_HASH_PRIME = 2_147_483_629  # largest prime below 2^31
+
+
+def _chunk(feats: torch.Tensor) -> int:
+    return max(1, _ROW_CHUNK_BYTES // max(1, feats.shape[1] * 8))
+
+
+def _row_hashes(feats: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` int64 hash of each row, equal for rows equal as floats (``-0.0`` as ``0.0``).
+
+    Two linear forms modulo a prime ``p < 2^31`` with seeded random coefficients, of the
+    16-bit halves of each value's bits (so no sum overflows int64 for ``d < 2^15`` columns per
+    part): distinct rows share a form's value with probability ``1/p``. Computed exactly in
+    integers, chunk by chunk, so the hash never depends on where a row sits.
+    """
+    n, d = feats.shape
+    dev = feats.device
+    g = torch.Generator().manual_seed(0x5EED)
+    coef = torch.randint(1, _HASH_PRIME, (2, 4, d), generator=g, dtype=torch.int64).to(dev)
+    part = 1 << 14  # columns per exact partial sum: < 2^16 * 2^31 * 2^14 = 2^61
+    out = torch.empty(n, dtype=torch.int64, device=dev)
+    for s in range(0, n, _chunk(feats)):
+        x = feats[s:s + _chunk(feats)]
+        x = torch.where(x == 0, torch.zeros((), dtype=x.dtype, device=dev), x)  # -0.0 -> 0.0
+        bits = _as_bits(x)
+        acc = torch.zeros((2, len(x)), dtype=torch.int64, device=dev)
+        for c in range(0, d, part):
+            b = bits[:, c:c + part]
+            for k, sh in enumerate(range(0, 64 if bits.dtype == torch.int64 else 32, 16)):
+                half = (b >> sh) & 0xFFFF
+                for f in range(2):
+                    acc[f] += (half * coef[f, k, c:c + part]).sum(1)
+                    acc[f] %= _HASH_PRIME
+        out[s:s + len(x)] = acc[0] * _HASH_PRIME + acc[1]
+    return out
+
+
+def _as_bits(x: torch.Tensor) -> torch.Tensor:
+    """The bits of float values as non-negative int64 (float64: as int64, any value)."""
+    if x.dtype == torch.float64:
+        return x.view(torch.int64)
+    if x.dtype == torch.float32:
+        return x.view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return x.view(torch.int16).to(torch.int64) & 0xFFFF
+    return _as_bits(x.to(torch.float64))
+
+
+def _rows_equal(feats: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(len(a),)`` bool: row ``a[k]`` equals row ``b[k]`` as floats; pairs ``a == b`` skip the read."""
+    out = a == b
+    todo = (~out).nonzero().reshape(-1)
+    step = max(1, _chunk(feats) // 2)
+    for s in range(0, len(todo), step):
+        k = todo[s:s + step]
+        out[k] = (feats[a[k]] == feats[b[k]]).all(1)
+    return out
+
+
+def _split_collisions(feats: torch.Tensor, order: torch.Tensor, group: torch.Tensor,
+                      same: torch.Tensor) -> torch.Tensor:
+    """``group`` with each hash group that holds unequal rows split into its distinct rows
+    (``torch.unique`` on that group's rows alone; new group ids past the old ones)."""
+    group = group.clone()
+    nxt = int(group.max()) + 1
+    for gid in torch.unique(group[~same]).tolist():
+        k = (group == gid).nonzero().reshape(-1)
+        _, inv = torch.unique(feats[order[k]], dim=0, return_inverse=True)
+        group[k] = torch.where(inv == 0, gid, nxt + inv - 1)
+        nxt += int(inv.max())
+    return group
+
+
+def _lexicographic_order(feats: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The permutation sorting the distinct rows ``feats[rows]`` lexicographically (``<`` on the
+    values, column 0 first), as ``torch.unique(dim=0)`` orders them.
+
+    Column by column, only rows still tied with another are sorted again (by their tie group,
+    then the column, stably); runs of columns on which every tie group is constant are skipped
+    a block at a time.
+    """
+    m, d = len(rows), feats.shape[1]
+    dev = rows.device
+    perm = torch.arange(m, device=dev)  # rows[perm] is the current order
+    tie = torch.zeros(m, dtype=torch.int64, device=dev)  # tie group of each position (sorted)
+    active = torch.arange(m, device=dev)  # positions whose tie group has > 1 member
+    col, block = 0, 64
+    while active.numel() > 1 and col < d:
+        r = rows[perm[active]]
+        vals = feats[r, col:col + block]  # (T, B)
+        t = tie[active]
+        lead = torch.ones(len(t), dtype=torch.bool, device=dev)
+        lead[1:] = t[1:] != t[:-1]
+        start = torch.cumsum(lead, 0) - 1
+        varies = (vals != vals[lead.nonzero().reshape(-1)][start]).any(0)
+        if not bool(varies.any()):
+            col += vals.shape[1]
+            continue
+        col += int(varies.nonzero()[0])
+        v = feats[r, col]
+        v = torch.where(v == 0, torch.zeros((), dtype=v.dtype, device=dev), v)
+        o = torch.argsort(v, stable=True)
+        o = o[torch.argsort(t[o], stable=True)]  # by tie group, then by value
+        perm[active] = perm[active[o]]
+        v, t = v[o], t[o]
+        brk = torch.ones(len(t), dtype=torch.bool, device=dev)
+        brk[1:] = (t[1:] != t[:-1]) | (v[1:] != v[:-1])
+        sub = torch.cumsum(brk, 0) - 1 + (int(tie.max()) + 1)  # fresh ids for the new tie groups
+        tie[active] = sub
+        size = torch.bincount(sub - sub[0], minlength=1)
+        keep = size[sub - sub[0]] > 1
+        active = active[keep]
+        col += 1
+    return perm
 
 
 def _stratified_indices(n_points: int, n_draws: int, gen: torch.Generator | None, device) -> torch.Tensor:

@@ -122,6 +122,9 @@ def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
     resolve_device(cfg.device)
     check_run_dir(Path(out), force=force)
     train, test = load_data(cfg, uint8=True)  # data errors surface before anything is written
+    if cfg.workers:  # read per batch through a DataLoader (layerib.data.streamed)
+        from layerib.data.streamed import stream_rows
+        train, test = stream_rows(train, cfg.workers), stream_rows(test, cfg.workers)
     torch.manual_seed(cfg.seed)  # the net's initialisation
     net = build_net(cfg, tuple(train.images.shape[1:]))
     result, _ = train_net(cfg, net, train, test, out, force=force, progress=progress, argv=argv,
