@@ -113,6 +113,8 @@ def test_refit_trains_each_stage_for_its_scaled_best_step_on_all_rows(tiny_mnist
     layer1 = [r["step"] for r in recs if r["stage"] == "layer" and r["layer"] == 1]
     assert layer1[-1] == refits["layer1"]["refit_steps"]  # the stage's records are the refit's
     assert res["n_train"] == 240 and res["n_val"] == 60
+    # the automatic beta is 600 / every training image given (300), not / the 240 fit rows
+    assert res["beta_auto"] and res["beta"] == 600 / 300
 
 
 def test_refit_off_or_without_validation_is_the_plain_run(tiny_mnist, tmp_path):

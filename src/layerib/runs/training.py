@@ -139,7 +139,8 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     """Train ``net`` on ``train`` by ``cfg.method``, fit the read-out, report every layer's MI.
 
     Args:
-        cfg: the settings (``beta`` None: :func:`~layerib.config.auto_beta` of ``len(train)``).
+        cfg: the settings (``beta`` None: :func:`~layerib.config.auto_beta` of ``len(train)``,
+            every training image given, the validation split included).
         net: the net, one layer-wise unit per layer (initialised; trained in place).
         train, test: in-memory data sets; ``test`` gives the accuracy and the held-out MI.
         out: the run folder (checkpoints, resume, ``metrics.jsonl``, ``model.pt``,
@@ -163,9 +164,10 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     imgs = getattr(train.images, "raw", train.images)  # a Dataset read per batch: not checked
     if isinstance(imgs, torch.Tensor):
         warn_if_constant(imgs, "training set")
+    n_given = len(train)  # the automatic beta is 600 / the training images given, whatever is held out
     train, val = split_validation(train, cfg.val_fraction, cfg.seed)
     beta_auto = cfg.beta is None
-    cfg = resolve_beta(cfg, len(train))
+    cfg = resolve_beta(cfg, n_given)
     folder = None if out is None else Path(out)
     state = None
     if folder is not None:
