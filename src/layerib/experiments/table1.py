@@ -115,7 +115,8 @@ _CIFAR_PAPER = dict(channels=(32, 64), widths=(256, 10), batch_size=128, epochs_
 # The baselines keep the defaults: CE is flat (87.5 % at 150 steps, 87.7 % at 600) and
 # I(Y;L) only is best at 600 (88.9 %). README "Table 1" and the issue-4 note have the rest.
 # The library's default early stopping with refit (val_fraction 0.2, accuracy) was measured in
-# its place: 87.09 / 89.25 / 86.63 % (mean 87.66) against 87.10 / 89.06 / 88.62 % (88.26) here.
+# its place: 86.33 / 89.60 / 88.18 % (mean 88.04) against 86.63 / 89.17 / 88.85 % (88.22) here
+# (seeds 0-2, the main of 2026-12-01).
 _MNIST1_IB = dict(min_steps_per_layer=100)
 # The stronger CE baseline: a third conv block and random crop + flip, twice the epochs.
 # (64, 128, 256) channels would cost 8 min per epoch on one CPU thread, 3x this one.
@@ -266,7 +267,7 @@ _UNUSED = {
            "mi_eval_batch_size", "beta"},
 }
 #: fields that do not change what a run computes (how often it saves, not what it learns)
-_NO_EFFECT = {"checkpoint_every"}
+_NO_EFFECT = {"checkpoint_every", "workers"}
 
 
 def _matches_preset(run_cfg: dict, cfg: TrainConfig, beta_auto: bool = True) -> bool:
