@@ -90,7 +90,9 @@ def test_table1_quick_end_to_end_and_resume(tiny_root, tmp_path, capsys, monkeyp
     assert cells[("mnist1", "ib")]["paper_percent_if_full_data"] == 86.57
     assert cells[("mnist1", "iy")]["beta"] == 0.0 and cells[("mnist1", "ib")]["beta"] > 0
     md = (out / "table1.md").read_text()
-    assert md.count("| MNIST 1% |") == 3 and md.count("| CIFAR-10 |") == 4
+    # 3 (4) cells, then 2 paired rows (IB - iy, IB - CE; one seed: no interval) per setting
+    assert md.count("| MNIST 1% |") == 3 + 2 and md.count("| CIFAR-10 |") == 4 + 2
+    assert md.count("fewer than 2 paired seeds") == 6 and "IB - iy and IB - CE" in md
     assert "Stronger CE baseline" in md and "augment=crop_flip" in md
     assert "Settings differ" not in md
 
@@ -138,6 +140,37 @@ def test_train_cli_on_cifar10_conv(tiny_root, tmp_path, capsys):
     capsys.readouterr()
     assert main(argv[:-2] + ["--cifar-source", "folder", "--out", str(tmp_path / "r2")]) == 2
     assert "no CIFAR-10 in" in capsys.readouterr().err  # no JPEG copy in the tiny root
+
+
+@pytest.mark.parametrize("method", ["ib", "ce"])
+def test_cifar10_with_the_default_early_stopping_and_refit(tiny_root, tmp_path, method):
+    """CIFAR-10's uint8 images through the default val_refit path (the refit concatenates
+    the fit and validation rows, still uint8)."""
+    argv = ["train", "--dataset", "cifar10", "--arch", "conv", "--channels", "2,4", "--widths",
+            "8,10", "--cifar-source", "batches", "--method", method, "--train-fraction", "0.2",
+            "--batch-size", "16", "--epochs-per-layer", "1", "--min-steps-per-layer", "3",
+            "--ce-epochs", "1", "--readout-epochs", "1", "--critic-hidden", "8",
+            "--mi-eval-batch-size", "32", "--mi-restarts", "1", "--mi-baseline", "false",
+            "--mi-max-steps", "200", "--data-root", str(tiny_root), "--offline", "--no-progress",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    res = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert res["n_train"] + res["n_val"] == 100 and res["n_val"] == 20 and "refit" in res
+    assert all(r["rows"] == 100 for r in res["refit"].values())
+
+
+def test_cat_rows_keeps_uint8_images_uint8():
+    import torch
+    from layerib.data.cifar10 import normalize_cifar10
+    from layerib.data.dataset import Uint8Images, cat_rows
+    a = Uint8Images(torch.randint(0, 255, (3, 3, 4, 4), dtype=torch.uint8), normalize_cifar10)
+    b = Uint8Images(torch.randint(0, 255, (2, 3, 4, 4), dtype=torch.uint8), normalize_cifar10)
+    c = cat_rows(a, b)
+    assert isinstance(c, Uint8Images) and c.raw.dtype == torch.uint8 and len(c) == 5
+    assert torch.equal(c[3:], b[:]) and torch.equal(c[:3], a[:])
+    assert torch.equal(cat_rows(torch.ones(2, 1), torch.zeros(1, 1)), torch.tensor([[1.], [1.], [0.]]))
+    with pytest.raises(TypeError, match="cannot concatenate"):
+        cat_rows(a, torch.ones(2, 3, 4, 4))
 
 
 def test_config_fields_for_cifar_and_conv():

@@ -155,6 +155,21 @@ class Uint8Images:
         return self.raw.numel()
 
 
+def cat_rows(a, b):
+    """The rows of ``a`` then ``b``, as the same kind of store: ``torch.cat`` of tensors, or
+    one :class:`Uint8Images` (still uint8) of two with the same ``normalize``.
+
+    Raises:
+        TypeError: other stores (a :class:`~layerib.data.streamed.DatasetRows` is read per
+            batch and cannot be concatenated in memory).
+    """
+    if isinstance(a, Uint8Images) and isinstance(b, Uint8Images) and a.normalize is b.normalize:
+        return Uint8Images(torch.cat([a.raw, b.raw]), a.normalize)
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return torch.cat([a, b])
+    raise TypeError(f"cannot concatenate rows of {type(a).__name__} and {type(b).__name__}")
+
+
 def take_rows(images, idx):
     """``images[idx]`` as the same kind of store: a tensor's rows, or the ``subset(idx)`` of a
     store read per batch (:class:`Uint8Images`, :class:`~layerib.data.streamed.DatasetRows`)."""

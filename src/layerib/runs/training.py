@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
 from layerib.data.augment import AUGMENTATIONS
-from layerib.data.dataset import Uint8Images, take_rows
+from layerib.data.dataset import Uint8Images, cat_rows, take_rows
 from layerib.data.mnist import ImageDataset
 from layerib.errors import ConfigError
 from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
@@ -201,7 +201,7 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
         else:
             search = None  # val_refit: the search net's last features on the fit and validation rows
             if cfg.val_refit and val is not None:
-                if not isinstance(x, torch.Tensor):
+                if not isinstance(x, (torch.Tensor, Uint8Images)):
                     raise ConfigError("val_refit holds the training rows in memory and does not "
                                       "stream them yet; pass val_refit=False with stream=True "
                                       "(or val_fraction=0)")
@@ -394,7 +394,7 @@ def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, pr
     transform = AUGMENTATIONS[cfg.augment]
     recompute = cfg.frozen_cache == "recompute" or (cfg.frozen_cache == "auto" and transform is not None)
     n = len(x)
-    x_all, y_all = torch.cat([x, val[0]]), torch.cat([y, val[1]])
+    x_all, y_all = cat_rows(x, val[0]), torch.cat([y, val[1]])  # uint8 images stay uint8
     prior_all = torch.bincount(y_all, minlength=len(prior)).float() / len(y_all)
     search_net = copy.deepcopy(net)
     if ck.search_state is not None:
@@ -564,7 +564,7 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
                   on_epoch=lambda e, st, loss: metrics.write(
                       {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}))
         if cfg.val_refit and val is not None:  # the recorder follows the refit (the final net)
-            x_all, y_all = torch.cat([x, val[0]]), torch.cat([y, val[1]])
+            x_all, y_all = cat_rows(x, val[0]), torch.cat([y, val[1]])
 
             def search(resume, hook, on_best):
                 train_cross_entropy(net, x, y, steps=steps, resume=resume, on_checkpoint=hook,
