@@ -140,10 +140,11 @@ def aggregate(results: list[dict]) -> dict:
     points = []
     for b, rs in sorted(ib.items()):
         point = dict(beta=b, **_group(rs))
-        paired = [(r["test_accuracy"] - iy[r["seed"]]["test_accuracy"]) for r in rs if r["seed"] in iy]
-        if paired:
-            point["gap_to_iy_points"] = 100 * statistics.fmean(paired)
-            point["gap_seeds"] = [r["seed"] for r in rs if r["seed"] in iy]
+        both = [r for r in rs if r["seed"] in iy]  # the seeds run at beta and at beta = 0
+        if both:
+            point["gap_to_iy_points"] = 100 * statistics.fmean(
+                r["test_accuracy"] - iy[r["seed"]]["test_accuracy"] for r in both)
+            point["gap_seeds"] = [r["seed"] for r in both]
         points.append(point)
     return {"ib": points, "ce": _group(ce) if ce else None,
             "iy": _group(list(iy.values())) if iy else None}
