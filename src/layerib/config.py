@@ -204,6 +204,12 @@ def resolve_critic_update(c: "TrainConfig") -> str:
 LEGACY_VALUES = {"critic_update": "alternating", "val_fraction": 0.0, "frozen_cache": "auto",
                  "val_refit": False, "val_metric": "i_y", "flush_denormal": False}
 
+#: Keys that never change what a run computes: where the data is read from, how often
+#: checkpoints are saved and how many DataLoader workers read the batches (the same batches
+#: and result as 0). Runs whose configs differ only in these are the same run (resume,
+#: sweeps, Table 1's finished cells).
+RESULT_NEUTRAL_KEYS = ("data_root", "download", "checkpoint_every", "workers")
+
 #: Keys of configs written by earlier versions that no longer exist, with why. Stored configs
 #: holding them still load (the key is dropped, with a warning naming it).
 RETIRED_KEYS = {"mi_eval_epochs": "the final MI report now early-stops its critics "

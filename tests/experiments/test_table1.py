@@ -235,6 +235,12 @@ def test_paired_differences_t_interval_and_verdicts():
     r = rows[("mnist100", "ib - iy")]  # one seed: no interval, said so
     assert r["n"] == 1 and r["mean_percent"] is None and r["verdict"] == "fewer than 2 paired seeds"
     assert ("cifar10", "ib - iy") not in rows  # no such cells given
+    # the same difference at every seed: no interval and no verdict of significance
+    same = [_cell("mnist1", "ib", [0, 1, 2], [88.0, 89.0, 87.0]),
+            _cell("mnist1", "iy", [0, 1, 2], [88.5, 89.5, 87.5])]
+    r = table1.paired_differences(same, same, pairs=(("ib", "iy"),))[0]
+    assert r["mean_percent"] == pytest.approx(-0.5) and r["low_percent"] is None
+    assert r["significant"] is None and "no spread" in r["verdict"]
     md = table1.paired_markdown(list(rows.values()), "t")
     assert any(line.startswith("| MNIST 1% | ib - iy | 5 |") for line in md)
 

@@ -255,6 +255,16 @@ def test_runs_from_before_critic_update_count_as_alternating():
     assert config_differences(TrainConfig(critic_update="joint").to_dict(), new) == []
 
 
+def test_resume_ignores_the_keys_that_do_not_change_the_result():
+    """A run started with --workers 2 (the same batches as 0) or another checkpoint
+    frequency resumes under the other value; a key that changes the result does not."""
+    from layerib.runs.checkpoint import config_differences
+    from layerib.config import TrainConfig
+    new = TrainConfig(val_fraction=0).to_dict()
+    assert config_differences(dict(new, workers=2, checkpoint_every=3), new) == []
+    assert config_differences(dict(new, seed=1, workers=2), new) == ["seed"]
+
+
 def test_a_checkpoint_from_before_the_redesign_is_refused_in_one_line(tmp_path):
     """Format-1 checkpoints (layerib 0.1) hold the stage state in another layout."""
     import torch

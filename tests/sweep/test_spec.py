@@ -66,6 +66,8 @@ def test_config_differences_ignore_data_location():
     cfg = TrainConfig(beta=1.0)
     stored = dict(cfg.to_dict(), data_root="/elsewhere", download=False)
     assert config_differences(stored, cfg) == []
+    # nor the keys that do not change the result: checkpoint frequency, DataLoader workers
+    assert config_differences(dict(stored, workers=2, checkpoint_every=7), cfg) == []
     assert config_differences(dict(stored, beta=2.0), cfg) == ["beta: 2.0 -> 1.0"]
     older = {k: v for k, v in stored.items() if k != "ema_rate"}  # written before ema_rate existed
     assert config_differences(older, cfg) == []

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from layerib.config import ESTIMATOR_PRESETS, TrainConfig, effective_settings
+from layerib.config import ESTIMATOR_PRESETS, RESULT_NEUTRAL_KEYS, TrainConfig, effective_settings
 from layerib.errors import ConfigError
 from layerib.experiments.presets import choose, set_fields
 from layerib.experiments.paper_numbers import TABLE1
@@ -234,7 +234,8 @@ def run(out: str | Path, *, preset: str = "paper", data_root: str | None = None,
     if estimators is not None:  # beside ours: the same cells with the preset's own estimators
         ours = collect(out, resolve_preset(preset, seeds), seed_range)
         table["versus_ours"] = paired_differences(table["cells"], ours["cells"],
-                                                  methods=LAYERWISE, against="same")
+                                                  pairs=tuple((m, m) for m in LAYERWISE),
+                                                  name="{a}: this - ours")
     table.update({"experiment": "table1", "preset": preset, "estimators": estimators,
                   "note": p.note, "argv": argv or sys.argv, "versions": versions(),
                   "wall_seconds_this_call": time.perf_counter() - t0})
@@ -266,8 +267,6 @@ _UNUSED = {
     "iy": {"ce_epochs", "augment", "infoplane_evals", "infoplane_critic_steps", "mi_restarts", "mi_baseline", "mi_max_rows", "mi_max_steps",
            "mi_eval_batch_size", "beta"},
 }
-#: fields that do not change what a run computes (how often it saves, not what it learns)
-_NO_EFFECT = {"checkpoint_every", "workers"}
 
 
 def _matches_preset(run_cfg: dict, cfg: TrainConfig, beta_auto: bool = True) -> bool:
@@ -284,7 +283,7 @@ def _matches_preset(run_cfg: dict, cfg: TrainConfig, beta_auto: bool = True) -> 
     want = dataclasses.replace(cfg, beta=run_cfg.get("beta", cfg.beta) if cfg.beta is None
                                else cfg.beta).to_dict()
     have, want = effective_settings(run_cfg), effective_settings(want)
-    skip = _UNUSED[cfg.method] | _NO_EFFECT
+    skip = _UNUSED[cfg.method] | set(RESULT_NEUTRAL_KEYS)
     return all(have[k] == v for k, v in _settings_of(want).items() if k not in skip)
 
 
@@ -342,31 +341,33 @@ CONTRASTS = (("ib", "iy"), ("ib", "ce"))
 
 
 def paired_differences(cells: list[dict], reference: list[dict], *,
-                       methods: tuple[str, ...] = ("ib",), against: str = "contrasts",
-                       level: float = 0.95) -> list[dict]:
+                       pairs: tuple[tuple[str, str], ...] = CONTRASTS,
+                       name: str = "{a} - {b}", level: float = 0.95) -> list[dict]:
     """Paired test-accuracy differences, in points, with Student-t confidence intervals.
 
-    For each data setting and each contrast, the seeds run in both cells are paired
-    (the same seed draws the same training subset; the layer-wise methods also start
-    from the same initial weights) and the differences d_k = acc_a(k) - acc_b(k)
-    summarised: mean, ``level`` interval mean +- t_{n-1} s / sqrt(n) (s the sample
-    std of d, ddof 1), and a verdict (significant when the interval excludes 0).
+    For each data setting and each pair ``(a, b)`` of methods, the seeds run in both
+    cells (a from ``cells``, b from ``reference``) are paired (the same seed draws the
+    same training subset; the layer-wise methods also start from the same initial
+    weights) and the differences d_k = acc_a(k) - acc_b(k) summarised: mean, ``level``
+    interval mean +- t_{n-1} s / sqrt(n) (s the sample std of d, ddof 1), and a verdict
+    (significant when the interval excludes 0). Differences equal at every seed have no
+    spread to build an interval from: the row says so, and ``significant`` is None.
 
     Args:
-        cells, reference: ``collect``'s cell lists (a: ``cells``, b: ``reference``).
-        methods: with ``against="same"``: the methods compared with the same method in
-            ``reference`` (e.g. paper estimators - ours).
-        against: ``"contrasts"`` (:data:`CONTRASTS`: IB - iy and IB - CE) or ``"same"``.
+        cells, reference: ``collect``'s cell lists (the same list for contrasts within one
+            table; ours as ``reference`` for "paper estimators - ours").
+        pairs: ``(method in cells, method in reference)``; default :data:`CONTRASTS`
+            (IB - iy and IB - CE).
+        name: the row's ``contrast`` label, formatted with ``a`` and ``b``.
 
     Returns:
-        One dict per (setting, contrast): ``setting, label, contrast, seeds, n,
+        One dict per (setting, pair): ``setting, label, contrast, seeds, n,
         differences_percent, mean_percent, low_percent, high_percent, significant,
-        verdict``; mean/low/high are None with fewer than 2 paired seeds.
+        verdict``; low/high (and mean below 2 seeds) are None without an interval.
     """
     from scipy.stats import t as student_t
     by_a = {(c["setting"], c["method"]): c for c in cells}
     by_b = {(c["setting"], c["method"]): c for c in reference}
-    pairs = CONTRASTS if against == "contrasts" else tuple((m, m) for m in methods)
     out = []
     for setting, (_, _, label) in SETTINGS.items():
         for a_m, b_m in pairs:
@@ -377,17 +378,21 @@ def paired_differences(cells: list[dict], reference: list[dict], *,
             seeds = [k for k in a["seeds"] if k in acc_b]
             diffs = [acc - acc_b[k] for k, acc in zip(a["seeds"], a["accuracy_percent"])
                      if k in acc_b]
-            name = f"{a_m} - {b_m}" if against == "contrasts" else f"{a_m}: this - ours"
-            row = {"setting": setting, "label": label, "contrast": name, "seeds": seeds,
-                   "n": len(diffs), "differences_percent": diffs, "mean_percent": None,
-                   "low_percent": None, "high_percent": None, "significant": None,
-                   "verdict": "fewer than 2 paired seeds", "level": level}
+            row = {"setting": setting, "label": label, "contrast": name.format(a=a_m, b=b_m),
+                   "seeds": seeds, "n": len(diffs), "differences_percent": diffs,
+                   "mean_percent": None, "low_percent": None, "high_percent": None,
+                   "significant": None, "verdict": "fewer than 2 paired seeds", "level": level}
             if len(diffs) >= 2:
                 mean, sd = statistics.fmean(diffs), statistics.stdev(diffs)
+                row["mean_percent"] = mean
+                if sd == 0:
+                    row["verdict"] = (f"the same difference ({mean:+.2f}) at every seed: no "
+                                      "spread for an interval; run more seeds")
+                    out.append(row)
+                    continue
                 half = float(student_t.ppf(0.5 + level / 2, len(diffs) - 1)) * sd / math.sqrt(len(diffs))
                 sig = bool(mean - half > 0 or mean + half < 0)
-                row.update(mean_percent=mean, low_percent=mean - half, high_percent=mean + half,
-                           significant=sig,
+                row.update(low_percent=mean - half, high_percent=mean + half, significant=sig,
                            verdict=(f"{a_m} {'ahead' if mean > 0 else 'behind'}, significant"
                                     if sig else "not significant (the interval holds 0)"))
             out.append(row)

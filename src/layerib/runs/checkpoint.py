@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from layerib.config import effective_settings
+from layerib.config import RESULT_NEUTRAL_KEYS, effective_settings
 from layerib.errors import NumericalError, RunDirError
 from layerib.runs.folder import atomic_write
 
@@ -106,17 +106,12 @@ def check_finite_state(state: Any, stage: str, step: int, _path: str = "") -> No
             check_finite_state(v, stage, step, f"{_path}.{k}")
 
 
-#: config keys that may differ between the attempts of one run: where the data is read
-#: from, and how often checkpoints are saved (neither changes the result).
-_IGNORED_KEYS = ("data_root", "download", "checkpoint_every")
-
-
 def config_differences(saved: dict, config: dict) -> list[str]:
-    """Keys whose values differ between two config dicts (JSON-normalised), but :data:`_IGNORED_KEYS`."""
+    """Keys whose values differ between two config dicts (JSON-normalised), but :data:`~layerib.config.RESULT_NEUTRAL_KEYS`."""
     a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(config))
     if "method" in a and "method" in b:  # TrainConfig dicts: compare what they run
         a, b = effective_settings(a), effective_settings(b)
-    return sorted(k for k in set(a) | set(b) if k not in _IGNORED_KEYS and a.get(k) != b.get(k))
+    return sorted(k for k in set(a) | set(b) if k not in RESULT_NEUTRAL_KEYS and a.get(k) != b.get(k))
 
 
 def find_resume_state(out: Path, config: dict, *, force: bool = False,

@@ -21,14 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerib.config import TrainConfig, config_from_dict, effective_settings
+from layerib.config import RESULT_NEUTRAL_KEYS, TrainConfig, config_from_dict, effective_settings
 from layerib.errors import ConfigError
 
 #: Keys that say where the data is, not what is computed: a point folder made
 #: with other values of these is still the same point.
-LOCATION_KEYS = ("data_root", "download")
-
-
 @dataclass(frozen=True)
 class SweepPoint:
     """One training run of a sweep.
@@ -149,7 +146,7 @@ def expand(spec: SweepSpec) -> list[SweepPoint]:
 
 
 def config_differences(stored: dict[str, Any], cfg: TrainConfig) -> list[str]:
-    """``["key: stored -> new", ...]`` for settings (not :data:`LOCATION_KEYS`) that differ.
+    """``["key: stored -> new", ...]`` for settings (not :data:`~layerib.config.RESULT_NEUTRAL_KEYS`) that differ.
 
     A key missing from ``stored`` (a setting added to TrainConfig after the
     point was written) counts as what it meant then (:func:`layerib.config.effective_settings`).
@@ -157,4 +154,4 @@ def config_differences(stored: dict[str, Any], cfg: TrainConfig) -> list[str]:
     new = effective_settings(cfg.to_dict())
     stored = effective_settings(stored)
     return [f"{k}: {stored.get(k)!r} -> {new[k]!r}" for k in new
-            if k not in LOCATION_KEYS and stored.get(k) != new[k]]
+            if k not in RESULT_NEUTRAL_KEYS and stored.get(k) != new[k]]
