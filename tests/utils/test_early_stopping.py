@@ -106,7 +106,7 @@ def test_refit_trains_each_stage_for_its_scaled_best_step_on_all_rows(tiny_mnist
     assert set(refits) == {"layer1", "layer2", "layer3", "readout"} == set(res["refit"])
     for (search, refit), name in zip(zip(calls[::2], calls[1::2]), refits):
         best = refits[name]["best_step"]
-        assert 1 <= best <= 60 and refit[2] == round(best * 300 / 240) == refits[name]["refit_steps"]
+        assert 1 <= best <= 60 * cfg.budget_extend and refit[2] == round(best * 300 / 240) == refits[name]["refit_steps"]
         assert torch.equal(search[4], refit[4])  # the refit starts from the search's initial weights
         assert res["refit"][name] == {"best_step": best, "refit_steps": refit[2], "rows": 300}
     assert any(r["best_step"] < 60 for r in refits.values())  # patience 1: some stage stopped
@@ -189,3 +189,39 @@ def test_refit_progress_bar_counts_each_phase_against_its_own_total(tmp_path, ca
     _search_then_refit(Ck(), 0, "layer1", module, 10, search, fit, 80, 100, bar)
     assert bar.log == [("desc", "layer 1/2 (ib) search"), ("reset", 8),
                        ("desc", "layer 1/2 (ib) refit")] and bar.n == 8
+
+
+def _readout_run(extend: int, lr: float, patience: int = 3):
+    """A read-out on separable data, 10-step budget checked every step; returns its best
+    step, the steps it ran and its weights."""
+    from layerib.ib.endtoend import fit_readout
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    seen, best = [], []
+    torch.manual_seed(0)  # the head's initial weights
+    head = fit_readout(x[:300], y[:300], 2, nn.Linear(5, 2), steps=10, batch_size=32, lr=lr,
+                       g=torch.Generator().manual_seed(1), val=(x[300:], y[300:]), val_checks=10,
+                       patience=patience, on_val=seen.append, on_best=best.append,
+                       budget_extend=extend)
+    return best[0], seen[-1]["step"], head.weight.detach().clone()
+
+
+def test_a_stage_still_improving_at_its_budget_goes_on_up_to_budget_extend_times_it():
+    """budget_extend: checks at the budget's interval continue past it while the score
+    improves; a stage that stops before its budget is the same run whatever the extension."""
+    best1, ran1, _ = _readout_run(1, lr=1e-2)
+    best3, ran3, _ = _readout_run(3, lr=1e-2)
+    assert ran1 == 10 and best1 <= 10  # stopped by the budget
+    assert best3 > 10 and 10 < ran3 <= 30  # went on while it improved, at most 3 x 10 steps
+    _, ran, w1 = _readout_run(1, lr=1.0, patience=1)
+    _, ran_ext, w3 = _readout_run(3, lr=1.0, patience=1)
+    assert ran < 10 and ran_ext == ran and torch.equal(w1, w3)  # stopped early: identical
+
+
+def test_budget_extend_is_off_by_default_as_in_old_runs():
+    """Runs written before budget_extend existed stopped at their budget, as the default does."""
+    from layerib.config import effective_settings
+    assert TrainConfig().budget_extend == 1
+    old = {k: v for k, v in TrainConfig().to_dict().items() if k != "budget_extend"}
+    assert effective_settings(old)["budget_extend"] == 1

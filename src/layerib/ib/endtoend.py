@@ -34,11 +34,12 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
                       val: tuple[torch.Tensor, torch.Tensor] | None = None, val_checks: int = 20,
                       patience: int = 5, on_val: Callable[[dict], None] | None = None,
-                      on_best: Callable[[int], None] | None = None) -> None:
+                      on_best: Callable[[int], None] | None = None, budget_extend: int = 1) -> None:
     opt = adam(params, lr=lr, weight_decay=weight_decay)
-    loop = BatchLoop(len(x), batch_size, steps, g, x.device)
-    total = [0.0]  # running loss sum of the current epoch
     stopper = EarlyStopping(model, patience) if val is not None else None
+    limit = stage_limit(steps, budget_extend, stopper is not None)
+    loop = BatchLoop(len(x), batch_size, limit, g, x.device)
+    total = [0.0]  # running loss sum of the current epoch
     check = max(steps // val_checks, 1)
     if resume is not None:  # continue exactly where the checkpoint left off
         model.load_state_dict(resume["model"])
@@ -66,7 +67,7 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
             if on_epoch:
                 on_epoch(loop.epoch, loop.step, total[0] / loop.per_epoch)
             total[0] = 0.0
-        if stopper is not None and (loop.step % check == 0 or loop.step == steps):
+        if stopper is not None and (loop.step % check == 0 or loop.step == limit):
             was = model.training
             score = accuracy(model.eval(), *val)
             model.train(was)
@@ -98,7 +99,8 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     ``val=(x_val, y_val)`` checks the accuracy on a validation split ``val_checks`` times,
     stops after ``patience`` checks without a better one and keeps the best weights
     (:class:`~layerib.utils.early.EarlyStopping`), writing ``on_val(record)`` and telling
-    ``on_best(step)`` the best check's step at the end).
+    ``on_best(step)`` the best check's step at the end); with ``val``, ``budget_extend``
+    lets it run past ``steps`` while the score still improves (:func:`stage_limit`).
 
     Raises:
         NumericalError: the loss became non-finite.
@@ -134,6 +136,14 @@ def accuracy(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: 
     correct = sum(int((model(x[s:s + chunk]).argmax(1) == y[s:s + chunk]).sum())
                   for s in range(0, len(x), chunk))
     return correct / len(x)
+
+
+def stage_limit(steps: int, budget_extend: int, early_stopping: bool) -> int:
+    """The most steps an early-stopped stage may run: ``budget_extend`` times its budget
+    ``steps``, checked every ``steps // val_checks`` steps throughout, so it stops when
+    ``patience`` checks in a row bring no better validation score, past the budget if the
+    score was still improving there. Without early stopping: ``steps``."""
+    return steps * budget_extend if early_stopping else steps
 
 
 def steps_for(n: int, batch_size: int, epochs: int, min_steps: int) -> tuple[int, int]:

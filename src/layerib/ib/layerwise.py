@@ -31,7 +31,7 @@ from torch import nn
 
 from layerib.config import TrainConfig, resolve_critic_update
 from layerib.errors import ConfigError, NumericalError
-from layerib.ib.endtoend import steps_for
+from layerib.ib.endtoend import stage_limit, steps_for
 from layerib.ib.objective import IBObjective
 from layerib.mi.protocol import heldout_estimate
 from layerib.utils.early import EarlyStopping
@@ -156,7 +156,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         h: cached input of the layer (output of frozen layers 1..i-1); y: int64 labels ``(N,)``;
             prior: ``(num_classes,)`` class frequencies; g: generator for batches and noise.
         cfg: the run's settings (``beta`` resolved); the stage runs ``steps`` steps
-            (None: :func:`stage_steps`).
+            (None: :func:`stage_steps`); with ``val``, up to ``budget_extend`` times that
+            while the validation score still improves (:func:`stage_limit`).
         heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times,
             each written with ``on_eval(record)``; progress: called with steps just done.
         val: ``(h_val, y_val)``, a validation split of the training set: ``val_checks`` times
@@ -176,9 +177,10 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
     with torch.no_grad():
         dim = layer.eval()(h[:2]).flatten(1).shape[1]
     obj = make_objective(cfg, dim, prior).to(h.device)
-    update, loop = LayerUpdate(layer.train(), obj, cfg, index), BatchLoop(len(h), cfg.batch_size, steps, g, h.device)
-    sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
     stopper = EarlyStopping(layer, cfg.patience) if val is not None else None
+    limit = stage_limit(steps, cfg.budget_extend, stopper is not None)
+    update, loop = LayerUpdate(layer.train(), obj, cfg, index), BatchLoop(len(h), cfg.batch_size, limit, g, h.device)
+    sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
     if resume is not None:
         update.load_state_dict(resume["update"])
         loop.load_state_dict(resume["loop"])
@@ -193,12 +195,12 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         iy, ix = update(h[idx], y[idx], g, loop.step - 1)
         sums = {"i_y": sums["i_y"] + iy.double(), "i_x": sums["i_x"] + ix.double(),
                 "n": sums["n"] + 1}  # on the device: no host copy per step
-        if loop.step % every == 0 or loop.step == steps:
+        if loop.step % every == 0 or loop.step == limit:
             if on_eval:
                 on_eval(_stage_record(layer, obj, index, loop.step, loop.step / per_epoch, sums,
                                       heldout, cfg))
             sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
-        if stopper is not None and (loop.step % check == 0 or loop.step == steps):
+        if stopper is not None and (loop.step % check == 0 or loop.step == limit):
             score = validation_score(layer, obj, val, cfg.val_metric)
             if stopper.update(score, loop.step):
                 loop.stop()

@@ -26,7 +26,7 @@ from layerib.data.augment import AUGMENTATIONS
 from layerib.data.dataset import Uint8Images, cat_rows, take_rows
 from layerib.data.mnist import ImageDataset
 from layerib.errors import ConfigError
-from layerib.ib.endtoend import accuracy, fit_readout, steps_for, train_cross_entropy
+from layerib.ib.endtoend import accuracy, fit_readout, stage_limit, steps_for, train_cross_entropy
 from layerib.ib.infoplane import InfoPlaneRecorder, eval_steps
 from layerib.ib.cache import CACHE_FOLDER, FrozenCache
 from layerib.ib.layerwise import forward_cached, stage_steps, train_layer
@@ -319,6 +319,19 @@ def _bar(progress: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True) if progress else nullcontext()
 
 
+def _ticker(bar):
+    """``bar.update``, or None without a bar; a stage that runs past its budget
+    (``budget_extend``) grows the bar's total with it instead of overflowing it."""
+    if bar is None:
+        return None
+
+    def tick(n: int = 1) -> None:
+        if bar.total is not None and bar.n + n > bar.total:
+            bar.total = bar.n + n
+        bar.update(n)
+    return tick
+
+
 def split_validation(train: ImageDataset, fraction: float, seed: int
                      ) -> tuple[ImageDataset, ImageDataset | None]:
     """``(fit, val)``: a stratified, seeded ``fraction`` of ``train`` held out for early
@@ -361,8 +374,9 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
                     bar.update(local["loop"]["step"])
                 train_layer(layer, i, stage_input, y, prior, cfg, g, heldout=(h_test, y_test),
                             val=None if val is None else (h_val, val[1]),
-                            on_eval=metrics.write, progress=bar.update if bar is not None else None,
-                            resume=local, on_checkpoint=ck.hook(f"layer{i}", steps))
+                            on_eval=metrics.write, progress=_ticker(bar), resume=local,
+                            on_checkpoint=ck.hook(f"layer{i}", stage_limit(
+                                steps, cfg.budget_extend, val is not None)))
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
             ck.stage_done(f"layer{i}", steps)
         net.freeze(i)
@@ -410,7 +424,7 @@ def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, pr
     for i, (layer, twin) in enumerate(zip(net.layers, search_net.layers), start=1):
         if ck.done < i:  # else trained before an interruption; its weights are loaded
             with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
-                tick = bar.update if bar is not None else None
+                tick = _ticker(bar)
 
                 def search(resume, hook, on_best):
                     rows = hs[:n] if not recompute else RecomputedPrefix(x, prefix(search_net, i),
@@ -425,7 +439,8 @@ def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, pr
                     train_layer(layer, i, rows, y_all, prior_all, cfg, g,
                                 heldout=(h_test, y_test), on_eval=metrics.write, progress=tick,
                                 resume=resume, on_checkpoint=hook(), steps=n_steps)
-                _search_then_refit(ck, i - 1, f"layer{i}", layer, steps, search, fit, n,
+                _search_then_refit(ck, i - 1, f"layer{i}", layer,
+                                   stage_limit(steps, cfg.budget_extend, True), search, fit, n,
                                    len(y_all), bar)
             search_net.freeze(i)
             net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
@@ -468,8 +483,9 @@ def _search_then_refit(ck, index, name, module, search_steps, search, fit, n_fit
     ``on_checkpoint``). A checkpoint of either phase holds ``phase``, the initial weights
     and (refit) ``best_step``: both phases resume; the refit's kill points are
     ``NAME.refit:STEP``. Records ``{"stage": "refit", ...}`` and ``ck.refits[name]``.
-    ``bar`` (a tqdm bar or None) counts the search against ``search_steps``, then is reset
-    to count the refit against its own steps.
+    ``search_steps``: the search's step limit (checkpoints are saved below it). ``bar`` (a
+    tqdm bar or None) counts the search, then is reset to count the refit against its own
+    steps.
     """
     local = ck.local_for(index)
     desc = bar.desc if bar is not None else ""
@@ -509,7 +525,7 @@ def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, va
     steps, _ = steps_for(len(y), cfg.batch_size, cfg.readout_epochs, cfg.min_steps_per_layer)
     with _bar(progress, steps, "read-out") as bar:
         kw = dict(batch_size=cfg.batch_size, lr=cfg.lr_readout, g=g,
-                  progress=bar.update if bar is not None else None,
+                  progress=_ticker(bar),
                   on_epoch=lambda e, st, loss: metrics.write(
                       {"stage": "readout", "epoch": e, "step": st, "train_ce": loss}))
         if search is not None:
@@ -519,18 +535,21 @@ def _fit_head(cfg, features, y, num_classes, g, metrics, progress, ck, stage, va
             def find(resume, hook, on_best):
                 fit_readout(search[0], y, num_classes, head, steps=steps, resume=resume,
                             on_checkpoint=hook, val=(search[1], val[1]), val_checks=cfg.val_checks,
-                            patience=cfg.patience, on_val=metrics.write, on_best=on_best, **kw)
+                            patience=cfg.patience, on_val=metrics.write, on_best=on_best,
+                            budget_extend=cfg.budget_extend, **kw)
 
             def fit(n_steps, resume, hook):
                 fit_readout(f_all, y_all, num_classes, head, steps=n_steps, resume=resume,
                             on_checkpoint=hook(), **kw)
-            _search_then_refit(ck, stage, "readout", head, steps, find, fit, len(y), len(y_all),
-                               bar)
+            _search_then_refit(ck, stage, "readout", head,
+                               stage_limit(steps, cfg.budget_extend, True), find, fit, len(y),
+                               len(y_all), bar)
         else:
             head = fit_readout(features, y, num_classes, steps=steps, resume=ck.local_for(stage),
-                               on_checkpoint=ck.hook("readout", steps), val=val,
+                               on_checkpoint=ck.hook("readout", stage_limit(
+                                   steps, cfg.budget_extend, val is not None)), val=val,
                                val_checks=cfg.val_checks, patience=cfg.patience,
-                               on_val=metrics.write, **kw)
+                               on_val=metrics.write, budget_extend=cfg.budget_extend, **kw)
     ck.head = head.state_dict()
     ck.stage_done("readout", steps)
     return head
@@ -560,7 +579,7 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
     with _bar(progress, steps, "cross-entropy") as bar:
         kw = dict(batch_size=cfg.batch_size, lr=cfg.lr_layer, g=g, weight_decay=cfg.weight_decay,
                   grad_clip=cfg.grad_clip, transform=AUGMENTATIONS[cfg.augment],
-                  progress=bar.update if bar is not None else None,
+                  progress=_ticker(bar),
                   on_epoch=lambda e, st, loss: metrics.write(
                       {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}))
         if cfg.val_refit and val is not None:  # the recorder follows the refit (the final net)
@@ -569,7 +588,8 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
             def search(resume, hook, on_best):
                 train_cross_entropy(net, x, y, steps=steps, resume=resume, on_checkpoint=hook,
                                     val=val, val_checks=cfg.val_checks, patience=cfg.patience,
-                                    on_val=metrics.write, on_best=on_best, **kw)
+                                    on_val=metrics.write, on_best=on_best,
+                                    budget_extend=cfg.budget_extend, **kw)
 
             def fit(n_steps, resume, hook):
                 per = steps_for(len(y_all), cfg.batch_size, 1, 0)[1]
@@ -577,15 +597,17 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
                 extra = (lambda: {"recorder": recorder.state_dict()}) if recorder is not None else None
                 train_cross_entropy(net, x_all, y_all, steps=n_steps, resume=resume,
                                     on_step=recorder, on_checkpoint=hook(extra), **kw)
-            _search_then_refit(ck, 0, "ce", net, steps, search, fit, len(y), len(y_all), bar)
+            _search_then_refit(ck, 0, "ce", net, stage_limit(steps, cfg.budget_extend, True),
+                               search, fit, len(y), len(y_all), bar)
         else:
             local = ck.local_for(0)
             recorder = recorder_for(x, y, steps, per_epoch, local)
             extra = (lambda: {"recorder": recorder.state_dict()}) if recorder is not None else None
             train_cross_entropy(net, x, y, steps=steps, on_step=recorder, resume=local,
-                                on_checkpoint=ck.hook("ce", steps, extra), val=val,
+                                on_checkpoint=ck.hook("ce", stage_limit(
+                                    steps, cfg.budget_extend, val is not None), extra), val=val,
                                 val_checks=cfg.val_checks, patience=cfg.patience,
-                                on_val=metrics.write, **kw)
+                                on_val=metrics.write, budget_extend=cfg.budget_extend, **kw)
     ck.stage_done("ce", steps)
     return torch.nn.Identity()  # the net's last layer is the CE head: logits are its output
 
