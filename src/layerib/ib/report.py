@@ -28,14 +28,17 @@ from layerib.mi.ground_truth import mixture_mi
 from layerib.utils.memory import release_free_memory
 
 #: relative distance of an I(X; L + eps) estimate from its Monte-Carlo truth beyond which it
-#: is flagged ``off_truth`` (where the truth is below ln B - 1, so a batch estimate can reach it)
+#: is flagged ``off_truth`` (where the truth is below ln B - 1, so a batch estimate can reach it;
+#: ``truth_beyond_ln_batch`` above that)
 TRUTH_TOLERANCE = 0.10
 
 
 def mi_flags(value: float, truth: float | None, ln_b: float, bound: str) -> list[str]:
     """Flags of one reported I(X; L + eps) estimate (nats): ``non_finite``, ``negative``,
     ``exceeds_ln_batch``, ``saturated`` (InfoNCE within 1 % of ln B), ``off_truth`` (more than
-    :data:`TRUTH_TOLERANCE` from a Monte-Carlo truth that is below ln B - 1)."""
+    :data:`TRUTH_TOLERANCE` from a Monte-Carlo truth that is below ln B - 1),
+    ``truth_beyond_ln_batch`` (as far from a truth of ln B - 1 or more: a held-out estimate
+    from batches of B rows cannot be relied on there; McAllester & Stratos 2020)."""
     if not math.isfinite(value):
         return ["non_finite"]
     flags = []
@@ -45,8 +48,8 @@ def mi_flags(value: float, truth: float | None, ln_b: float, bound: str) -> list
         flags.append("exceeds_ln_batch")
     if bound == "infonce" and value >= 0.99 * ln_b:
         flags.append("saturated")
-    if truth is not None and truth < ln_b - 1 and abs(value - truth) > TRUTH_TOLERANCE * max(truth, 1e-3):
-        flags.append("off_truth")
+    if truth is not None and abs(value - truth) > TRUTH_TOLERANCE * max(truth, 1e-3):
+        flags.append("off_truth" if truth < ln_b - 1 else "truth_beyond_ln_batch")
     return flags
 
 
