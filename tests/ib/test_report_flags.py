@@ -16,3 +16,30 @@ def test_an_estimate_far_from_its_truth_is_flagged_whatever_the_truth():
     assert mi_flags(9.0, 9.18, LN_B, "dv") == ["exceeds_ln_batch"]  # close to it: only that
     assert mi_flags(float("nan"), 0.5, LN_B, "dv") == ["non_finite"]
     assert mi_flags(0.3, None, LN_B, "dv") == []  # no truth, nothing to compare
+
+
+def test_measure_layer_on_disk_rows_equals_tensors_and_leaves_the_callers_tensors(tmp_path,
+                                                                                 monkeypatch):
+    """Features read from disk may be mapped in place (estimate_mi overwrite=True); those
+    passed as tensors are the caller's and stay untouched. Both give the same entry."""
+    import torch
+
+    from layerib.ib.cache import DiskRows
+    import layerib.mi.estimate as est_mod
+    from layerib.ib.report import measure_layer
+    in_place = []
+    real = est_mod._mapped_in_place
+    monkeypatch.setattr(est_mod, "_mapped_in_place", lambda *a: in_place.append(1) or real(*a))
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(500, 3, generator=g)
+    f = torch.relu(z @ torch.randn(3, 12, generator=g)).reshape(500, 3, 4)
+    y = (z[:, 0] > 0).long()
+    f, ft, y, yt = f[:400], f[400:], y[:400], y[400:]
+    keep_f, keep_ft = f.clone(), ft.clone()
+    kw = dict(restarts=1, baseline=False, max_steps=60, eval_every=20, eval_batch_size=50)
+    want = measure_layer(f, y, ft, yt, 4.0, seed=3, max_rows=300, mc_samples=64, **kw)
+    assert torch.equal(f, keep_f) and torch.equal(ft, keep_ft) and not in_place
+    disk = [DiskRows.write(tmp_path / f"{k}.f32", [a]) for k, a in (("f", f), ("ft", ft))]
+    got = measure_layer(disk[0], y, disk[1], yt, 4.0, seed=3, max_rows=300, mc_samples=64, **kw)
+    assert got == want and in_place == [1]  # I(Y; L) mapped the rows read from disk in place
+    assert torch.equal(disk[1][0:100], ft)  # the files are read, never written

@@ -165,3 +165,24 @@ def test_column_blocks_change_nothing(monkeypatch, case):
     if case == "noise":
         assert whole == estimate_mi(f, f.clone(), noise_var=0.5, seed=1, test=(ft, ft.clone()),
                                     **kw).to_dict()
+
+
+@pytest.mark.parametrize("block_columns", [None, 2, 5])
+def test_overwrite_maps_the_rows_in_place_with_the_same_result(monkeypatch, block_columns):
+    """overwrite=True (labels): the copula map is written over the given float32 rows, block by
+    block with the constant columns squeezed out, and the result is bit-identical."""
+    import layerib.mi.estimate as est_mod
+    if block_columns:
+        monkeypatch.setattr(est_mod, "_BLOCK_BYTES", 8 * 420 * block_columns)
+    f, y = _relu_features(300, 23, seed=7)
+    ft, yt = _relu_features(120, 23, seed=8)
+    kw = dict(restarts=2, baseline=True, max_steps=40, eval_every=20, eval_batch_size=40)
+    want = estimate_mi(f, y, seed=2, test=(ft, yt), **kw).to_dict()
+    f2, ft2 = f.clone(), ft.clone()
+    assert estimate_mi(f2, y, seed=2, test=(ft2, yt), overwrite=True, **kw).to_dict() == want
+    assert not torch.equal(f2, f)  # the rows now hold their normal scores
+    assert torch.equal(f, _relu_features(300, 23, seed=7)[0])  # overwrite=False left them alone
+    # not float32 (or not labels): overwrite is ignored and nothing is written
+    f64 = f.double()
+    estimate_mi(f64, y, seed=2, test=(ft.double(), yt), overwrite=True, **kw)
+    assert torch.equal(f64, f.double())

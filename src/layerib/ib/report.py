@@ -79,14 +79,25 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         ConfigError: too few rows to split (estimate_mi needs >= 16 per split), bad options.
         NumericalError: every candidate critic diverged.
     """
+    # In the order that holds the fewest large arrays at once: the truth and the scale on the
+    # test features alone, then the training rows for I(X; L + eps), then I(Y; L), whose copula
+    # map may overwrite rows read here for it (not the caller's tensors): the same values.
+    owned_test = not isinstance(f_test, torch.Tensor)  # read from disk here
+    f_test = as_tensor(f_test).flatten(1)
+    mc = mixture_mi(f_test, noise_var, n_samples=mc_samples,  # float64 inside, distinct rows only
+                    generator=torch.Generator().manual_seed(seed))
+    rms = output_rms(f_test)
+    release_free_memory()
+    owned = len(f) > max_rows or not isinstance(f, torch.Tensor)
     if len(f) > max_rows:  # the seeded subset, read alone (f may be on disk)
         keep = torch.randperm(len(f), generator=torch.Generator().manual_seed(seed))[:max_rows]
         f, y = f[keep], (None if y is None else y[keep])
-    f, f_test = as_tensor(f).flatten(1), as_tensor(f_test).flatten(1)
+    f = as_tensor(f).flatten(1)
+    width = f.shape[1]
     if len(f) >= 48:  # the critics fit on training rows, the value is on the test rows
         rx = estimate_mi(f, f, noise_var=noise_var, seed=seed, test=(f_test, f_test), **options)
-        ry = (estimate_mi(f, y, seed=seed, test=(f_test, y_test), **options)
-              if y is not None else None)
+        ry = (estimate_mi(f, y, seed=seed, test=(f_test, y_test), overwrite=owned and owned_test,
+                          **options) if y is not None else None)
     else:  # too few training rows to split: estimate_mi splits the test rows itself (noted)
         note = (f"only {len(f)} training rows: critics fitted and tested on splits of the "
                 f"{len(f_test)} test rows",)
@@ -96,18 +107,15 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         if y is not None:
             ry = estimate_mi(f_test, y_test, seed=seed, **options)
             ry = dataclasses.replace(ry, notes=ry.notes + note)
-    width = f.shape[1]
-    del f  # the training rows are done with: not held beside the truth's float64 distinct rows
+    del f, f_test
     release_free_memory()
-    mc = mixture_mi(f_test, noise_var, n_samples=mc_samples,  # float64 inside, distinct rows only
-                    generator=torch.Generator().manual_seed(seed))
     flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound)
     flags += [k for k in rx.flags if k not in flags]
     flags += [f"i_y_{k}" for k in (ry.flags if ry is not None else ())]
     return {"width": width, "i_y_nats": None if ry is None else ry.value,
             "i_x_nats": rx.value, "i_x_monte_carlo_nats": mc.value,
             "i_x_monte_carlo_stderr": mc.stderr, "batch_size": rx.batch_size,
-            "noise_var": noise_var, "output_rms": output_rms(f_test), "flags": flags,
+            "noise_var": noise_var, "output_rms": rms, "flags": flags,
             "i_y": None if ry is None else ry.to_dict(), "i_x": rx.to_dict()}
 
 

@@ -168,10 +168,37 @@ class _Run:
         return float(self.terms.mean())
 
 
+def _mapped_in_place(parts: list[np.ndarray], n: int, keep: np.ndarray, rows: np.ndarray,
+                     kind: str) -> "_StackedRows":
+    """:func:`_mapped` written over ``parts`` (float32, each ``(n_k, d)``): block by block, the
+    mapped kept columns of each part overwrite its first columns (left of the block being
+    mapped, whose float64 copy is taken first), so no mapped copy of the rows is made. Returns
+    the mapped rows, read per batch: the same values as :func:`_mapped`'s (float64 map,
+    rounded to float32 once)."""
+    j = 0
+    for c0, c1 in _column_blocks(parts[0].shape[1], n):
+        kc = keep[c0:c1]
+        if not kc.any():
+            continue
+        a = _columns(parts, c0, c1)[:, kc]
+        m = MarginalMap(a[rows], kind)(a)
+        start = 0
+        for p in parts:
+            p[:, j:j + m.shape[1]] = m[start:start + len(p)]
+            start += len(p)
+        j += m.shape[1]
+    return _StackedRows([p[:, :j] for p in parts], np.ones(j, dtype=bool))
+
+
+def _writable_float32(parts: list[np.ndarray]) -> bool:
+    return all(p.dtype == np.float32 and p.ndim == 2 and p.flags.writeable for p in parts)
+
+
 class _Problem:
     """The data of one call, split and mapped, and a way to fit one candidate on it."""
 
-    def __init__(self, x, y, noise_var, s: EstimateSettings, seed: int, test=None):
+    def __init__(self, x, y, noise_var, s: EstimateSettings, seed: int, test=None,
+                 overwrite: bool = False):
         same = y is x and (test is None or (isinstance(test, (tuple, list)) and len(test) == 2
                                             and test[1] is test[0]))  # I(L; L + eps)
         x, y = _as_array(x, "x"), (None if same else _as_array(y, "y"))
@@ -225,7 +252,10 @@ class _Problem:
             return
         kind = s.input_map if s.input_map != "auto" else ("none" if noise_var else "copula")
         if self.discrete:
-            self.x, _ = _mapped(xs, self.n, kx, self.pool_idx, kind)
+            if overwrite and _writable_float32(xs):  # the caller's rows become the mapped ones
+                self.x = _mapped_in_place(xs, self.n, kx, self.pool_idx, kind)
+            else:
+                self.x, _ = _mapped(xs, self.n, kx, self.pool_idx, kind)
             _, y = np.unique(y, return_inverse=True)
             self.classes = int(y.max()) + 1
             self.y = torch.as_tensor(y, dtype=torch.int64)
@@ -408,7 +438,7 @@ def _interval(runs: list[_Run]) -> tuple[float, float, str]:
 
 
 def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=None,
-                **options) -> MIResult:
+                overwrite: bool = False, **options) -> MIResult:
     """I(X; Y) in nats from paired samples, by the protocol of this module.
 
     Args:
@@ -424,6 +454,10 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
             validation rows (``val_frac / (1 - test_frac)`` of it validates). This is how a
             net's layers are measured: critics fitted on training-set features, the value
             on test-set features (:func:`layerib.measure_layers`, the trainer's report).
+        overwrite: with integer ``y``, let the float32 ``x`` (and ``x_test``) be overwritten
+            by their mapped values instead of mapping into a copy (same result; saves a
+            float32 copy of all their rows, e.g. 1.3 GB for 20 000 x 16 384 features). The
+            arrays then hold the mapped values. Other dtypes and cases: ignored.
         **options: fields of :class:`EstimateSettings` (e.g. ``candidates=("concat-dv",)``,
             ``restarts=1``, ``baseline=False``).
 
@@ -461,7 +495,7 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     if noise_var is not None and not (math.isfinite(noise_var) and noise_var > 0):
         raise ConfigError(f"noise_var={noise_var} must be finite and > 0 (or None)")
     s = EstimateSettings(**options)
-    prob = _Problem(x, y, noise_var, s, seed, test)
+    prob = _Problem(x, y, noise_var, s, seed, test, overwrite)
     if prob.constant:
         return _constant_result(prob, noise_var)
     kind = "noise" if noise_var else ("labels" if prob.discrete else "continuous")
