@@ -347,3 +347,17 @@ def test_bad_gaussian_parameters_raise():
         linear_gaussian_mi(eye, torch.tensor([[1.0, 0.5], [0.0, 1.0]]), 1.0)
     with pytest.raises(ConfigError, match="W"):
         linear_gaussian_mi(torch.ones(2, 3), eye, 1.0)
+
+
+def test_row_norms_in_chunks_are_the_whole_products_sums(monkeypatch):
+    """The truth's ||l_j||^2 column term is summed a chunk of rows at a time (no M x d
+    temporary), with the same values as the whole array's (and so the same truth)."""
+    import layerib.mi.ground_truth as gt
+    g = torch.Generator().manual_seed(0)
+    p = torch.randn(300, 37, generator=g, dtype=torch.float64) * 3
+    monkeypatch.setattr(gt, "_ROW_CHUNK_BYTES", 37 * 8 * 7)  # 7 rows a chunk, a last one of 6
+    assert torch.equal(gt.row_sq_norms(p), (p * p).sum(1))
+    f = torch.randn(200, 5, generator=g)
+    small = gt.mixture_mi(f, 2.0, n_samples=256, generator=torch.Generator().manual_seed(1))
+    monkeypatch.setattr(gt, "_ROW_CHUNK_BYTES", 1 << 24)
+    assert small == gt.mixture_mi(f, 2.0, n_samples=256, generator=torch.Generator().manual_seed(1))

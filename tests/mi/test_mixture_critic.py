@@ -78,3 +78,21 @@ def test_from_features_and_errors():
         MixtureNoiseCritic(torch.full((2, 3), float("nan")), 1.0)
     with pytest.raises(ConfigError, match="n_centers"):
         MixtureNoiseCritic.from_features(feats, 1.0, 0)
+
+
+def test_fixed_centres_norms_are_computed_once_and_follow_changes():
+    """|c|^2 of fixed centres is cached (no M x d temporary per step) and recomputed when the
+    centres change in place (a loaded state) or are learnt."""
+    import torch
+    from layerib.mi.mixture_critic import MixtureNoiseCritic
+    g = torch.Generator().manual_seed(0)
+    c = MixtureNoiseCritic(torch.randn(6, 3, generator=g), noise_var=2.0)
+    v = torch.randn(4, 3, generator=g)
+    first = c.v_term(v)
+    assert torch.equal(c._center_sq(), c.centers.pow(2).sum(1)) and torch.equal(c.v_term(v), first)
+    with torch.no_grad():
+        c.centers.mul_(2.0)  # in place: a new version of the centres
+    assert torch.equal(c._center_sq(), c.centers.pow(2).sum(1)) and not torch.equal(c.v_term(v), first)
+    learnt = MixtureNoiseCritic(torch.randn(6, 3, generator=g), noise_var=2.0, learn_centers=True)
+    learnt.v_term(v).sum().backward()
+    assert learnt.centers.grad is not None  # learnt centres keep their gradient through |c|^2

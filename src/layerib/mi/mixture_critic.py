@@ -69,6 +69,20 @@ class MixtureNoiseCritic(nn.Module):
         self.centers = nn.Parameter(centers - shift, requires_grad=learn_centers)
         self.logits = nn.Parameter(torch.zeros(len(centers)))
         self.register_buffer("offset", torch.tensor(float(offset)), persistent=False)
+        self._sq_key, self._sq = None, None  # |c_m|^2 of fixed centres, computed once
+
+    def _center_sq(self) -> torch.Tensor:
+        """``|c_m|^2``, ``(M,)``. Fixed centres (not learnt): computed once per value of the
+        centres (an ``M x dim`` temporary per step otherwise: 134 MB at 2048 x 16 384)."""
+        c = self.centers
+        if c.requires_grad and torch.is_grad_enabled():
+            return c.pow(2).sum(1)
+        key = (c.data_ptr(), c._version, c.device, c.dtype)
+        if self._sq_key != key:
+            with torch.no_grad():
+                self._sq = c.pow(2).sum(1)
+            self._sq_key = key
+        return self._sq
 
     @property
     def n_centers(self) -> int:
@@ -77,7 +91,7 @@ class MixtureNoiseCritic(nn.Module):
     def v_term(self, v: torch.Tensor) -> torch.Tensor:
         """``q(v) = -logsumexp_m [s (c_m.v - |c_m|^2/2) + log w_m]`` on shifted v, ``(batch,)``."""
         c, s = self.centers, self.scale
-        col = torch.log_softmax(self.logits, 0) - 0.5 * s * c.pow(2).sum(1)
+        col = torch.log_softmax(self.logits, 0) - 0.5 * s * self._center_sq()
         return self.offset - torch.logsumexp(torch.addmm(col, v - self.shift, c.T, alpha=float(s)),
                                              dim=1)
 
