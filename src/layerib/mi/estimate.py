@@ -394,7 +394,8 @@ class _StackedRows:
         for k, p in enumerate(self.parts):
             m = part == k
             rows[m] = p[idx[m] - self.starts[k]]
-        rows = rows.astype(np.float64)
+        if rows.dtype != np.float32:  # float32 rows are their own float32 values: no round trip
+            rows = rows.astype(np.float64)
         rows = np.ascontiguousarray(rows if self.keep is None else rows[:, self.keep])
         return torch.as_tensor(rows, dtype=torch.float32).contiguous()  # row-major, as t[idx] is
 
