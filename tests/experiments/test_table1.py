@@ -89,6 +89,7 @@ def test_table1_quick_end_to_end_and_resume(tiny_root, tmp_path, capsys, monkeyp
     assert cells[("cifar10", "ce_strong")]["paper_percent_if_full_data"] is None
     assert cells[("mnist1", "ib")]["paper_percent_if_full_data"] == 86.57
     assert cells[("mnist1", "iy")]["beta"] == 0.0 and cells[("mnist1", "ib")]["beta"] > 0
+    assert cells[("mnist1", "ce")]["beta"] is None  # CE trains no IB term: no beta shown
     md = (out / "table1.md").read_text()
     # 3 (4) cells, then 2 paired rows (IB - iy, IB - CE; one seed: no interval) per setting
     assert md.count("| MNIST 1% |") == 3 + 2 and md.count("| CIFAR-10 |") == 4 + 2

@@ -312,7 +312,7 @@ def collect(out: Path, p: Table1Preset, seeds, estimators: str | None = None) ->
             "wall_seconds": [r["wall_seconds"] for r in runs],
             "mean_wall_seconds": statistics.fmean([r["wall_seconds"] for r in runs]) if runs else None,
             "data_source": sorted({r.get("data_source", "?") for r in runs}),
-            "beta": runs[0]["beta"] if runs else None,
+            "beta": runs[0]["beta"] if runs and cfg.method != "ce" else None,  # CE has none
             "config": _settings_of(runs[0]["config"] if runs else cfg.to_dict()),
             "config_matches_preset": all(_matches_preset(r["config"], cfg, r.get("beta_auto", True))
                                          for r in runs),
