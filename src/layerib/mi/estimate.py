@@ -102,27 +102,36 @@ def _nonconstant(parts: list[np.ndarray], n: int, rows: np.ndarray) -> np.ndarra
     return keep
 
 
-def _mapped(parts: list[np.ndarray], n: int, keep: np.ndarray, rows: np.ndarray, kind: str,
-            also: list[np.ndarray] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``MarginalMap(a[rows], kind)(a)`` as float32, ``a`` the stacked float64 ``parts`` with the
-    columns ``keep``, block by block (the map is per coordinate, so each block's map is the
-    whole map's on those columns). ``also``: rows of the same shape mapped by the same map
-    (``fy = fx``), returned second."""
-    d, k = parts[0].shape[1], int(keep.sum())
-    out = torch.empty((n, k), dtype=torch.float32)
-    out2 = None if also is None else torch.empty((n, k), dtype=torch.float32)
+def _mapped_blocks(parts: list[np.ndarray], n: int, keep: np.ndarray, rows: np.ndarray,
+                   kind: str):
+    """Per block of columns: ``(j, kc, c0, c1, fx, m)``, ``m`` = ``fx(a)`` (float64) for ``a``
+    the kept columns ``kc`` of ``c0:c1`` of the stacked float64 ``parts``, ``fx`` their
+    ``MarginalMap`` fitted on ``rows`` (the map is per coordinate, so each block's map is the
+    whole map's on those columns), ``j`` the first output column of the block."""
     j = 0
-    for c0, c1 in _column_blocks(d, n):
+    for c0, c1 in _column_blocks(parts[0].shape[1], n):
         kc = keep[c0:c1]
         if not kc.any():
             continue
         a = _columns(parts, c0, c1)[:, kc]
         fx = MarginalMap(a[rows], kind)
-        out[:, j:j + a.shape[1]] = torch.as_tensor(fx(a), dtype=torch.float32)
-        if also is not None:
-            out2[:, j:j + a.shape[1]] = torch.as_tensor(fx(_columns(also, c0, c1)[:, kc]),
-                                                        dtype=torch.float32)
+        yield j, kc, c0, c1, fx, fx(a)
         j += a.shape[1]
+
+
+def _mapped(parts: list[np.ndarray], n: int, keep: np.ndarray, rows: np.ndarray, kind: str,
+            also: list[np.ndarray] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``MarginalMap(a[rows], kind)(a)`` as float32, ``a`` the stacked float64 ``parts`` with the
+    columns ``keep``, block by block (:func:`_mapped_blocks`). ``also``: rows of the same shape
+    mapped by the same map (``fy = fx``), returned second."""
+    k = int(keep.sum())
+    out = torch.empty((n, k), dtype=torch.float32)
+    out2 = None if also is None else torch.empty((n, k), dtype=torch.float32)
+    for j, kc, c0, c1, fx, m in _mapped_blocks(parts, n, keep, rows, kind):
+        out[:, j:j + m.shape[1]] = torch.as_tensor(m, dtype=torch.float32)
+        if also is not None:
+            out2[:, j:j + m.shape[1]] = torch.as_tensor(fx(_columns(also, c0, c1)[:, kc]),
+                                                        dtype=torch.float32)
     return out, out2
 
 
@@ -176,12 +185,7 @@ def _mapped_in_place(parts: list[np.ndarray], n: int, keep: np.ndarray, rows: np
     the mapped rows, read per batch: the same values as :func:`_mapped`'s (float64 map,
     rounded to float32 once)."""
     j = 0
-    for c0, c1 in _column_blocks(parts[0].shape[1], n):
-        kc = keep[c0:c1]
-        if not kc.any():
-            continue
-        a = _columns(parts, c0, c1)[:, kc]
-        m = MarginalMap(a[rows], kind)(a)
+    for j, _, _, _, _, m in _mapped_blocks(parts, n, keep, rows, kind):
         start = 0
         for p in parts:
             p[:, j:j + m.shape[1]] = m[start:start + len(p)]
