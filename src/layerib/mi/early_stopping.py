@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from layerib.mi.evaluation import heldout_terms
+from layerib.mi.evaluation import RowNoise, heldout_terms
 from layerib.mi.estimators import MIEstimator
 from layerib.mi.protocol import check_finite
 from layerib.utils.optim import adam
@@ -49,7 +49,7 @@ def fit_early_stopping(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, u_val
         patience: validations without improvement before stopping.
         seed: seeds batch order and noise.
         noise_var: when set, fresh ``N(0, noise_var I)`` noise is added to v per training
-            batch; the validation noise is drawn once.
+            batch; the validation noise is fixed (a :class:`RowNoise`: the same per row at every check).
         min_improve: a validation value must beat the best by more than this many of its
             standard errors (over validation rows) to count as an improvement.
 
@@ -62,7 +62,8 @@ def fit_early_stopping(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, u_val
     g = torch.Generator(device=u.device).manual_seed(seed)
     opt = adam(est.parameters(), lr=lr)
     sd = math.sqrt(noise_var) if noise_var else 0.0
-    val_noise = sd * torch.randn(v_val.shape, generator=g, device=u.device) if sd else None
+    # the validation rows' fixed noise, drawn per row when read (never held whole)
+    val_noise = RowNoise(len(v_val), tuple(v_val.shape[1:]), sd, seed + 29, u.device) if sd else None
     log, best_state, bad = FitLog(), copy.deepcopy(est.state_dict()), 0
     n, bs = len(u), min(batch_size, len(u))
     perm, pos = torch.randperm(n, generator=g, device=u.device), 0

@@ -39,7 +39,7 @@ from layerib.errors import ConfigError, NumericalError
 from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelHeadsCritic, SeparableCritic
 from layerib.mi.early_stopping import fit_early_stopping
 from layerib.mi.estimators import MIEstimator, derangement
-from layerib.mi.evaluation import heldout_terms, marginal_ess
+from layerib.mi.evaluation import RowNoise, heldout_terms, marginal_ess
 from layerib.mi.gaussian_critic import GaussianRatioCritic
 from layerib.mi.mixture_critic import MixtureNoiseCritic
 from layerib.mi.estimate_settings import AUTO, CANDIDATES, EstimateSettings
@@ -281,10 +281,9 @@ class _Problem:
             else:
                 self.x, _ = _mapped(xs, self.n, kx, self.pool_idx, kind)
                 self.y, _ = _mapped(ys, self.n, ky, self.pool_idx, kind)
-        g = torch.Generator().manual_seed(seed + 17)
-        sd = math.sqrt(noise_var) if noise_var else 0.0
-        # (scaled in place: the values of sd * randn, without a second array of them)
-        self.test_noise = torch.randn(self._rows_shape(self.test_idx), generator=g).mul_(sd) if sd else None
+        # the test rows' fixed noise, drawn per row when a batch reads it (never held whole)
+        shape = self._rows_shape(self.test_idx)
+        self.test_noise = RowNoise(shape[0], shape[1:], math.sqrt(noise_var), seed + 17) if noise_var else None
 
     def _rows_shape(self, idx: np.ndarray) -> tuple[int, ...]:
         """The shape of ``self.y[idx]``, without reading those rows."""
@@ -342,11 +341,11 @@ class _Problem:
                   marginal_ess(est, u_te, v_te, s.eval_batch_size, self.test_noise, seed + 2))
         return _Run(name, float(val_terms.mean()), _se(val_terms), terms, fit.best_step, ess)
 
-    def val_noise(self, va: np.ndarray) -> torch.Tensor | None:
+    def val_noise(self, va: np.ndarray) -> RowNoise | None:
         if not self.noise_var:
             return None
-        g = torch.Generator().manual_seed(self.seed + 23)
-        return torch.randn(self._rows_shape(va), generator=g).mul_(math.sqrt(self.noise_var))
+        shape = self._rows_shape(va)
+        return RowNoise(shape[0], shape[1:], math.sqrt(self.noise_var), self.seed + 23)
 
 
     def _fit_gauss(self, name, quadratic, bound, tr, va, te, y, seed) -> _Run:
