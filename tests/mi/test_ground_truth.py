@@ -361,3 +361,38 @@ def test_row_norms_in_chunks_are_the_whole_products_sums(monkeypatch):
     small = gt.mixture_mi(f, 2.0, n_samples=256, generator=torch.Generator().manual_seed(1))
     monkeypatch.setattr(gt, "_ROW_CHUNK_BYTES", 1 << 24)
     assert small == gt.mixture_mi(f, 2.0, n_samples=256, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("d", [5, 40])  # 5: with the Gaussian control variate; 40: without
+def test_mixture_rows_read_in_blocks_give_the_materialised_truth(monkeypatch, d):
+    """The truth reads its distinct rows from the input a block at a time (no M x d float64
+    array). The value equals, to rounding (1e-12 nats), a reference that holds every centred
+    float64 row at once, for one-row blocks, blocks that do not divide M, and one block."""
+    import layerib.mi.ground_truth as gt
+    g = torch.Generator().manual_seed(3)
+    f = (torch.randn(150, d, generator=g) * 2).relu()
+    f[100:] = f[:50]  # duplicated rows: weights 2/150 for 50 of them
+    n_samples = 30 if d == 40 else 300  # the control variate needs d <= n_samples
+
+    def reference() -> float:  # the earlier formula, every row held in float64
+        points, weights, inverse = gt._distinct_rows(f)
+        col = weights.log() - (points * points).sum(1) / 4.0
+        gen = torch.Generator().manual_seed(1)
+        idx = gt._stratified_indices(len(f), n_samples, gen, f.device)
+        k = inverse[idx]
+        eps = torch.empty((len(k), d), dtype=torch.float64).normal_(std=math.sqrt(2.0), generator=gen)
+        t = torch.addmm(col[None, :], points[k] + eps, points.T, alpha=0.5)
+        t.sub_(((points[k] ** 2).sum(1) + 2.0 * (eps * points[k]).sum(1))[:, None] / 4.0)
+        t[torch.arange(len(k)), k] = weights.log()[k]
+        return float((-torch.logsumexp(t, 1)).mean())
+
+    values = []
+    for rows_per_block in (1, 7, 1000):
+        monkeypatch.setattr(gt, "_BLOCK_BYTES", 8 * d * rows_per_block)
+        mix = gt._Mixture.build(f, 2.0, with_control=False)
+        assert mix.points._buf.shape == (min(rows_per_block, len(mix.points)), d)  # one block
+        values.append(gt.mixture_mi(f, 2.0, n_samples=n_samples, batch_size=64,
+                                    generator=torch.Generator().manual_seed(1)).value)
+    assert max(values) - min(values) < 1e-12
+    if d == 40:  # no control variate: the reference's draws are the same as mixture_mi's
+        assert abs(values[0] - reference()) < 1e-12
