@@ -18,6 +18,17 @@ def test_an_estimate_far_from_its_truth_is_flagged_whatever_the_truth():
     assert mi_flags(0.3, None, LN_B, "dv") == []  # no truth, nothing to compare
 
 
+def test_off_truth_needs_the_interval_to_miss_the_truth():
+    """Seen on a small run: 0.044 [0.015, 0.073] against a truth of 0.034 is 29 % off, but its
+    interval holds the truth: not flagged. An interval that misses the truth by more than two
+    of the truth's standard errors is; a truth beyond ln B - 1 is flagged whatever the interval."""
+    assert mi_flags(0.044, 0.034, LN_B, "dv", (0.015, 0.073), 0.002) == []
+    assert mi_flags(0.084, 0.047, LN_B, "dv", (0.070, 0.098), 0.002) == ["off_truth"]
+    assert mi_flags(0.084, 0.047, LN_B, "dv", (0.070, 0.098), 0.012) == []  # 0.070 - 0.024 < 0.047
+    assert mi_flags(0.30, 0.52, LN_B, "dv", (0.20, 0.40), 0.0) == ["off_truth"]
+    assert mi_flags(-31.4, 9.18, LN_B, "dv", (-60.0, 20.0), 0.1) == ["negative", "truth_beyond_ln_batch"]
+
+
 def test_measure_layer_on_disk_rows_equals_tensors_and_leaves_the_callers_tensors(tmp_path,
                                                                                  monkeypatch):
     """Features read from disk may be mapped in place (estimate_mi overwrite=True); those

@@ -30,7 +30,8 @@ class LayerMI:
         output_rms: RMS of the layer's output (I(X; L + eps) depends on it relative to
             ``sqrt(noise_var)``).
         flags: ``negative``, ``exceeds_ln_batch``, ``saturated``, ``off_truth`` (more than
-            10 % from a truth below ln B - 1), ``truth_beyond_ln_batch`` (as far from a truth
+            10 % from a truth below ln B - 1, and the 95 % interval, widened by two of the
+            truth's standard errors, misses it), ``truth_beyond_ln_batch`` (as far from a truth
             of ln B - 1 or more, which batches of B rows cannot certify), ``non_finite``;
             empty when none applies.
     """

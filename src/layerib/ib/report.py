@@ -33,12 +33,16 @@ from layerib.utils.memory import release_free_memory
 TRUTH_TOLERANCE = 0.10
 
 
-def mi_flags(value: float, truth: float | None, ln_b: float, bound: str) -> list[str]:
+def mi_flags(value: float, truth: float | None, ln_b: float, bound: str,
+             interval: tuple[float, float] | None = None, truth_stderr: float = 0.0) -> list[str]:
     """Flags of one reported I(X; L + eps) estimate (nats): ``non_finite``, ``negative``,
     ``exceeds_ln_batch``, ``saturated`` (InfoNCE within 1 % of ln B), ``off_truth`` (more than
-    :data:`TRUTH_TOLERANCE` from a Monte-Carlo truth that is below ln B - 1),
-    ``truth_beyond_ln_batch`` (as far from a truth of ln B - 1 or more: a held-out estimate
-    from batches of B rows cannot be relied on there; McAllester & Stratos 2020)."""
+    :data:`TRUTH_TOLERANCE` from a Monte-Carlo truth that is below ln B - 1, and, when the
+    estimate's 95 % ``interval`` is given, that interval widened by two of the truth's
+    standard errors misses the truth: an interval that holds the truth is consistent with it,
+    however small both are), ``truth_beyond_ln_batch`` (as far from a truth of ln B - 1 or
+    more, whatever the interval: a held-out estimate from batches of B rows cannot be relied
+    on there; McAllester & Stratos 2020)."""
     if not math.isfinite(value):
         return ["non_finite"]
     flags = []
@@ -49,7 +53,11 @@ def mi_flags(value: float, truth: float | None, ln_b: float, bound: str) -> list
     if bound == "infonce" and value >= 0.99 * ln_b:
         flags.append("saturated")
     if truth is not None and abs(value - truth) > TRUTH_TOLERANCE * max(truth, 1e-3):
-        flags.append("off_truth" if truth < ln_b - 1 else "truth_beyond_ln_batch")
+        if truth >= ln_b - 1:
+            flags.append("truth_beyond_ln_batch")
+        elif interval is None or not (interval[0] - 2 * truth_stderr <= truth
+                                      <= interval[1] + 2 * truth_stderr):
+            flags.append("off_truth")
     return flags
 
 
@@ -109,7 +117,7 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
             ry = dataclasses.replace(ry, notes=ry.notes + note)
     del f, f_test
     release_free_memory()
-    flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound)
+    flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound, (rx.low, rx.high), mc.stderr)
     flags += [k for k in rx.flags if k not in flags]
     flags += [f"i_y_{k}" for k in (ry.flags if ry is not None else ())]
     return {"width": width, "i_y_nats": None if ry is None else ry.value,
