@@ -64,7 +64,7 @@ def fit_early_stopping(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, u_val
     sd = math.sqrt(noise_var) if noise_var else 0.0
     # the validation rows' fixed noise, drawn per row when read (never held whole)
     val_noise = RowNoise(len(v_val), tuple(v_val.shape[1:]), sd, seed + 29, u.device) if sd else None
-    log, best_state, bad = FitLog(), copy.deepcopy(est.state_dict()), 0
+    log, best_state, bad = FitLog(), _changing_state(est), 0
     n, bs = len(u), min(batch_size, len(u))
     perm, pos = torch.randperm(n, generator=g, device=u.device), 0
     for step in range(1, max_steps + 1):
@@ -88,10 +88,18 @@ def fit_early_stopping(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, u_val
         se = float(terms.std() / math.sqrt(len(terms))) if len(terms) > 1 else 0.0
         if val > log.best_value + min_improve * se:
             log.best_value, log.best_step, bad = val, step, 0
-            best_state = copy.deepcopy(est.state_dict())
+            best_state = _changing_state(est)
         else:
             bad += 1
             if bad >= patience:
                 break
-    est.load_state_dict(best_state)
+    est.load_state_dict({**est.state_dict(), **best_state})
     return log
+
+
+def _changing_state(est: MIEstimator) -> dict[str, torch.Tensor]:
+    """Copies of the entries of ``est.state_dict()`` that training can change: all but the
+    parameters that require no gradient (the mixture critic's fixed centres: 134 MB at
+    2048 x 16 384, copied at every improvement otherwise)."""
+    fixed = {name for name, p in est.named_parameters() if not p.requires_grad}
+    return {k: copy.deepcopy(v) for k, v in est.state_dict().items() if k not in fixed}
