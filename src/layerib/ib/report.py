@@ -25,7 +25,7 @@ from layerib.ib.cache import as_tensor
 from layerib.ib.layerwise import output_rms
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.ground_truth import mixture_mi
-from layerib.utils.memory import release_free_memory
+from layerib.utils.memory import prompt_heap_release, release_free_memory
 
 #: relative distance of an I(X; L + eps) estimate from its Monte-Carlo truth beyond which it
 #: is flagged ``off_truth`` (where the truth is below ln B - 1, so a batch estimate can reach it;
@@ -87,6 +87,13 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         ConfigError: too few rows to split (estimate_mi needs >= 16 per split), bad options.
         NumericalError: every candidate critic diverged.
     """
+    with prompt_heap_release():  # large temporaries go back to the system when freed
+        return _measure_layer(f, y, f_test, y_test, noise_var, seed=seed, max_rows=max_rows,
+                              mc_samples=mc_samples, **options)
+
+
+def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_rows: int,
+                   mc_samples: int, **options) -> dict:
     # In the order that holds the fewest large arrays at once: the truth and the scale on the
     # test features alone, then the training rows for I(X; L + eps), then I(Y; L), whose copula
     # map may overwrite rows read here for it (not the caller's tensors): the same values.
