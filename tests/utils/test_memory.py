@@ -38,3 +38,30 @@ def test_without_glibc_nothing_is_called(monkeypatch):
     with memory.prompt_heap_release():
         pass
     memory.release_free_memory()
+
+
+def test_the_report_releases_promptly_only_for_large_layers(monkeypatch):
+    """measure_layer uses prompt_heap_release when the test features reach
+    HEAP_RELEASE_BYTES (float32), and not below; the entry is the same either way."""
+    import contextlib
+
+    import torch
+
+    import layerib.ib.report as report
+    used = []
+
+    @contextlib.contextmanager
+    def recorder():
+        used.append(1)
+        yield
+
+    monkeypatch.setattr(report, "prompt_heap_release", recorder)
+    g = torch.Generator().manual_seed(0)
+    f = torch.relu(torch.randn(300, 6, generator=g))
+    y = (f[:, 0] > 0.5).long()
+    kw = dict(restarts=1, baseline=False, max_steps=40, eval_every=20, eval_batch_size=50)
+    small = report.measure_layer(f[:200], y[:200], f[200:], y[200:], 1.0, mc_samples=64, **kw)
+    assert used == []
+    monkeypatch.setattr(report, "HEAP_RELEASE_BYTES", 100 * 6 * 4)  # exactly the test rows
+    big = report.measure_layer(f[:200], y[:200], f[200:], y[200:], 1.0, mc_samples=64, **kw)
+    assert used == [1] and big == small

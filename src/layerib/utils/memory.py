@@ -39,14 +39,18 @@ def prompt_heap_release(mmap_threshold: int = 1 << 20):
     resident in the heap (nothing is done where the C library is not glibc).
 
     Why: glibc raises its mmap threshold (up to 32 MiB) as large blocks are freed; the
-    blocks of 1-32 MiB a pass over wide features allocates and frees (rows of a batch, a
-    block of columns) then come from the heap, and freed heap memory between live blocks
-    is not returned. On the CIFAR-10 VGG benchmark's MI report (``benchmarks/
-    rss_cifar10_vgg.sh``) that was about 0.27 GB of the peak resident memory. The cost is a
-    fresh mapping (and its page faults) per such allocation, which is why training loops
-    do not use it. On leaving, the threshold is set to 32 MiB (what glibc's dynamic rule
-    reaches after large frees; the dynamic rule itself cannot be restored) and free memory
-    is released. Values and results are not touched.
+    blocks of 1-32 MiB a pass over wide features allocates and frees (a batch of held-out
+    rows, a block of columns, a critic's per-step temporaries) then come from the heap, and
+    freed heap memory between live blocks is not returned. On the CIFAR-10 VGG benchmark's
+    MI report (``benchmarks/rss_cifar10_vgg.sh``) that was about 0.3 GB of the peak resident
+    memory (3.02 GB without, 2.95 GB at 8 MiB, 2.71 GB at 1 MiB). The cost is a fresh
+    mapping (and its page faults) per such allocation: small for the VGG report (13:48 vs
+    13:38 min), but an MNIST-sized layer's report (10 000 + 10 000 rows of 512) took 53 s
+    instead of 42 s, which is why the report uses it for large layers only
+    (:func:`~layerib.ib.report.measure_layer`) and training loops never. On leaving, the
+    threshold is set to 32 MiB (what glibc's dynamic rule reaches after large frees; the
+    dynamic rule itself cannot be restored) and free memory is released. Values and
+    results are not touched.
     """
     lib = _libc()
     if lib is None or not hasattr(lib, "mallopt"):
