@@ -13,7 +13,7 @@ def _good(rng=None) -> dict:
     x_train = rng.normal(3.0, 2.0, size=(40, 5))
     x_train[:, 4] = 1.5  # a constant feature
     return {"x_train": x_train, "y_train": np.arange(40) % 3,
-            "x_test": rng.normal(3.0, 2.0, size=(10, 5)), "y_test": np.array([4] + [0] * 9)}
+            "x_test": rng.normal(3.0, 2.0, size=(10, 5)), "y_test": np.array([2] + [0] * 9)}
 
 
 def _save(tmp_path, arrays, name="set.npz"):
@@ -28,7 +28,7 @@ def test_vectors_standardised_per_feature_with_train_statistics(tmp_path):
     train, test = load_npz(path, "train"), load_npz(path, "test")
     assert train.images.shape == (40, 5) and train.images.dtype == torch.float32
     assert train.labels.dtype == torch.int64 and train.labels.tolist() == a["y_train"].tolist()
-    assert train.num_classes == test.num_classes == 5  # max label 4 (in test) + 1
+    assert train.num_classes == test.num_classes == 3  # max label 2 + 1
     assert train.source == f"npz:{path}" and test.source == f"npz:{path}"
     assert torch.allclose(train.images[:, :4].mean(0), torch.zeros(4), atol=1e-6)
     assert torch.allclose(train.images[:, :4].std(0, unbiased=False), torch.ones(4), atol=1e-5)
@@ -43,7 +43,7 @@ def test_uint8_images_scaled_then_standardised_per_channel(tmp_path):
     rng = np.random.default_rng(1)
     x_train = rng.integers(0, 256, size=(30, 2, 4, 3), dtype=np.uint8)
     x_test = rng.integers(0, 256, size=(6, 2, 4, 3), dtype=np.uint8)
-    path = _save(tmp_path, {"x_train": x_train, "y_train": np.zeros(30, np.uint8),
+    path = _save(tmp_path, {"x_train": x_train, "y_train": np.arange(30, dtype=np.uint8) % 2,
                             "x_test": x_test, "y_test": np.ones(6, np.int32)})
     train, test = load_npz(path, "train"), load_npz(path, "test")
     assert train.images.shape == (30, 2, 4, 3) and train.num_classes == 2
@@ -80,6 +80,12 @@ BAD = {
     "inf": (dict(x_test=np.full((10, 5), np.inf)), "x_test has 50 non-finite values"),
     "negative label": (dict(y_test=-np.ones(10, int)), "y_test has negative label -1"),
     "item shapes": (dict(x_test=np.zeros((10, 6))), r"x_test items have shape \(6,\)"),
+    # a stray label would silently add classes the net cannot learn
+    "test-only label": (dict(y_test=np.array([5] + [0] * 9)),
+                        r"y_test has label\(s\) 5 that y_train never takes"),
+    "label gap": (dict(y_train=np.where(np.arange(40) % 3 == 2, 7, np.arange(40) % 3),
+                       y_test=np.zeros(10, int)),
+                  r"y_train never takes label\(s\) 2, 3, 4, 5, 6 of 0..7; .*np.unique"),
 }
 
 

@@ -5,8 +5,8 @@ Write one with ``np.savez(PATH, x_train=..., y_train=..., x_test=..., y_test=...
 * ``x_*``: numbers (not bool), shape ``(N, D)`` feature vectors, ``(N, H, W)`` grey
   images (read as ``(N, 1, H, W)``) or ``(N, C, H, W)`` images; the same item shape in
   both splits; finite. uint8 arrays are divided by 255 first.
-* ``y_*``: integer class labels ``0 .. C-1``, shape ``(N,)``;
-  ``num_classes = max label + 1`` over both splits.
+* ``y_*``: integer class labels ``0 .. C-1``, shape ``(N,)``, every class present in the
+  training split and no test label missing from it; ``num_classes = C``.
 
 Standardised with the *training* split's mean and std per feature (``(N, D)``) or per
 channel (images), both splits alike; a feature or channel constant in training is
@@ -82,9 +82,25 @@ def _check(path: Path, a: dict[str, np.ndarray]) -> None:
         if y.min() < 0:
             raise DataError(f"{path}: y_{s} has negative label {int(y.min())}; "
                             "labels must be 0..C-1")
+    train_classes = np.unique(a["y_train"])
+    unseen = np.setdiff1d(np.unique(a["y_test"]), train_classes)
+    if unseen.size:
+        raise DataError(f"{path}: y_test has label(s) {_list(unseen)} that y_train never takes; "
+                        "every test class needs training items (drop those test items or "
+                        "add training items of those classes)")
+    gaps = np.setdiff1d(np.arange(int(train_classes.max()) + 1), train_classes)
+    if gaps.size:
+        raise DataError(f"{path}: y_train never takes label(s) {_list(gaps)} of 0.."
+                        f"{int(train_classes.max())}; labels must be 0..C-1 with every class "
+                        "present: remap them with np.unique(y, return_inverse=True)")
     if a["x_test"].shape[1:] != a["x_train"].shape[1:]:
         raise DataError(f"{path}: x_test items have shape {a['x_test'].shape[1:]}, x_train items "
                         f"{a['x_train'].shape[1:]}; give both splits the same item shape")
+
+
+def _list(labels: np.ndarray, most: int = 8) -> str:
+    shown = ", ".join(str(int(v)) for v in labels[:most])
+    return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
 
 
 def _as_float(x: np.ndarray) -> np.ndarray:
@@ -115,13 +131,14 @@ def load_npz(path: str | os.PathLike, split: str = "train") -> ImageDataset:
 
     Returns:
         :class:`ImageDataset`: ``images`` float32 ``(N, D)`` or ``(N, C, H, W)`` (from
-        ``(N, H, W)``: C = 1), labels int64, ``num_classes`` = max label + 1 over both
-        splits, source ``"npz:<absolute path>"``.
+        ``(N, H, W)``: C = 1), labels int64, ``num_classes`` = max label + 1 (every class
+        has training items), source ``"npz:<absolute path>"``.
 
     Raises:
         ConfigError: unknown split.
         DataError: the file is missing or unreadable, or a key is missing or has the
-            wrong dtype, shape, length, non-finite values or negative labels.
+            wrong dtype, shape, length, non-finite values or negative labels; a class of
+            0..C-1 has no training item, or a test label none.
     """
     if split not in SPLITS:
         raise ConfigError(f"unknown npz split {split!r}; use 'train' or 'test'")
