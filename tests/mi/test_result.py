@@ -33,3 +33,8 @@ def test_to_dict_and_format_never_bare():
     assert d["low"] == -0.4 and "negative" in d["flags"] and d["notes"] == ("x",)
     text = str(r)
     assert "[-0.400, 0.000]" in text and "ln B = 4.85" in text and "FLAGS: negative, below_baseline" in text
+
+
+def test_label_result_shows_its_batch_and_why_it_has_no_ln_b_ceiling():
+    text = str(replace(_r(1.0), critic="heads", bound="infonce"))
+    assert "B = 128 (exact class marginal: no ln B ceiling)" in text and "ln B =" not in text

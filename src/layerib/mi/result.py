@@ -122,6 +122,8 @@ class MIResult:
         text += f", {self.critic})" if self.critic else ")"
         if self.critic != "heads":
             text += f", B = {self.batch_size}, ln B = {self.ln_batch:.2f}"
+        else:  # the label bounds normalise over the exact classes: H(Y) bounds them, not ln B
+            text += f", B = {self.batch_size} (exact class marginal: no ln B ceiling)"
         if self.shuffled is not None:
             text += f", shuffled {self.shuffled:.3f}"
         if self.noise_var is not None:
