@@ -207,10 +207,13 @@ def _prepare(cfg: EstimateConfig):
         kw = dict(data_root=data_root, download=cfg.download, cifar_source=cifar_source)
         train, test = (load_dataset(dataset, split, **kw) for split in ("train", "test"))
     train = take_subset(train, cfg.n_train, cfg.critic.seed)
+    n_test_all = len(test)
     test = take_subset(test, cfg.n_test, cfg.critic.seed)
     if len(test) < 2 * cfg.critic.batch_size:
+        fix = (f"pass --batch-size {max(2, len(test) // 2)} or lower" if len(test) >= cfg.n_test
+               or len(test) >= n_test_all else "lower --batch-size or raise --n-test")
         raise ConfigError(f"{len(test)} held-out images give fewer than 2 batches of "
-                          f"{cfg.critic.batch_size}; lower --batch-size or raise --n-test")
+                          f"{cfg.critic.batch_size}; {fix}")
     layers = cfg.layers or tuple(range(1, len(net) + 1))
     if max(layers) > len(net):
         raise ConfigError(f"layer {max(layers)} does not exist in a {len(net)}-layer net")
@@ -222,7 +225,8 @@ def run_estimate(cfg: EstimateConfig, out: str | Path | None = None, *,
     """Estimate every chosen layer's MI and write ``out`` (JSON, atomically) when given.
 
     Returns:
-        The result dict: settings, N, B, ln B, and per layer ``i_x`` (one entry per noise
+        The result dict: settings, N, the number of classes, the requested B and its ln B
+        (each estimate records the B it used: at most half its held-out rows), and per layer ``i_x`` (one entry per noise
         variance: ``truth`` and ``estimates`` by ``"critic/bound"``, each an
         :class:`~layerib.mi.protocol.MIResult` dict plus ``wall_seconds``) and ``i_y``.
 
@@ -262,7 +266,8 @@ def run_estimate(cfg: EstimateConfig, out: str | Path | None = None, *,
         out_layers.append(entry)
     bar.close()
     result = {**source, "widths": list(net.feature_dims), "noise_vars": list(noise_vars),
-              "n_train": len(train), "n_test": len(test), "batch_size": s.batch_size,
+              "n_train": len(train), "n_test": len(test), "num_classes": train.num_classes,
+              "batch_size": s.batch_size,
               "ln_batch": math.log(s.batch_size), "ln_n_test": math.log(len(test)),
               "data_source": train.source, "config": cfg.to_dict(),
               "argv": argv if argv is not None else sys.argv, "versions": versions(),
@@ -315,6 +320,7 @@ def _cell(r: dict) -> str:
 
 def format_table(result: dict) -> str:
     """A plain-text table of a :func:`run_estimate` result (nats)."""
+    ln_c = math.log(result.get("num_classes", 10))
     lines = [f"N_train={result['n_train']} N_test={result['n_test']} (ln N_test="
              f"{result['ln_n_test']:.2f})  values in nats: value (95 % interval) [shuffled-pairs "
              "baseline], ^ = above ln B of its held-out batches; flags after each table"]
@@ -333,9 +339,15 @@ def format_table(result: dict) -> str:
                     flagged.append(f"    noise var {row['noise_var']:g} {n} ({e.get('critic')}, "
                                    f"{e['bound']}, B = {e['batch_size']}, ln B = {e['ln_batch']:.2f}): "
                                    + "; ".join(f"{k}: {v}" for k, v in e["flags"].items()))
+        used = sorted({(e["batch_size"], e["ln_batch"]) for row in layer["i_x"]
+                       for e in row["estimates"].values()})
+        if used:
+            lines.append("  I(X; L+eps) held-out batches: " + ", ".join(
+                f"B = {b} (ln B = {lb:.2f})" for b, lb in used))
         for bound, r in layer["i_y"].items():
             lines.append(f"  I(Y; L) {bound:>8}: {_cell(r)}   ({r.get('critic') or 'label'} critic, "
-                         f"{r['bound']}; ceiling H(Y) <= ln 10 = 2.303)")
+                         f"{r['bound']}; B = {r['batch_size']}; ceiling H(Y) <= "
+                         f"ln {result.get('num_classes', 10)} = {ln_c:.3f})")
             if r.get("flags"):
                 flagged.append(f"    I(Y; L) {bound}: " + "; ".join(f"{k}: {v}" for k, v in r["flags"].items()))
         if flagged:
