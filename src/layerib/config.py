@@ -69,6 +69,7 @@ class TrainConfig:
     critic_update: str = "auto"       # joint: one pass updates critic and layer; alternating: critic steps then a layer step (the paper); auto: joint where exact
     layer_first: bool = False         # alternating only: the layer steps before the critic updates of the same batch (the joint order; the paper's order collapses at beta 1e-2..1e-1)
     y_input_norm: str = "none"        # how the label critic reads L: none (as it is), rms (divided by the batch RMS) or standard (also centred): scale-invariant I(Y;L)
+    y_pool: int = 0                   # what the layer-wise label critic reads of a conv layer's (C, H, W) output: 0 the flattened maps; K each channel averaged over a K x K grid (C*K*K inputs; I(Y; pooled L) <= I(Y; L)); vector outputs as they are
     ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
     lr_critic: float = 1e-3           # Adam learning rate of the critics
     mi_eval_batch_size: int = 512     # batch size B of held-out MI estimates (ln B is their ceiling)
@@ -296,6 +297,9 @@ def validate(c: TrainConfig) -> None:
     _check(not (c.workers > 0 and c.val_refit and c.val_fraction > 0),
            f"--workers {c.workers} streams the data, which val_refit does not do yet (it holds the "
            "training rows in memory); pass --val-refit false (or --val-fraction 0), or --workers 0")
+    _check(isinstance(c.y_pool, int) and not isinstance(c.y_pool, bool) and c.y_pool >= 0,
+           f"y_pool must be an integer >= 0 (0: the label critic reads the flattened output), "
+           f"got {c.y_pool!r}")
     _check(c.y_input_norm in ("none", "rms", "standard"),
            f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),

@@ -33,6 +33,7 @@ from layerib.config import TrainConfig, resolve_critic_update
 from layerib.errors import ConfigError, NumericalError
 from layerib.ib.endtoend import stage_limit, steps_for
 from layerib.ib.objective import IBObjective
+from layerib.mi.critics import label_view
 from layerib.mi.protocol import heldout_estimate
 from layerib.utils.early import EarlyStopping
 from layerib.utils.loop import BatchLoop, run_stage
@@ -45,11 +46,17 @@ def stage_steps(cfg: TrainConfig, n: int) -> tuple[int, int]:
     return steps_for(n, cfg.batch_size, cfg.epochs_per_layer, cfg.min_steps_per_layer)
 
 
-def make_objective(cfg: TrainConfig, dim: int, prior: torch.Tensor) -> IBObjective:
-    """The stage's :class:`IBObjective` for a layer of (flattened) output size ``dim``."""
+def make_objective(cfg: TrainConfig, dim: int, prior: torch.Tensor,
+                   shape: tuple[int, ...] | None = None) -> IBObjective:
+    """The stage's :class:`IBObjective` for a layer of (flattened) output size ``dim``.
+
+    ``shape``: one row's unflattened output shape; with ``cfg.y_pool >= 1`` and a ``(C, H, W)``
+    shape the label critic reads each channel averaged over a ``y_pool x y_pool`` grid
+    (:func:`~layerib.mi.critics.label_view`); without it (None) the flattened output."""
+    view = label_view(tuple(shape), cfg.y_pool) if shape is not None else None
     return IBObjective(dim, prior, cfg.effective_beta, cfg.noise_var, cfg.critic_hidden,
                        cfg.ema_rate, cfg.x_critic, cfg.x_marginal, cfg.x_bound, cfg.y_bound,
-                       cfg.y_critic, cfg.y_input_norm)
+                       cfg.y_critic, cfg.y_input_norm, view)
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:
@@ -175,8 +182,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
     default_steps, per_epoch = stage_steps(cfg, len(h))
     steps = default_steps if steps is None else steps
     with torch.no_grad():
-        dim = layer.eval()(h[:2]).flatten(1).shape[1]
-    obj = make_objective(cfg, dim, prior).to(h.device)
+        shape = tuple(layer.eval()(h[:2]).shape[1:])
+    obj = make_objective(cfg, math.prod(shape), prior, shape).to(h.device)
     stopper = EarlyStopping(layer, cfg.patience) if val is not None else None
     limit = stage_limit(steps, cfg.budget_extend, stopper is not None)
     update, loop = LayerUpdate(layer.train(), obj, cfg, index), BatchLoop(len(h), cfg.batch_size, limit, g, h.device)

@@ -31,7 +31,7 @@ from layerib.mi.estimators import MIEstimator
 
 def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
                     bound: str = "dv", critic: str = "concat",
-                    input_norm: str = "none") -> MIEstimator:
+                    input_norm: str = "none", view: nn.Module | None = None) -> MIEstimator:
     """MINE for I(Y; L) with a label critic and the exact class marginal ``prior``.
 
     ``bound="dv"`` is the paper's DV bound (marginal expectation over the batch's
@@ -41,8 +41,13 @@ def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
     (:class:`~layerib.mi.critics.LabelHeadsCritic`, one output per class; faster).
     ``input_norm``: ``"rms"`` / ``"standard"``: the critic reads L divided by the batch's RMS
     (and centred; :func:`~layerib.mi.critics.normalise_batch`), so the bound ignores L's scale.
+    ``view``: what the critic reads of the flattened L ``(batch, dim)``: None (all of it) or a
+    :class:`~layerib.mi.critics.MapPool` (each channel of a conv map averaged over a grid; the
+    estimate bounds I(Y; view(L)) <= I(Y; L)).
     """
-    module = LABEL_CRITICS[critic](dim, len(prior), hidden, input_norm=input_norm)
+    if view is not None:
+        dim = view.out_dim
+    module = LABEL_CRITICS[critic](dim, len(prior), hidden, input_norm=input_norm, view=view)
     return MIEstimator(module, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
 
 
@@ -82,16 +87,21 @@ class IBObjective(nn.Module):
             (see :class:`layerib.config.TrainConfig`).
         y_input_norm: how the label critic reads L: ``"none"`` (as it is: the paper's, the
             default), ``"rms"`` or ``"standard"`` (scale-invariant I(Y; L)).
+        y_view: what the label critic reads of the flattened L: None (all of it, the
+            default) or a :class:`~layerib.mi.critics.MapPool` (``TrainConfig.y_pool``).
+            The AA-MINE term always reads all of L.
     """
 
     def __init__(self, dim: int, prior: torch.Tensor, beta: float, noise_var: float,
                  hidden: int = 256, ema_rate: float = 0.01, x_critic: str = "gaussian",
                  x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv",
-                 y_critic: str = "concat", y_input_norm: str = "none"):
+                 y_critic: str = "concat", y_input_norm: str = "none",
+                 y_view: nn.Module | None = None):
         super().__init__()
         self.beta, self.x_bound = beta, x_bound
         self.channel = GaussianChannel(noise_var)
-        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic, y_input_norm)
+        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic, y_input_norm,
+                                   y_view)
         # The default pair (Gaussian critic, InfoNCE over u): the critic's z-only term cancels
         # exactly from what the layer minimises and reports, so there is nothing to learn.
         self.q_free = x_critic == "gaussian" and x_bound == "infonce"
