@@ -108,3 +108,30 @@ def test_bad_input_one_line_error_exit_2(tiny_mnist, tmp_path, capsys, argv, mes
     err = capsys.readouterr().err.strip()
     assert err.startswith("layerib: error:") and message in err and "\n" not in err
     assert not (tmp_path / "o.json").exists()  # nothing written
+
+
+def test_a_relative_data_path_falls_back_to_the_recorded_one(tmp_path, monkeypatch):
+    # a run trained with --dataset npz:d.npz from tmp_path, estimated from elsewhere
+    import json as _json
+
+    import pytest as _pytest
+
+    from layerib.errors import DataError
+    from layerib.runs.estimation import _recorded_path
+    data = tmp_path / "d.npz"
+    data.write_bytes(b"x")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(_json.dumps({"config": {}, "data_source": f"npz:{data}"}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert _recorded_path(run, "npz:d.npz") == f"npz:{data}"
+    assert _recorded_path(run, "mnist") == "mnist"
+    assert _recorded_path(run, f"npz:{data}") == f"npz:{data}"  # absolute: as it is
+    (elsewhere / "d.npz").write_bytes(b"y")
+    assert _recorded_path(run, "npz:d.npz") == "npz:d.npz"  # resolves from here: as it is
+    (elsewhere / "d.npz").unlink()
+    data.unlink()
+    with _pytest.raises(DataError, match=r"npz:d.npz \(recorded as .*d.npz\) is not found from here"):
+        _recorded_path(run, "npz:d.npz")

@@ -20,6 +20,7 @@ features, ln N for distinct points). All MI values are in nats.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -32,7 +33,7 @@ from tqdm.auto import tqdm
 
 from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
-from layerib.errors import ConfigError, RunDirError
+from layerib.errors import ConfigError, DataError, RunDirError
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.estimate_settings import CANDIDATES
 from layerib.mi.ground_truth import mixture_mi
@@ -179,6 +180,28 @@ def ground_truth(features: torch.Tensor, noise_var: float, n_samples: int, seed:
     return asdict(mc)
 
 
+def _recorded_path(run_dir: Path, dataset: str) -> str:
+    """``npz:PATH`` / ``folder:PATH`` with a relative PATH (relative to where training ran) as
+    the absolute path the run recorded (``config.json``'s ``data_source``), when that file
+    still exists and PATH does not resolve from here; otherwise ``dataset`` unchanged.
+
+    Raises:
+        DataError: neither PATH (from here) nor the recorded path exists."""
+    kind, sep, rel = dataset.partition(":")
+    if not sep or kind not in ("npz", "folder") or Path(rel).expanduser().is_absolute() \
+            or Path(rel).expanduser().exists():
+        return dataset
+    try:
+        source = json.loads((run_dir / "config.json").read_text()).get("data_source") or ""
+    except (OSError, ValueError, AttributeError):
+        return dataset
+    if source.startswith(kind + ":") and Path(source[len(kind) + 1:]).exists():
+        return source
+    where = f" (recorded as {source[len(kind) + 1:]})" if source.startswith(kind + ":") else ""
+    raise DataError(f"the run's data set {dataset}{where} is not found from here; run layerib "
+                    "estimate from the folder the run was trained in, or put the file back")
+
+
 def take_subset(data: ImageDataset, n: int, seed: int) -> ImageDataset:
     if n >= len(data):
         return data
@@ -193,7 +216,8 @@ def _prepare(cfg: EstimateConfig):
         data_root = cfg.data_root if cfg.data_root is not None else run_cfg.get("data_root")
         noise_vars = cfg.noise_vars or (float(run_cfg["noise_var"]),)
         source = {"source": "run", "run_dir": str(cfg.run_dir), "run_config": run_cfg}
-        dataset, cifar_source = run_cfg.get("dataset", "mnist"), run_cfg.get("cifar_source", "auto")
+        dataset = _recorded_path(Path(cfg.run_dir), run_cfg.get("dataset", "mnist"))
+        cifar_source = run_cfg.get("cifar_source", "auto")
     else:
         torch.manual_seed(cfg.critic.seed)
         net = mlp((1, 28, 28), tuple(cfg.widths)).eval()
