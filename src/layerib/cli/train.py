@@ -132,6 +132,13 @@ def format_summary(res: dict) -> list[str]:
             f"{res['n_val']} of them, then refitted on all" if refit else f"{res['n_train']} training images")
     lines = [f"{res['method']} on {res['dataset']} ({rows}): "
              f"test accuracy {100 * res['test_accuracy']:.2f}%  [{res['wall_seconds']:.0f} s]"]
+    majority = res.get("majority_accuracy")
+    if majority is not None and res["test_accuracy"] <= majority:
+        hint = (f"; for IB try a smaller --beta (this run: {res['beta']:g}"
+                f"{' = 600 / N' if res.get('beta_auto') else ''})" if res["method"] == "ib" else "")
+        lines.append(f"WARNING: test accuracy {100 * res['test_accuracy']:.2f}% is not above the "
+                     f"{100 * majority:.2f}% of always answering the most frequent training class: "
+                     f"the net kept no usable label information{hint}")
     if not res["layers"]:
         return lines
     b = res["layers"][0]["batch_size"]

@@ -149,7 +149,8 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     Returns:
         ``(result, head)``: the read-out (a module; identity for CE) and the result dictionary:
         ``test_accuracy`` and ``train_accuracy`` (fractions, through
-        the read-out), the settings, wall time, ``records`` (every metrics record, in memory
+        the read-out), ``majority_accuracy`` (the test accuracy of always answering the most
+        frequent training class; ``layerib train`` warns when the net is not above it), the settings, wall time, ``records`` (every metrics record, in memory
         only when ``out`` is None) and per layer held-out ``i_y_nats``, ``i_x_nats``, the
         Monte-Carlo truth ``i_x_monte_carlo_nats``, ``output_rms`` (see :func:`layer_mi_report`);
         ``n_train`` / ``n_val`` the rows fitted / held out for early stopping and, with
@@ -225,7 +226,10 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
         if flush:
             torch.set_flush_denormal(False)
     result = {
-        "test_accuracy": test_acc, "train_accuracy": train_acc, "method": cfg.method,
+        "test_accuracy": test_acc, "train_accuracy": train_acc,
+        # the test accuracy of always answering the most frequent training class
+        "majority_accuracy": float((y_test == int(torch.bincount(y).argmax())).double().mean()),
+        "method": cfg.method,
         "dataset": cfg.dataset, "train_fraction": cfg.train_fraction, "n_train": len(y),
         "n_val": 0 if val is None else len(val[1]),
         "n_test": len(y_test), "beta": cfg.effective_beta, "beta_auto": beta_auto,

@@ -1,0 +1,23 @@
+"""``layerib train``'s printed summary warns when the net does no better than the majority class."""
+
+from layerib.cli.train import format_summary
+
+
+def _res(acc, majority, method="ib"):
+    return {"method": method, "dataset": "npz:x", "n_train": 400, "test_accuracy": acc,
+            "wall_seconds": 1.0, "layers": [], "majority_accuracy": majority, "beta": 1.5,
+            "beta_auto": True}
+
+
+def test_warns_at_or_below_the_majority_rate_with_the_ib_hint():
+    lines = format_summary(_res(0.30, 0.40))
+    assert lines[1].startswith("WARNING: test accuracy 30.00% is not above the 40.00%")
+    assert "smaller --beta (this run: 1.5 = 600 / N)" in lines[1]
+    assert "--beta" not in format_summary(_res(0.40, 0.40, "ce"))[1]  # no IB hint for CE
+
+
+def test_no_warning_above_it_or_for_older_results():
+    assert len(format_summary(_res(0.41, 0.40))) == 1
+    old = _res(0.1, 0.4)
+    del old["majority_accuracy"]  # result.json of an older version
+    assert len(format_summary(old)) == 1
