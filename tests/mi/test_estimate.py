@@ -205,3 +205,14 @@ def test_early_stopping_keeps_only_what_training_changes(monkeypatch):
     assert any(k.endswith("logits") for k in kept[0])  # the learnt weights are kept
     monkeypatch.setattr(es, "_changing_state", lambda est: copy.deepcopy(est.state_dict()))
     assert estimate_mi(f, f, **kw) == r
+
+
+def test_float_labels_are_continuous_with_a_note():
+    # class labels passed as floats are a continuous y (as documented), but the result says so
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(400) % 3
+    x = torch.randn(400, 2, generator=g) + y[:, None].float()
+    r = estimate_mi(x, y.float(), restarts=1, baseline=False, max_steps=50)
+    assert any("3 distinct whole numbers" in n and "y.long()" in n for n in r.notes)
+    assert not any("whole numbers" in n for n in estimate_mi(x, y, restarts=1, baseline=False,
+                                                             max_steps=50).notes)

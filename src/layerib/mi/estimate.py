@@ -226,6 +226,11 @@ class _Problem:
         self._min_improve = s.min_improve
         y_dtype = np.result_type(*(p.dtype for p in ys))  # that of the stacked rows
         self.discrete = np.issubdtype(y_dtype, np.integer) and y_.ndim == 1 and noise_var is None
+        self.label_like = None  # a float y that looks like class labels: its distinct values
+        if not self.discrete and noise_var is None and not same and y_.ndim == 1:
+            values = np.unique(np.concatenate(ys))
+            if len(values) <= 100 and np.isfinite(values).all() and (values == np.round(values)).all():
+                self.label_like = len(values)
         xs = [p.reshape(len(p), -1) for p in xs]
         if self.discrete:
             y = np.concatenate(ys).astype(np.int64)
@@ -508,6 +513,11 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     runs, errors = [], []
     notes = [f"{prob.dropped} coordinate(s) constant on the fitting rows dropped (they carry no "
              "information)"] if prob.dropped else []
+    if prob.label_like:
+        notes.append(f"y is a float array of {prob.label_like} distinct whole numbers, estimated as a "
+                     "continuous variable; if they are class labels pass y as integers "
+                     "(y.long()) for the exact-marginal label bounds")
+        log.warning("estimate_mi: %s", notes[-1])
     for name in names:
         try:
             runs.append(prob.fit(name, 0))
