@@ -49,7 +49,10 @@ in compute; what costs is (a) memory: the cache of a 65536-wide unit is 13.1 GB 
 denormals make the critics' ``(128, 128) @ (128, D)`` backward products 10-15x slower
 (default unit 1: 1.32 s per step instead of 0.80 s).
 
-A cheaper alternative, proposed and not wired: a fixed average pool P of the map to
+The label critic's half of this is wired: ``y_pool=K`` (``--y-pool``) averages each channel
+over a K x K grid before the label critic only (:class:`~layerib.mi.critics.MapPool`),
+which bounds I(Y; P L) <= I(Y; L) and changes no I(X; L + eps) term. The rest, proposed and
+not wired: a fixed average pool P of the map to
 at most 4096 numbers (``AdaptiveAvgPool2d`` to ``C x h x w``, window ``k = HW / hw``;
 64x8x8 for a 64x32x32 map, k = 16) before both critics, with the measuring noise
 added after it with variance ``sigma^2 / k``. It then measures I(Y; P L), a valid
