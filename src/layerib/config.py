@@ -53,7 +53,7 @@ class TrainConfig:
     arch: str = "mlp"                 # built-in net: mlp; conv (conv blocks of channels, then FC layers of widths); vgg; resnet (models/registry.py)
     widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths (conv: the FC layers after the blocks); the last has no nonlinearity
     channels: tuple[int, ...] = (32, 64)  # conv: output channels of each block (3x3 conv, ReLU, 2x2 max-pool)
-    model: str | None = None          # PACKAGE.MODULE:FACTORY of a function (input_shape) -> list of layers; replaces arch
+    model: str | None = None          # PACKAGE.MODULE:FACTORY of a function (input_shape) -> list of layer-wise units or an nn.Sequential (each child with parameters one unit); importable (installed or on PYTHONPATH); replaces arch
     # --- IB objective
     method: str = "ib"                # ib: I(Y;L)-beta*I(X;L+eps) per layer; iy: beta=0; ce: end-to-end cross-entropy
     beta: float | None = None         # IB trade-off beta of Eq. 2 (ignored for iy, ce); None: 600 / number of training images
