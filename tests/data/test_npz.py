@@ -108,8 +108,11 @@ def test_object_array_is_refused_without_unpickling(tmp_path):
 
 def test_not_an_npz_missing_file_and_bad_split(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"garbage")
-    with pytest.raises(DataError, match="cannot read .*junk.npz as a .npz file"):
+    with pytest.raises(DataError, match="junk.npz is not a .npz archive .no zip header"):
         load_npz(tmp_path / "junk.npz")
+    (tmp_path / "trunc.npz").write_bytes(b"PK\x03\x04garbage")  # a zip header, then junk
+    with pytest.raises(DataError, match="cannot read .*trunc.npz as a .npz file"):
+        load_npz(tmp_path / "trunc.npz")
     np.save(tmp_path / "one.npy", np.zeros(3))
     with pytest.raises(DataError, match="holds one array, not a .npz archive"):
         load_npz(tmp_path / "one.npy")

@@ -32,6 +32,10 @@ _SAVE = "np.savez(PATH, x_train=..., y_train=..., x_test=..., y_test=...)"
 
 def _read(path: Path) -> dict[str, np.ndarray]:
     """The four arrays of the file, by key."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not magic.startswith(b"PK") and not magic.startswith(b"\x93NUMPY"):
+        raise DataError(f"{path} is not a .npz archive (no zip header); write it with {_SAVE}")
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
