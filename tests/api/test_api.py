@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import layerib
+from layerib.models.registry import as_layered
 from layerib.errors import ConfigError
 
 
@@ -93,8 +94,13 @@ def test_bad_inputs_are_one_line_config_errors():
         layerib.train_layerwise(_net(), train, test, dataset="mnist")
     with pytest.raises(ConfigError, match="labels must be integers"):
         layerib.train_layerwise(_net(), (train[0], train[1] + 0.5), test)
-    with pytest.raises(ConfigError, match="fails on the output of layer"):
+    with pytest.raises(ConfigError, match=r"layer 1 \(Linear\) fails on the input, of shape "
+                                          r"\(2, 64\) .*make its input size match"):
         layerib.train_layerwise(nn.Sequential(nn.Linear(63, 10)), train, test)
+    with pytest.raises(ConfigError, match=r"layer 2 \(Linear \+ ReLU\) fails on the output of "
+                                          r"layer 1, of shape \(2, 8\)"):
+        as_layered([nn.Linear(64, 8), nn.Sequential(nn.Linear(9, 4), nn.ReLU())],
+                           torch.as_tensor(train[0][:2]))
 
 
 class _SmallConv(nn.Module):

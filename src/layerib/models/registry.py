@@ -71,6 +71,13 @@ def _call_factory(fn: Callable, input_shape: tuple[int, ...], spec: str):
         raise ConfigError(f"--model {spec}: the factory raised {type(e).__name__}: {e}") from None
 
 
+def _describe(m: nn.Module) -> str:
+    """A unit as the user wrote it: its class, or for a grouped ``Sequential`` its children's."""
+    if isinstance(m, nn.Sequential):
+        return " + ".join(type(c).__name__ for c in m)
+    return type(m).__name__
+
+
 def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -> LayeredNet:
     """A :class:`LayeredNet` of ``layers`` (an ``nn.Sequential`` or a list of modules).
 
@@ -101,8 +108,11 @@ def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -
             try:
                 h = m(h)
             except Exception as e:  # noqa: BLE001 - a shape mismatch in the user's net
-                raise ConfigError(f"layer {k} ({type(m).__name__}) fails on the output of layer "
-                                  f"{k - 1} of shape {tuple(h.shape)}: {e}") from None
+                what = ("the input" if k == 1 else f"the output of layer {k - 1}")
+                first = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise ConfigError(f"layer {k} ({_describe(m)}) fails on {what}, of shape "
+                                  f"{tuple(h.shape)} (batch first): {first}; make its input size "
+                                  f"match that shape") from None
             if not isinstance(h, torch.Tensor):
                 raise ConfigError(f"layer {k} ({type(m).__name__}) returns {type(h).__name__}, "
                                   "not a tensor; each unit must map a tensor to a tensor")
