@@ -37,4 +37,14 @@ def test_to_dict_and_format_never_bare():
 
 def test_label_result_shows_its_batch_and_why_it_has_no_ln_b_ceiling():
     text = str(replace(_r(1.0), critic="heads", bound="infonce"))
-    assert "B = 128 (exact class marginal: no ln B ceiling)" in text and "ln B =" not in text
+    assert "B = 128 (exact class marginal: no ln B ceiling; H(Y) bounds it)" in text
+    assert "ln B =" not in text
+    r = replace(_r(1.0), critic="heads", bound="infonce", entropy=2.302585)
+    assert "H(Y) = 2.303 bounds it" in str(r) and not r.exceeds_entropy
+
+
+def test_a_label_value_above_the_label_entropy_is_flagged():
+    r = replace(_r(1.0), critic="heads", bound="dv", entropy=0.693147)
+    assert r.exceeds_entropy and "H(Y) = 0.693" in r.flags["exceeds_entropy"]
+    assert "FLAGS: exceeds_entropy" in str(r) and r.to_dict()["entropy"] == 0.693147
+    assert not replace(r, entropy=None).exceeds_entropy

@@ -490,8 +490,9 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     high-variance bound must beat a low-variance one by more than its noise).
 
     Returns:
-        :class:`~layerib.mi.result.MIResult` with ``interval``, ``shuffled``, the flags and
-        ``candidates`` = (name, validation value, test value) of every candidate tried.
+        :class:`~layerib.mi.result.MIResult` with ``interval``, ``shuffled``, the flags,
+        ``candidates`` = (name, validation value, test value) of every candidate tried and,
+        for integer ``y``, ``entropy`` = H(Y) of the test labels (flag ``exceeds_entropy``).
 
     Raises:
         ConfigError: mismatched rows, too few rows, non-finite inputs, unknown options.
@@ -544,8 +545,16 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
                     exceeds_ln_batch=False, interval=(value - 1.96 * stderr, value + 1.96 * stderr),
                     interval_method=method, critic=critic, n_train=len(prob.split(0)[0]),
                     n_val=prob.n_val, steps=tuple(r.steps for r in chosen), restarts=len(chosen),
-                    candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes))
+                    candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes),
+                    entropy=_label_entropy(prob.y[prob.test_idx]) if prob.discrete else None)
     return result
+
+
+def _label_entropy(y: torch.Tensor) -> float:
+    """Plug-in entropy H(Y) of ``(N,)`` integer labels, nats: the ceiling of any I(Y; L)."""
+    p = torch.bincount(y).double() / len(y)
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())
 
 
 def _constant_result(prob: _Problem, noise_var) -> MIResult:

@@ -24,6 +24,9 @@ _REASONS = {
                 "critic failed; read it as 0 or less than the interval's upper end",
     "below_baseline": "value {value:.3f} < shuffled-pairs baseline {shuffled:.3f}: the "
                       "estimate does not separate dependence from independence",
+    "exceeds_entropy": "value {value:.3f} > H(Y) = {entropy:.3f}, the held-out labels' entropy, "
+                       "which no I(Y; L) exceeds: the critic over-fits or the class marginal is "
+                       "off; read it as at most H(Y)",
 }
 
 
@@ -53,6 +56,8 @@ class MIResult:
         candidates: ``(name, validation value, test value)`` of every critic/bound tried.
         saturated: InfoNCE within :data:`SATURATION_MARGIN` of ln B (a lower bound only).
         negative: value < 0. below_baseline: value < ``shuffled``.
+        entropy: for discrete labels, H(Y) of the held-out labels (nats, plug-in), the
+            ceiling of any I(Y; L); None otherwise. exceeds_entropy: value > ``entropy``.
         notes: extra one-line remarks (e.g. a candidate that failed numerically).
     """
 
@@ -78,6 +83,8 @@ class MIResult:
     negative: bool = field(default=False)
     below_baseline: bool = field(default=False)
     notes: tuple[str, ...] = ()
+    entropy: float | None = None
+    exceeds_entropy: bool = field(default=False)
 
     def __post_init__(self) -> None:
         v = self.value
@@ -87,6 +94,7 @@ class MIResult:
                                      and v > self.ln_batch - SATURATION_MARGIN))
         set_(self, "negative", bool(v < 0))
         set_(self, "below_baseline", bool(self.shuffled is not None and v < self.shuffled))
+        set_(self, "exceeds_entropy", bool(self.entropy is not None and v > self.entropy))
 
     @property
     def low(self) -> float:
@@ -102,7 +110,7 @@ class MIResult:
     def flags(self) -> dict[str, str]:
         """Each raised flag with its one-line reason, e.g. ``{"negative": "value < 0 ..."}``."""
         fmt = dict(ln_batch=self.ln_batch, batch_size=self.batch_size, value=self.value,
-                   shuffled=self.shuffled, margin=SATURATION_MARGIN)
+                   shuffled=self.shuffled, margin=SATURATION_MARGIN, entropy=self.entropy)
         return {name: text.format(**fmt) for name, text in _REASONS.items() if getattr(self, name)}
 
     @property
@@ -123,7 +131,8 @@ class MIResult:
         if self.critic != "heads":
             text += f", B = {self.batch_size}, ln B = {self.ln_batch:.2f}"
         else:  # the label bounds normalise over the exact classes: H(Y) bounds them, not ln B
-            text += f", B = {self.batch_size} (exact class marginal: no ln B ceiling)"
+            ceiling = f"H(Y) = {self.entropy:.3f}" if self.entropy is not None else "H(Y)"
+            text += f", B = {self.batch_size} (exact class marginal: no ln B ceiling; {ceiling} bounds it)"
         if self.shuffled is not None:
             text += f", shuffled {self.shuffled:.3f}"
         if self.noise_var is not None:
