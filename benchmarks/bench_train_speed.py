@@ -16,6 +16,10 @@ are the CIFAR-10 nets of :mod:`layerib.models` at their defaults (six-conv VGG i
 block units and a linear head; three residual stages, pooling and a linear head) on a
 stratified ``--n-train`` subset. ``--no-flush-denormal`` times without
 ``torch.set_flush_denormal(True)`` (``flush_denormal``, on by default in training).
+``--augment crop_flip`` times the augmented path of a real run: each IB stage recomputes
+the frozen prefix on each augmented batch (:class:`~layerib.ib.prefix.RecomputedPrefix`,
+``frozen_cache="auto"``) instead of reading a cache, and CE augments its batches too.
+``--y-pool K`` times the label critic on ``K x K``-pooled conv maps (``TrainConfig.y_pool``).
 
 Two ratios are printed: one IB layer stage (mean over layers) / CE, the like-for-like
 "epoch of training" of each method, and all IB stages together / CE (layer-wise
@@ -39,8 +43,10 @@ import dataclasses
 import torch
 
 from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
+from layerib.data.augment import AUGMENTATIONS
 from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import forward_cached, train_layer
+from layerib.ib.prefix import RecomputedPrefix
 from layerib.runs.folder import atomic_write
 from layerib.runs.training import build_net, load_data
 
@@ -54,12 +60,14 @@ ARCH_SIZES = {"mlp": ((32, 64), (512, 512, 10)), "vgg": ((64, 64, 128, 128, 256,
 def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int = 1,
             min_steps: int = 20, seed: int = 0, y_critic: str = "concat",
             critic_update: str = "auto", arch: str = "mlp", n_train: int | None = None,
-            flush_denormal: bool = True) -> dict:
+            flush_denormal: bool = True, augment: str = "none", y_pool: int = 0) -> dict:
     """Seconds per epoch of each IB layer stage and of CE on ``arch`` (see the module docstring).
 
     Each method runs ``max(epochs, ceil(min_steps / steps_per_epoch))`` epochs (so
     tiny subsets are not timed on 2 steps) after one untimed warm-up step.
-    ``n_train`` (vgg, resnet) sets the subset size instead of ``fraction``.
+    ``n_train`` (vgg, resnet) sets the subset size instead of ``fraction``. ``augment``:
+    a name of :data:`layerib.data.augment.AUGMENTATIONS` (IB recomputes the prefix per
+    augmented batch); ``y_pool``: ``TrainConfig.y_pool``.
 
     Returns:
         ``{"n_train", "steps_per_epoch", "ib_layer_seconds_per_epoch": [...] (CPU s),
@@ -73,7 +81,9 @@ def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int 
     if n_train is not None:
         fraction = n_train / N_TRAIN[dataset]
     cfg = TrainConfig(dataset=dataset, arch=arch, train_fraction=fraction, widths=widths,
-                      channels=channels, seed=seed, y_critic=y_critic, critic_update=critic_update)
+                      channels=channels, seed=seed, y_critic=y_critic, critic_update=critic_update,
+                      augment=augment, y_pool=y_pool)
+    transform = AUGMENTATIONS[augment]
     train, _ = load_data(cfg, uint8=True)
     cfg = resolve_beta(cfg, len(train))
     x, y = train.images, train.labels
@@ -92,15 +102,18 @@ def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int 
     ib, ib_wall, h = [], [], x
     for i, layer in enumerate(net.layers, start=1):
         t, c = time.perf_counter(), time.process_time()
-        train_layer(layer, i, h, y, prior, s, g)
+        rows = h if transform is None else RecomputedPrefix(  # as _train_layerwise does
+            x, net.prefix(i - 1) if i > 1 else torch.nn.Sequential(), transform, g)
+        train_layer(layer, i, rows, y, prior, s, g)
         ib.append((time.process_time() - c) / n_epochs)
         ib_wall.append((time.perf_counter() - t) / n_epochs)
         net.freeze(i)
-        h = forward_cached(layer, h)
+        if transform is None:
+            h = forward_cached(layer, h)
     ce_net = build()
     t, c = time.perf_counter(), time.process_time()
     train_cross_entropy(ce_net, x, y, steps=n_epochs * per_epoch, batch_size=cfg.batch_size,
-                        lr=cfg.lr_layer, g=g)
+                        lr=cfg.lr_layer, g=g, transform=transform)
     ce = (time.process_time() - c) / n_epochs
     ce_wall = (time.perf_counter() - t) / n_epochs
     torch.set_flush_denormal(False)
@@ -109,6 +122,7 @@ def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int 
             "critic_update": resolve_critic_update(cfg), "widths": "-".join(map(str, widths)),
             "channels": "-".join(map(str, channels)) if arch != "mlp" else "",
             "batch_size": cfg.batch_size, "flush_denormal": flush_denormal,
+            "augment": augment, "y_pool": y_pool,
             "steps_per_epoch": per_epoch, "epochs_timed": n_epochs,
             "ib_layer_seconds_per_epoch": ib, "ib_seconds_per_epoch": mean_ib,
             "ib_all_stages_seconds_per_epoch": sum(ib), "ce_seconds_per_epoch": ce,
@@ -143,15 +157,20 @@ def main() -> None:
                    help="how the IB stages update critic and layer (see layerib.ib.layerwise)")
     p.add_argument("--no-flush-denormal", action="store_true",
                    help="keep float32 denormals (torch.set_flush_denormal off)")
+    p.add_argument("--augment", default="none", choices=tuple(AUGMENTATIONS),
+                   help="augment the batches (IB: the frozen prefix recomputed per batch)")
+    p.add_argument("--y-pool", type=int, default=0,
+                   help="label critic on K x K-pooled conv maps (0: flattened)")
     p.add_argument("--out", default="bench_train_speed.csv")
     a = p.parse_args()
     n_train = a.n_train if a.n_train is not None or a.arch == "mlp" else 2000
     r = measure(a.fraction, epochs=a.epochs, min_steps=a.min_steps, y_critic=a.y_critic,
                 critic_update=a.critic_update, arch=a.arch, n_train=n_train,
-                flush_denormal=not a.no_flush_denormal)
+                flush_denormal=not a.no_flush_denormal, augment=a.augment, y_pool=a.y_pool)
     print(f"{a.arch} on {r['dataset']}, {r['n_train']} images, I(Y;L) critic {r['y_critic']}, "
           f"{r['critic_update']} updates, batch {r['batch_size']}, {r['threads']} threads, "
-          f"flush_denormal {r['flush_denormal']}, {r['epochs_timed']} epochs timed "
+          f"flush_denormal {r['flush_denormal']}, augment {r['augment']}, y_pool {r['y_pool']}, "
+          f"{r['epochs_timed']} epochs timed "
           f"({r['steps_per_epoch']} steps each), peak RSS {r['peak_rss_mib']:.0f} MiB")
     for i, (t, w) in enumerate(zip(r["ib_layer_seconds_per_epoch"],
                                    r["ib_layer_wall_seconds_per_epoch"]), start=1):
