@@ -1,6 +1,7 @@
 """``layerib estimate`` end to end on a tiny fake MNIST, and its one-line errors."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -44,8 +45,12 @@ def test_fresh_net_every_layer_every_bound(tiny_mnist, tmp_path, capsys):
         assert {r["protocol"] for r in layer["i_y"].values()} == {"estimate_mi"}
         assert set(layer["i_y"]) == {"dv", "infonce"}
         assert layer["i_y"]["infonce"]["value"] <= 2.31  # H(Y) <= ln 10
+        for r in layer["i_y"].values():  # the test labels' entropy beside each I(Y; L)
+            assert 0 < r["entropy"] <= math.log(10) + 1e-9
+            assert r["exceeds_entropy"] == (r["value"] > r["entropy"])
     table = capsys.readouterr().out
     assert "layer 3 (width 10)" in table and "mixture/dv" in table and "I(Y; L)" in table
+    assert "of the test labels, <= ln 10 = 2.303" in table
 
 
 def test_default_is_estimate_mi_auto(tiny_mnist, tmp_path, capsys):

@@ -370,8 +370,10 @@ def format_table(result: dict) -> str:
                 f"B = {b} (ln B = {lb:.2f})" for b, lb in used))
         for bound, r in layer["i_y"].items():
             lines.append(f"  I(Y; L) {bound:>8}: {_cell(r)}   ({r.get('critic') or 'label'} critic, "
-                         f"{r['bound']}; B = {r['batch_size']}; ceiling H(Y) <= "
-                         f"ln {result.get('num_classes', 10)} = {ln_c:.3f})")
+                         f"{r['bound']}; B = {r['batch_size']}; ceiling "
+                         + (f"H(Y) = {r['entropy']:.3f} of the test labels, " if r.get("entropy")
+                            is not None else "H(Y) ")
+                         + f"<= ln {result.get('num_classes', 10)} = {ln_c:.3f})")
             if r.get("flags"):
                 flagged.append(f"    I(Y; L) {bound}: " + "; ".join(f"{k}: {v}" for k, v in r["flags"].items()))
         if flagged:
