@@ -26,6 +26,7 @@ OBJECT_MODEL = "object"
 ARCHS = ("mlp", "conv", "vgg", "resnet")  #: the built-in nets (layerib.models.registry.MODELS)
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
+LR_SCHEDULES = ("constant", "cosine")  #: layerib.utils.optim.scheduled_lr's schedules
 AUGMENTS = ("none", "crop_flip")
 FROZEN_CACHES = ("auto", "memory", "disk", "recompute")
 METHODS = ("ib", "iy", "ce")
@@ -85,6 +86,7 @@ class TrainConfig:
     readout_epochs: int = 5           # epochs of the linear read-out on the frozen net (CE on cached outputs)
     lr_layer: float = 1e-3            # Adam learning rate of the layer being trained (and of CE training)
     lr_readout: float = 1e-2          # Adam learning rate of the read-out
+    lr_schedule: str = "constant"     # learning-rate schedule of each layer stage and of CE: constant (the paper's) or cosine (lr_layer decayed to 0 over the stage's planned steps; the critics and the read-out keep their rates)
     weight_decay: float = 0.0         # L2 weight decay on trained layers (off: the IB term regularises)
     grad_clip: float | None = None    # clip layer and critic gradient norms to this value (None: off)
     augment: str = "none"             # none, or crop_flip (4-pixel padded random crop + horizontal flip per batch; layer stages then recompute the frozen prefix per batch)
@@ -246,7 +248,7 @@ def _finite(x) -> bool:
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
     for name in ("dataset", "method", "val_metric", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device",
-                 "arch", "cifar_source", "augment", "critic_update", "frozen_cache"):
+                 "arch", "cifar_source", "augment", "critic_update", "frozen_cache", "lr_schedule"):
         v = getattr(c, name)
         _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
     _check(c.data_root is None or isinstance(c.data_root, str),
@@ -318,6 +320,11 @@ def validate(c: TrainConfig) -> None:
     _check(c.cifar_source in CIFAR_SOURCES,
            f"cifar_source must be one of {', '.join(CIFAR_SOURCES)}, got {c.cifar_source!r}")
     _check(c.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {c.augment!r}")
+    _check(c.lr_schedule in LR_SCHEDULES,
+           f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {c.lr_schedule!r}")
+    _check(not (c.lr_schedule == "cosine" and c.budget_extend > 1),
+           f"lr_schedule 'cosine' ends at the step budget, so budget_extend {c.budget_extend} could "
+           "only add steps at a rate of 0; use budget_extend 1 or lr_schedule constant")
     _check(c.frozen_cache in FROZEN_CACHES,
            f"frozen_cache must be one of {', '.join(FROZEN_CACHES)}, got {c.frozen_cache!r}")
     _check(_finite(c.cache_budget_mb) and c.cache_budget_mb >= 0,

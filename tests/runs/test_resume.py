@@ -127,6 +127,7 @@ class _Stop(Exception):
 ES = dict(val_fraction=0.2, patience=2, val_checks=6, val_refit=False)
 #: the same, each stage then refitted on all rows (240 fit rows, 300 in all)
 REFIT = dict(ES, val_refit=True)
+COSINE = dict(lr_schedule="cosine")
 
 
 def _cfg(root, **kw) -> TrainConfig:
@@ -180,6 +181,9 @@ DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE
     ("ib", "readout.refit:6", REFIT),
     ("ce", "ce:5", REFIT),
     ("ce", "ce.refit:7", REFIT),      # the information-plane recorder follows the refit
+    ("ib", "layer2:5", COSINE),       # the cosine rate is a function of the step alone
+    ("ce", "ce:7", COSINE),
+    ("ib", "layer2.refit:5", dict(REFIT, **COSINE)),
 ])
 def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
                                                               method, stop, kw):

@@ -19,7 +19,7 @@ from torch import nn
 from layerib.errors import NumericalError
 from layerib.utils.early import EarlyStopping
 from layerib.utils.loop import BatchLoop, run_stage
-from layerib.utils.optim import adam
+from layerib.utils.optim import adam, scheduled_lr, set_lr
 from layerib.utils.rng import rng_state, set_rng_state
 
 
@@ -34,8 +34,10 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
                       val: tuple[torch.Tensor, torch.Tensor] | None = None, val_checks: int = 20,
                       patience: int = 5, on_val: Callable[[dict], None] | None = None,
-                      on_best: Callable[[int], None] | None = None, budget_extend: int = 1) -> None:
+                      on_best: Callable[[int], None] | None = None, budget_extend: int = 1,
+                      lr_schedule: str = "constant", lr_horizon: int | None = None) -> None:
     opt = adam(params, lr=lr, weight_decay=weight_decay)
+    horizon = lr_horizon or steps  # the schedule's length (a refit: the search's budget, scaled)
     stopper = EarlyStopping(model, patience) if val is not None else None
     limit = stage_limit(steps, budget_extend, stopper is not None)
     loop = BatchLoop(len(x), batch_size, limit, g, x.device)
@@ -51,6 +53,8 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
             stopper.load_state_dict(resume["early"])
 
     def step(idx: torch.Tensor) -> None:
+        if lr_schedule != "constant":  # a function of the step: resumes bit-identically
+            set_lr(opt, scheduled_lr(lr, loop.step - 1, horizon, lr_schedule))
         xb = x[idx] if transform is None else transform(x[idx], g)
         loss = F.cross_entropy(model(xb), y[idx])
         if not torch.isfinite(loss):
@@ -96,6 +100,8 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     information-plane recorder; ``on_checkpoint(n, state)`` after that, where
     ``state()`` is the loop's resumable state, which ``resume=`` continues from;
     ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.data.augment.crop_flip`;
+    ``lr_schedule`` (``"constant"`` or ``"cosine"``, :func:`~layerib.utils.optim.scheduled_lr`)
+    sets the rate of each step over ``lr_horizon`` steps (default ``steps``);
     ``val=(x_val, y_val)`` checks the accuracy on a validation split ``val_checks`` times,
     stops after ``patience`` checks without a better one and keeps the best weights
     (:class:`~layerib.utils.early.EarlyStopping`), writing ``on_val(record)`` and telling

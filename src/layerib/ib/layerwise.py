@@ -37,7 +37,7 @@ from layerib.mi.critics import label_view
 from layerib.mi.protocol import heldout_estimate
 from layerib.utils.early import EarlyStopping
 from layerib.utils.loop import BatchLoop, run_stage
-from layerib.utils.optim import adam
+from layerib.utils.optim import adam, scheduled_lr, set_lr
 from layerib.utils.rng import rng_state, set_rng_state
 
 
@@ -153,8 +153,8 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
                 on_eval: Callable[[dict], None] | None = None,
                 progress: Callable[[int], None] | None = None, resume: dict | None = None,
                 on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
-                steps: int | None = None, on_best: Callable[[int], None] | None = None
-                ) -> IBObjective:
+                steps: int | None = None, on_best: Callable[[int], None] | None = None,
+                lr_horizon: int | None = None) -> IBObjective:
     """Train one layer with the IB objective of ``cfg`` (:class:`LayerUpdate` per batch).
 
     Args:
@@ -172,6 +172,9 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
             :class:`EarlyStopping` (``patience``); the layer keeps its best check's weights,
             and ``on_best(step)`` is told that check's step at the end.
         resume / on_checkpoint: the shared loop's resumable state (:mod:`layerib.utils.loop`).
+        lr_horizon: with ``cfg.lr_schedule="cosine"`` the layer's learning rate decays over
+            this many steps (default: ``steps``; :func:`~layerib.utils.optim.scheduled_lr`);
+            the critics keep ``lr_critic``.
 
     Returns:
         The stage's trained :class:`IBObjective`.
@@ -197,8 +200,12 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
             stopper.load_state_dict(resume["early"])
     every, check = max(steps // cfg.evals_per_layer, 1), max(steps // cfg.val_checks, 1)
 
+    horizon = lr_horizon or steps
+
     def step(idx: torch.Tensor) -> None:
         nonlocal sums
+        if cfg.lr_schedule != "constant":  # a function of the step: resumes bit-identically
+            set_lr(update.opt_l, scheduled_lr(cfg.lr_layer, loop.step - 1, horizon, cfg.lr_schedule))
         iy, ix = update(h[idx], y[idx], g, loop.step - 1)
         sums = {"i_y": sums["i_y"] + iy.double(), "i_x": sums["i_x"] + ix.double(),
                 "n": sums["n"] + 1}  # on the device: no host copy per step

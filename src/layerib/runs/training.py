@@ -442,7 +442,8 @@ def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, pr
                                                                     transform, g)
                     train_layer(layer, i, rows, y_all, prior_all, cfg, g,
                                 heldout=(h_test, y_test), on_eval=metrics.write, progress=tick,
-                                resume=resume, on_checkpoint=hook(), steps=n_steps)
+                                resume=resume, on_checkpoint=hook(), steps=n_steps,
+                                lr_horizon=refit_steps(steps, n, len(y_all)))
                 _search_then_refit(ck, i - 1, f"layer{i}", layer,
                                    stage_limit(steps, cfg.budget_extend, True), search, fit, n,
                                    len(y_all), bar)
@@ -583,7 +584,7 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
     with _bar(progress, steps, "cross-entropy") as bar:
         kw = dict(batch_size=cfg.batch_size, lr=cfg.lr_layer, g=g, weight_decay=cfg.weight_decay,
                   grad_clip=cfg.grad_clip, transform=AUGMENTATIONS[cfg.augment],
-                  progress=_ticker(bar),
+                  progress=_ticker(bar), lr_schedule=cfg.lr_schedule,
                   on_epoch=lambda e, st, loss: metrics.write(
                       {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}))
         if cfg.val_refit and val is not None:  # the recorder follows the refit (the final net)
@@ -600,7 +601,8 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
                 recorder = recorder_for(x_all, y_all, n_steps, per, resume)
                 extra = (lambda: {"recorder": recorder.state_dict()}) if recorder is not None else None
                 train_cross_entropy(net, x_all, y_all, steps=n_steps, resume=resume,
-                                    on_step=recorder, on_checkpoint=hook(extra), **kw)
+                                    on_step=recorder, on_checkpoint=hook(extra),
+                                    lr_horizon=refit_steps(steps, len(y), len(y_all)), **kw)
             _search_then_refit(ck, 0, "ce", net, stage_limit(steps, cfg.budget_extend, True),
                                search, fit, len(y), len(y_all), bar)
         else:
