@@ -114,7 +114,7 @@ def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -
                                   f"{tuple(h.shape)} (batch first): {first}; make its input size "
                                   f"match that shape") from None
             if not isinstance(h, torch.Tensor):
-                raise ConfigError(f"layer {k} ({type(m).__name__}) returns {type(h).__name__}, "
+                raise ConfigError(f"layer {k} ({_describe(m)}) returns {type(h).__name__}, "
                                   "not a tensor; each unit must map a tensor to a tensor")
             dims.append(int(h[0].numel()))
     for m, mode in zip(layers, modes):
