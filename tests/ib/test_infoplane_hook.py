@@ -69,6 +69,25 @@ def test_recorder_restores_train_mode_and_sees_structure():
     assert recs[0]["test_i_y_nats"] > 0.5 * math.log(4)  # H(Y) = ln 4
 
 
+def test_recorder_features_in_chunks_equal_one_pass():
+    """The recorder computes outputs a chunk of rows at a time into preallocated tensors (its
+    memory bound); every layer's rows equal one pass over the whole set: bit for bit when one
+    chunk holds every row, else to float32 rounding (a 1-row chunk is a matrix-vector
+    product, another kernel)."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(1000, 8, generator=g), torch.arange(1000) % 4
+    net = mlp((8,), (16, 12, 4)).eval()
+    rec = InfoPlaneRecorder.for_net(net, (x, y), (x, y), None, lambda r: None, TrainConfig())
+    with torch.no_grad():
+        whole = [f.flatten(1) for f in net.features(x)]
+    for chunk in (None, 1, 77, 1000, 4096):
+        parts = rec._features(x, chunk=chunk)
+        assert [p.shape for p in parts] == [(1000, 16), (1000, 12), (1000, 4)]
+        same = torch.equal if chunk in (1000, 4096) else (
+            lambda a, b: torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+        assert all(same(p, w) for p, w in zip(parts, whole)), chunk
+
+
 def test_negative_infoplane_evals_is_a_config_error():
     with pytest.raises(ConfigError, match="infoplane_evals must be an integer >= 0"):
         TrainConfig(infoplane_evals=-1)
