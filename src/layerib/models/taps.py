@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from layerib.errors import ConfigError
+from layerib.utils.memory import outputs_in_chunks
 
 
 class LayerTaps:
@@ -52,15 +53,15 @@ class LayerTaps:
         return feats
 
     @torch.no_grad()
-    def on(self, x: torch.Tensor, chunk: int = 1024) -> list[torch.Tensor]:
-        """Every named output on all of ``x`` ``(N, ...)`` in eval mode, in chunks: ``[(N, d_i)]``.
+    def on(self, x: torch.Tensor, chunk: int | None = None) -> list[torch.Tensor]:
+        """Every named output on all of ``x`` ``(N, ...)`` in eval mode: ``[(N, d_i)]``, by
+        :func:`~layerib.utils.memory.outputs_in_chunks` of ``chunk`` rows (default 256).
 
         The model's train/eval mode is restored afterwards.
         """
         was = self.model.training
         self.model.eval()
         try:
-            parts = [self(x[s:s + chunk]) for s in range(0, len(x), chunk)]
+            return outputs_in_chunks(self, x, chunk)
         finally:
             self.model.train(was)
-        return [torch.cat([p[k] for p in parts]) for k in range(len(self.names))]

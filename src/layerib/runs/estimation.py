@@ -41,6 +41,7 @@ from layerib.mi.recipes import CriticSettings, check_names, estimate_x, estimate
 from layerib.models.layered import LayeredNet
 from layerib.models.mlp import mlp
 from layerib.runs.folder import atomic_write_json, versions
+from layerib.utils.memory import outputs_in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +159,11 @@ def _python_data(run_dir: Path):
 
 
 @torch.inference_mode()
-def layer_features(net: LayeredNet, x: torch.Tensor, chunk: int = 2048) -> list[torch.Tensor]:
-    """Every layer's output on ``x`` ``(N, ...)``, each flattened to ``(N, d_i)`` (float32)."""
+def layer_features(net: LayeredNet, x: torch.Tensor, chunk: int | None = None) -> list[torch.Tensor]:
+    """Every layer's output on ``x`` ``(N, ...)``, each flattened to ``(N, d_i)`` (float32),
+    :func:`~layerib.utils.memory.outputs_in_chunks` of ``chunk`` rows (default 256)."""
     net.eval()
-    parts = [net.features(x[s:s + chunk]) for s in range(0, len(x), chunk)]
-    return [torch.cat([p[k] for p in parts]).flatten(1).float() for k in range(len(net))]
+    return outputs_in_chunks(lambda h: [f.float() for f in net.features(h)], x, chunk)
 
 
 def ground_truth(features: torch.Tensor, noise_var: float, n_samples: int, seed: int) -> dict:

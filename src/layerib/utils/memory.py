@@ -62,3 +62,46 @@ def prompt_heap_release(mmap_threshold: int = 1 << 20):
     finally:
         lib.mallopt(_M_MMAP_THRESHOLD, _DYNAMIC_MMAP_MAX)
         release_free_memory()
+
+
+#: rows per chunk of :func:`outputs_in_chunks`: on 32 x 32 images a 64-channel map of 256
+#: rows is 67 MB, and the passes run as fast as at 1 365 or 4 096 rows (measured on the
+#: CIFAR-10 VGG, one CPU thread)
+OUTPUT_CHUNK_ROWS = 256
+
+
+def outputs_in_chunks(fn, x, rows: int | None = None) -> list:
+    """Every output of ``fn`` on all of ``x``, ``rows`` rows at a time.
+
+    Args:
+        fn: ``x[s:s + rows]`` -> a list of k tensors ``(n, ...)`` (e.g. every layer's output);
+            called under the caller's grad mode.
+        x: ``(N, ...)`` rows: a tensor or anything sliceable with ``len``.
+        rows: rows per call (default :data:`OUTPUT_CHUNK_ROWS`).
+
+    Returns:
+        k tensors ``(N, d_j)``, each output flattened to one row per input row, filled as the
+        chunks come into one tensor allocated on the first chunk, so the peak is the outputs
+        plus one chunk's intermediate values (a ``torch.cat`` of the chunks would hold every
+        chunk's outputs and the result at once: one information-plane record on the CIFAR-10
+        VGG added 3.70 GB to the resident set that way, 1.45 GB this way).
+
+    Raises:
+        ValueError: ``x`` has no rows, or ``fn`` returns a different number of outputs for
+            one chunk than for the first.
+    """
+    n = len(x)
+    if n == 0:
+        raise ValueError("outputs_in_chunks needs at least one row")
+    step = rows or OUTPUT_CHUNK_ROWS
+    out: list = []
+    for s in range(0, n, step):
+        fs = [f.flatten(1) for f in fn(x[s:s + step])]
+        if not out:
+            out = [f.new_empty((n, f.shape[1])) for f in fs]
+        elif len(fs) != len(out):
+            raise ValueError(f"fn returned {len(fs)} outputs for rows {s}.., {len(out)} for the first")
+        for o, f in zip(out, fs):
+            o[s:s + len(f)] = f
+        del fs
+    return out
