@@ -42,13 +42,14 @@ import dataclasses
 
 import torch
 
-from layerib.config import TrainConfig, resolve_beta, resolve_critic_update
+from layerib.config import PRECISIONS, TrainConfig, resolve_beta, resolve_critic_update
 from layerib.data.augment import AUGMENTATIONS
 from layerib.ib.endtoend import train_cross_entropy
 from layerib.ib.layerwise import forward_cached, train_layer
 from layerib.ib.prefix import RecomputedPrefix
 from layerib.runs.folder import atomic_write
 from layerib.runs.training import build_net, load_data
+from layerib.utils.precision import prepare_net
 
 
 N_TRAIN = {"mnist": 60000, "cifar10": 50000}
@@ -60,14 +61,15 @@ ARCH_SIZES = {"mlp": ((32, 64), (512, 512, 10)), "vgg": ((64, 64, 128, 128, 256,
 def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int = 1,
             min_steps: int = 20, seed: int = 0, y_critic: str = "concat",
             critic_update: str = "auto", arch: str = "mlp", n_train: int | None = None,
-            flush_denormal: bool = True, augment: str = "none", y_pool: int = 0) -> dict:
+            flush_denormal: bool = True, augment: str = "none", y_pool: int = 0,
+            precision: str = "float32") -> dict:
     """Seconds per epoch of each IB layer stage and of CE on ``arch`` (see the module docstring).
 
     Each method runs ``max(epochs, ceil(min_steps / steps_per_epoch))`` epochs (so
     tiny subsets are not timed on 2 steps) after one untimed warm-up step.
     ``n_train`` (vgg, resnet) sets the subset size instead of ``fraction``. ``augment``:
     a name of :data:`layerib.data.augment.AUGMENTATIONS` (IB recomputes the prefix per
-    augmented batch); ``y_pool``: ``TrainConfig.y_pool``.
+    augmented batch); ``y_pool``, ``precision``: those of ``TrainConfig``.
 
     Returns:
         ``{"n_train", "steps_per_epoch", "ib_layer_seconds_per_epoch": [...] (CPU s),
@@ -82,7 +84,7 @@ def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int 
         fraction = n_train / N_TRAIN[dataset]
     cfg = TrainConfig(dataset=dataset, arch=arch, train_fraction=fraction, widths=widths,
                       channels=channels, seed=seed, y_critic=y_critic, critic_update=critic_update,
-                      augment=augment, y_pool=y_pool)
+                      augment=augment, y_pool=y_pool, precision=precision)
     transform = AUGMENTATIONS[augment]
     train, _ = load_data(cfg, uint8=True)
     cfg = resolve_beta(cfg, len(train))
@@ -93,7 +95,7 @@ def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int 
     s = dataclasses.replace(cfg, epochs_per_layer=n_epochs, min_steps_per_layer=0, evals_per_layer=1)
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    build = lambda: build_net(cfg, tuple(x.shape[1:]))
+    build = lambda: prepare_net(build_net(cfg, tuple(x.shape[1:])), precision)
     torch.set_flush_denormal(flush_denormal)
     net = build()
     bs = cfg.batch_size  # warm-up: one step on one batch
@@ -103,7 +105,7 @@ def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int 
     for i, layer in enumerate(net.layers, start=1):
         t, c = time.perf_counter(), time.process_time()
         rows = h if transform is None else RecomputedPrefix(  # as _train_layerwise does
-            x, net.prefix(i - 1) if i > 1 else torch.nn.Sequential(), transform, g)
+            x, net.prefix(i - 1) if i > 1 else torch.nn.Sequential(), transform, g, precision)
         train_layer(layer, i, rows, y, prior, s, g)
         ib.append((time.process_time() - c) / n_epochs)
         ib_wall.append((time.perf_counter() - t) / n_epochs)
@@ -113,7 +115,7 @@ def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int 
     ce_net = build()
     t, c = time.perf_counter(), time.process_time()
     train_cross_entropy(ce_net, x, y, steps=n_epochs * per_epoch, batch_size=cfg.batch_size,
-                        lr=cfg.lr_layer, g=g, transform=transform)
+                        lr=cfg.lr_layer, g=g, transform=transform, precision=precision)
     ce = (time.process_time() - c) / n_epochs
     ce_wall = (time.perf_counter() - t) / n_epochs
     torch.set_flush_denormal(False)
@@ -122,7 +124,7 @@ def measure(fraction: float, widths: tuple[int, ...] | None = None, epochs: int 
             "critic_update": resolve_critic_update(cfg), "widths": "-".join(map(str, widths)),
             "channels": "-".join(map(str, channels)) if arch != "mlp" else "",
             "batch_size": cfg.batch_size, "flush_denormal": flush_denormal,
-            "augment": augment, "y_pool": y_pool,
+            "augment": augment, "y_pool": y_pool, "precision": precision,
             "steps_per_epoch": per_epoch, "epochs_timed": n_epochs,
             "ib_layer_seconds_per_epoch": ib, "ib_seconds_per_epoch": mean_ib,
             "ib_all_stages_seconds_per_epoch": sum(ib), "ce_seconds_per_epoch": ce,
@@ -161,15 +163,19 @@ def main() -> None:
                    help="augment the batches (IB: the frozen prefix recomputed per batch)")
     p.add_argument("--y-pool", type=int, default=0,
                    help="label critic on K x K-pooled conv maps (0: flattened)")
+    p.add_argument("--precision", default="float32", choices=PRECISIONS,
+                   help="training passes in float32 or under bfloat16 autocast")
     p.add_argument("--out", default="bench_train_speed.csv")
     a = p.parse_args()
     n_train = a.n_train if a.n_train is not None or a.arch == "mlp" else 2000
     r = measure(a.fraction, epochs=a.epochs, min_steps=a.min_steps, y_critic=a.y_critic,
                 critic_update=a.critic_update, arch=a.arch, n_train=n_train,
-                flush_denormal=not a.no_flush_denormal, augment=a.augment, y_pool=a.y_pool)
+                flush_denormal=not a.no_flush_denormal, augment=a.augment, y_pool=a.y_pool,
+                precision=a.precision)
     print(f"{a.arch} on {r['dataset']}, {r['n_train']} images, I(Y;L) critic {r['y_critic']}, "
           f"{r['critic_update']} updates, batch {r['batch_size']}, {r['threads']} threads, "
           f"flush_denormal {r['flush_denormal']}, augment {r['augment']}, y_pool {r['y_pool']}, "
+          f"precision {r['precision']}, "
           f"{r['epochs_timed']} epochs timed "
           f"({r['steps_per_epoch']} steps each), peak RSS {r['peak_rss_mib']:.0f} MiB")
     for i, (t, w) in enumerate(zip(r["ib_layer_seconds_per_epoch"],

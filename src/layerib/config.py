@@ -27,6 +27,7 @@ ARCHS = ("mlp", "conv", "vgg", "resnet")  #: the built-in nets (layerib.models.r
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
 LR_SCHEDULES = ("constant", "cosine")  #: layerib.utils.optim.scheduled_lr's schedules
+PRECISIONS = ("float32", "bfloat16")  #: layerib.utils.precision.training_autocast's precisions
 AUGMENTS = ("none", "crop_flip")
 FROZEN_CACHES = ("auto", "memory", "disk", "recompute")
 METHODS = ("ib", "iy", "ce")
@@ -105,6 +106,7 @@ class TrainConfig:
     infoplane_evals: int = 10         # CE: every layer's held-out (I(X;L+eps), I(Y;L)) at step 0 and this many times more (0: off)
     infoplane_critic_steps: int = 100  # CE: label-critic steps before each of those evaluations (critics kept between them)
     checkpoint_every: int = 500       # save checkpoint.pt every this many steps of a stage (0: only at stage ends)
+    precision: str = "float32"        # training passes only: float32, or bfloat16 (torch.autocast of the layers' and CE's forward passes, conv weights channels-last; the critics, every MI estimate, validation score and accuracy stay float32)
     flush_denormal: bool = True       # CPU: flush float32 denormals to zero during the run (torch.set_flush_denormal; underflowing InfoNCE weights made conv critics' steps up to 1.65x slower); reset to off after
 
     def __post_init__(self) -> None:
@@ -248,7 +250,7 @@ def _finite(x) -> bool:
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
     for name in ("dataset", "method", "val_metric", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device",
-                 "arch", "cifar_source", "augment", "critic_update", "frozen_cache", "lr_schedule"):
+                 "arch", "cifar_source", "augment", "critic_update", "frozen_cache", "lr_schedule", "precision"):
         v = getattr(c, name)
         _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
     _check(c.data_root is None or isinstance(c.data_root, str),
@@ -325,6 +327,8 @@ def validate(c: TrainConfig) -> None:
     _check(not (c.lr_schedule == "cosine" and c.budget_extend > 1),
            f"lr_schedule 'cosine' ends at the step budget, so budget_extend {c.budget_extend} could "
            "only add steps at a rate of 0; use budget_extend 1 or lr_schedule constant")
+    _check(c.precision in PRECISIONS,
+           f"precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}")
     _check(c.frozen_cache in FROZEN_CACHES,
            f"frozen_cache must be one of {', '.join(FROZEN_CACHES)}, got {c.frozen_cache!r}")
     _check(_finite(c.cache_budget_mb) and c.cache_budget_mb >= 0,

@@ -164,6 +164,7 @@ def shared(tmp_path_factory):
     return data, ref
 
 
+BF16 = {"precision": "bfloat16"}
 DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE's EMA, global RNG
 
 
@@ -184,6 +185,8 @@ DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE
     ("ib", "layer2:5", COSINE),       # the cosine rate is a function of the step alone
     ("ce", "ce:7", COSINE),
     ("ib", "layer2.refit:5", dict(REFIT, **COSINE)),
+    ("ib", "layer2:5", BF16),         # bfloat16 training passes resume bit-identically too
+    ("ce", "ce:7", BF16),
 ])
 def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
                                                               method, stop, kw):

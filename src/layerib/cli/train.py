@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, FROZEN_CACHES,
-                            LR_SCHEDULES, METHODS, SECTIONS,
+                            LR_SCHEDULES, METHODS, PRECISIONS, SECTIONS,
                             TrainConfig, config_from_dict, field_help)
 from layerib.errors import ConfigError
 
@@ -24,7 +24,8 @@ CHOICES = {"method": METHODS, "arch": ARCHS, "cifar_source": CIFAR_SOURCES, "aug
            "y_bound": ("infonce", "dv"), "x_bound": ("infonce", "dv"),
            "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat"),
            "val_metric": ("i_y", "accuracy"), "y_input_norm": ("none", "rms", "standard"),
-           "frozen_cache": FROZEN_CACHES, "lr_schedule": LR_SCHEDULES}
+           "frozen_cache": FROZEN_CACHES, "lr_schedule": LR_SCHEDULES,
+           "precision": PRECISIONS}
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -20,6 +20,7 @@ from layerib.errors import NumericalError
 from layerib.utils.early import EarlyStopping
 from layerib.utils.loop import BatchLoop, run_stage
 from layerib.utils.optim import adam, scheduled_lr, set_lr
+from layerib.utils.precision import training_autocast
 from layerib.utils.rng import rng_state, set_rng_state
 
 
@@ -35,7 +36,8 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
                       val: tuple[torch.Tensor, torch.Tensor] | None = None, val_checks: int = 20,
                       patience: int = 5, on_val: Callable[[dict], None] | None = None,
                       on_best: Callable[[int], None] | None = None, budget_extend: int = 1,
-                      lr_schedule: str = "constant", lr_horizon: int | None = None) -> None:
+                      lr_schedule: str = "constant", lr_horizon: int | None = None,
+                      precision: str = "float32") -> None:
     opt = adam(params, lr=lr, weight_decay=weight_decay)
     horizon = lr_horizon or steps  # the schedule's length (a refit: the search's budget, scaled)
     stopper = EarlyStopping(model, patience) if val is not None else None
@@ -56,7 +58,9 @@ def _minibatch_epochs(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor
         if lr_schedule != "constant":  # a function of the step: resumes bit-identically
             set_lr(opt, scheduled_lr(lr, loop.step - 1, horizon, lr_schedule))
         xb = x[idx] if transform is None else transform(x[idx], g)
-        loss = F.cross_entropy(model(xb), y[idx])
+        with training_autocast(xb.device, precision):  # bfloat16: the forward pass only
+            logits = model(xb)
+        loss = F.cross_entropy(logits.float(), y[idx])
         if not torch.isfinite(loss):
             raise NumericalError(f"non-finite cross-entropy loss in stage {what} at step "
                                  f"{loop.step - 1}; lower the learning rate or set grad_clip "
@@ -100,6 +104,8 @@ def train_cross_entropy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, **kw) 
     information-plane recorder; ``on_checkpoint(n, state)`` after that, where
     ``state()`` is the loop's resumable state, which ``resume=`` continues from;
     ``transform(xb, g)`` augments each batch, e.g. :func:`layerib.data.augment.crop_flip`;
+    ``precision`` (``"float32"`` or ``"bfloat16"``: the forward pass under
+    :func:`~layerib.utils.precision.training_autocast`, the loss in float32);
     ``lr_schedule`` (``"constant"`` or ``"cosine"``, :func:`~layerib.utils.optim.scheduled_lr`)
     sets the rate of each step over ``lr_horizon`` steps (default ``steps``);
     ``val=(x_val, y_val)`` checks the accuracy on a validation split ``val_checks`` times,

@@ -38,6 +38,7 @@ from layerib.mi.protocol import heldout_estimate
 from layerib.utils.early import EarlyStopping
 from layerib.utils.loop import BatchLoop, run_stage
 from layerib.utils.optim import adam, scheduled_lr, set_lr
+from layerib.utils.precision import training_autocast
 from layerib.utils.rng import rng_state, set_rng_state
 
 
@@ -68,7 +69,9 @@ def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) 
 class LayerUpdate:
     """One step of a layer stage: critic and layer updates, joint or alternating.
 
-    Calling it with a batch ``(h (B, ...), y (B,))`` draws the measuring noise from
+    With ``cfg.precision="bfloat16"`` the layer's forward pass runs under
+    :func:`~layerib.utils.precision.training_autocast`; its output is cast to float32
+    before the critics read it. Calling it with a batch ``(h (B, ...), y (B,))`` draws the measuring noise from
     ``g``, updates the critics and the layer, and returns this batch's training
     ``(i_y, i_x)`` (nats, detached): the values the layer saw before its update.
 
@@ -82,6 +85,7 @@ class LayerUpdate:
         self.critics = obj.critic_parameters()
         self.joint = resolve_critic_update(cfg) == "joint"
         self.critic_steps, self.layer_first = cfg.critic_steps, cfg.layer_first
+        self.precision = cfg.precision
         if self.joint and not (obj.q_free and cfg.y_bound == "infonce" and cfg.critic_steps == 1):
             raise ConfigError("critic_update='joint' needs y_bound='infonce', the q-free AA-MINE "
                               "critic (x_critic='gaussian', x_bound='infonce') and critic_steps=1; "
@@ -119,7 +123,9 @@ class LayerUpdate:
 
     def __call__(self, hb: torch.Tensor, yb: torch.Tensor, g: torch.Generator, step: int):
         obj, i = self.obj, self.index
-        l = self.layer(hb).flatten(1)
+        with training_autocast(hb.device, self.precision):  # bfloat16: the layer's pass only
+            l = self.layer(hb)
+        l = l.float().flatten(1)  # the critics and bounds read float32
         z = l + obj.sample_noise(l, g)  # L + eps; eps only measures, the net stays deterministic
         layer_params = list(self.layer.parameters())
         if self.joint:  # one pass: the critic ascends I(Y;L), the layer the Lagrangian

@@ -16,6 +16,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from layerib.utils.precision import training_autocast
+
 
 class RecomputedPrefix:
     """``prefix(transform(x[idx], g))`` for each batch ``idx``, under ``no_grad`` in eval mode.
@@ -25,12 +27,15 @@ class RecomputedPrefix:
         prefix: the frozen units before the stage (an empty ``nn.Sequential`` for unit 1).
         transform: ``(x_batch, g) -> x_batch`` augmentation, or None.
         g: the run's generator (augmentation draws from it).
+        precision: ``"float32"`` or ``"bfloat16"`` (the prefix's pass under
+            :func:`~layerib.utils.precision.training_autocast`); rows come back float32.
     """
 
     def __init__(self, x: torch.Tensor, prefix: nn.Module,
                  transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None,
-                 g: torch.Generator | None):
+                 g: torch.Generator | None, precision: str = "float32"):
         self.x, self.prefix, self.transform, self.g = x, prefix, transform, g
+        self.precision = precision
 
     def __len__(self) -> int:
         return len(self.x)
@@ -45,4 +50,6 @@ class RecomputedPrefix:
         if self.transform is not None and not isinstance(idx, slice):  # slices: shape probes
             xb = self.transform(xb, self.g)
         self.prefix.eval()
-        return self.prefix(xb)
+        with training_autocast(xb.device, self.precision):
+            out = self.prefix(xb)
+        return out.float()

@@ -38,6 +38,7 @@ from layerib.runs.checkpoint import (CHECKPOINT, FORMAT, atomic_torch_save, chec
                                      find_resume_state, kill_point)
 from layerib.runs.folder import (MemoryLog, MetricsLog, atomic_write_json, check_run_dir,
                                  prepare_run_dir, versions)
+from layerib.utils.precision import prepare_net
 from layerib.utils.rng import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ def train_net(cfg: TrainConfig, net: LayeredNet, train: ImageDataset, test: Imag
     x, y = train.images.to(device), train.labels.to(device)
     x_test, y_test = test.images.to(device), test.labels.to(device)
     val = None if val is None else (val.images.to(device), val.labels.to(device))
-    net = net.to(device)
+    net = prepare_net(net.to(device), cfg.precision)
     prior = torch.bincount(y, minlength=train.num_classes).float() / len(y)
     ck = _Checkpointer(folder, cfg, net, g, metrics, state, t0)
 
@@ -372,7 +373,8 @@ def _train_layerwise(cfg, net, x, y, x_test, y_test, prior, g, metrics, progress
         if ck.done < i:  # else trained before an interruption; its weights are loaded
             local = ck.local_for(i - 1)
             stage_input = h if not recompute else RecomputedPrefix(
-                x, net.prefix(i - 1) if i > 1 else torch.nn.Sequential(), transform, g)
+                x, net.prefix(i - 1) if i > 1 else torch.nn.Sequential(), transform, g,
+                cfg.precision)
             with _bar(progress, steps, f"layer {i}/{len(net)} ({cfg.method})") as bar:
                 if bar is not None and local is not None:
                     bar.update(local["loop"]["step"])
@@ -432,14 +434,14 @@ def _train_layerwise_refit(cfg, net, x, y, x_test, y_test, prior, g, metrics, pr
 
                 def search(resume, hook, on_best):
                     rows = hs[:n] if not recompute else RecomputedPrefix(x, prefix(search_net, i),
-                                                                         transform, g)
+                                                                         transform, g, cfg.precision)
                     train_layer(twin, i, rows, y, prior, cfg, g, val=(hs_val, val[1]),
                                 on_eval=_validation_only(metrics), progress=tick, resume=resume,
                                 on_checkpoint=hook, on_best=on_best)
 
                 def fit(n_steps, resume, hook):
                     rows = h if not recompute else RecomputedPrefix(x_all, prefix(net, i),
-                                                                    transform, g)
+                                                                    transform, g, cfg.precision)
                     train_layer(layer, i, rows, y_all, prior_all, cfg, g,
                                 heldout=(h_test, y_test), on_eval=metrics.write, progress=tick,
                                 resume=resume, on_checkpoint=hook(), steps=n_steps,
@@ -584,7 +586,7 @@ def _train_ce(cfg, net, x, y, g, metrics, progress, ck, infoplane=None, val=None
     with _bar(progress, steps, "cross-entropy") as bar:
         kw = dict(batch_size=cfg.batch_size, lr=cfg.lr_layer, g=g, weight_decay=cfg.weight_decay,
                   grad_clip=cfg.grad_clip, transform=AUGMENTATIONS[cfg.augment],
-                  progress=_ticker(bar), lr_schedule=cfg.lr_schedule,
+                  progress=_ticker(bar), lr_schedule=cfg.lr_schedule, precision=cfg.precision,
                   on_epoch=lambda e, st, loss: metrics.write(
                       {"stage": "ce", "epoch": e, "step": st, "train_ce": loss}))
         if cfg.val_refit and val is not None:  # the recorder follows the refit (the final net)
