@@ -37,6 +37,8 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
+from layerib.utils.memory import fill_outputs
+
 #: about this many bytes of a layer's input per chunk when computing its output on a set
 CHUNK_BYTES = 1 << 24
 CACHE_FOLDER = "frozen-cache"
@@ -162,16 +164,12 @@ def as_tensor(h) -> torch.Tensor:
 
 def fill_rows(chunks: Iterable[torch.Tensor], n: int) -> torch.Tensor:
     """The ``n`` rows of ``chunks`` in one tensor, copied into it as they come (``torch.cat`` of a
-    list would hold every chunk and the result at once)."""
-    out, s = None, 0
-    for c in chunks:
-        if out is None:
-            out = torch.empty((n, *c.shape[1:]), dtype=c.dtype, device=c.device)
-        out[s:s + len(c)] = c
-        s += len(c)
-    if out is None or s != n:
-        raise ValueError(f"chunks gave {s} rows, expected {n}")
-    return out
+    list would hold every chunk and the result at once): :func:`~layerib.utils.memory.fill_outputs`
+    of one output.
+
+    Raises:
+        ValueError: the chunks give other than ``n`` rows."""
+    return fill_outputs(([c] for c in chunks), n)[0]
 
 
 def row_chunks(fn, h, rows: int | None = None) -> Iterator[torch.Tensor]:

@@ -70,6 +70,32 @@ def prompt_heap_release(mmap_threshold: int = 1 << 20):
 OUTPUT_CHUNK_ROWS = 256
 
 
+def fill_outputs(chunks, n: int) -> list:
+    """The ``n`` rows of every output of ``chunks`` (an iterable of lists of k tensors
+    ``(n_c, ...)``, one list per chunk of rows), each output copied as it comes into one tensor
+    ``(n, ...)`` allocated on the first chunk (a ``torch.cat`` of a list would hold every chunk
+    and the result at once).
+
+    Raises:
+        ValueError: a chunk gives a different number of outputs than the first, or the chunks
+            give other than ``n`` rows.
+    """
+    out: list = []
+    s = 0
+    for fs in chunks:
+        if not out:
+            out = [f.new_empty((n, *f.shape[1:])) for f in fs]
+        elif len(fs) != len(out):
+            raise ValueError(f"fn returned {len(fs)} outputs for rows {s}.., {len(out)} for the first")
+        for o, f in zip(out, fs):
+            o[s:s + len(f)] = f
+        s += len(fs[0]) if fs else 0
+        del fs
+    if not out or s != n:
+        raise ValueError(f"chunks gave {s} rows, expected {n}")
+    return out
+
+
 def outputs_in_chunks(fn, x, rows: int | None = None) -> list:
     """Every output of ``fn`` on all of ``x``, ``rows`` rows at a time.
 
@@ -81,10 +107,10 @@ def outputs_in_chunks(fn, x, rows: int | None = None) -> list:
 
     Returns:
         k tensors ``(N, d_j)``, each output flattened to one row per input row, filled as the
-        chunks come into one tensor allocated on the first chunk, so the peak is the outputs
-        plus one chunk's intermediate values (a ``torch.cat`` of the chunks would hold every
-        chunk's outputs and the result at once: one information-plane record on the CIFAR-10
-        VGG added 3.70 GB to the resident set that way, 1.45 GB this way).
+        chunks come into one tensor allocated on the first chunk (:func:`fill_outputs`), so the
+        peak is the outputs plus one chunk's intermediate values (a ``torch.cat`` of the chunks
+        would hold every chunk's outputs and the result at once: one information-plane record
+        on the CIFAR-10 VGG added 3.70 GB to the resident set that way, 1.45 GB this way).
 
     Raises:
         ValueError: ``x`` has no rows, or ``fn`` returns a different number of outputs for
@@ -94,14 +120,4 @@ def outputs_in_chunks(fn, x, rows: int | None = None) -> list:
     if n == 0:
         raise ValueError("outputs_in_chunks needs at least one row")
     step = rows or OUTPUT_CHUNK_ROWS
-    out: list = []
-    for s in range(0, n, step):
-        fs = [f.flatten(1) for f in fn(x[s:s + step])]
-        if not out:
-            out = [f.new_empty((n, f.shape[1])) for f in fs]
-        elif len(fs) != len(out):
-            raise ValueError(f"fn returned {len(fs)} outputs for rows {s}.., {len(out)} for the first")
-        for o, f in zip(out, fs):
-            o[s:s + len(f)] = f
-        del fs
-    return out
+    return fill_outputs(([f.flatten(1) for f in fn(x[s:s + step])] for s in range(0, n, step)), n)
