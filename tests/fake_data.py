@@ -2,7 +2,8 @@
 
 * :func:`write_idx_set`: the four IDX files of an MNIST-like set in ``<root>/<folder>/raw/``;
 * :func:`write_cifar100`: ``cifar-100-python/{train,test,meta}`` as Python-2-style pickles;
-* :func:`write_image_folder`: ``<root>/<split>/<class>/<i>.png``; :func:`zip_folder`.
+* :func:`write_image_folder`: ``<root>/<split>/<class>/<i>.png``; :func:`zip_folder`;
+* :func:`write_conv_npz`: an ``npz:`` set of 3 x 8 x 8 images in 3 separable classes.
 """
 
 from __future__ import annotations
@@ -88,3 +89,17 @@ def zip_folder(folder: Path, dest: Path, top: str = "") -> Path:
         for f in sorted(folder.rglob("*")):
             z.write(f, top + f.relative_to(folder).as_posix())
     return dest
+
+
+def write_conv_npz(path: Path, n_train: int = 96, n_test: int = 48, seed: int = 0) -> str:
+    """``x_train, y_train, x_test, y_test`` of 3-channel 8 x 8 images, 3 classes (class c
+    brightens row c of channel 0 by 3); returns the ``npz:PATH`` data set name."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        y = np.arange(n) % 3
+        x = rng.normal(size=(n, 3, 8, 8)).astype(np.float32)
+        x[np.arange(n), 0, y, :] += 3.0
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
+    np.savez(path, **arrays)
+    return f"npz:{path}"

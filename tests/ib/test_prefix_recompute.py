@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
 
 from layerib.config import TrainConfig
 from layerib.runs.training import run_training
 
+from fake_data import write_conv_npz
 
-def _npz(path, n_train=96, n_test=48, seed=0):
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        y = np.arange(n) % 3
-        x = rng.normal(size=(n, 3, 8, 8)).astype(np.float32)
-        x[np.arange(n), 0, y, :] += 3.0
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-    np.savez(path, **arrays)
-    return f"npz:{path}"
+
 
 
 def _cfg(data, **kw):
@@ -32,7 +23,7 @@ def _cfg(data, **kw):
 
 
 def test_recomputed_prefix_equals_the_cache_without_augmentation(tmp_path):
-    data = _npz(tmp_path / "d.npz")
+    data = write_conv_npz(tmp_path / "d.npz")
     a = run_training(_cfg(data, frozen_cache="memory"), tmp_path / "mem")
     b = run_training(_cfg(data, frozen_cache="recompute"), tmp_path / "re")
     assert a["test_accuracy"] == b["test_accuracy"]
@@ -44,7 +35,7 @@ def test_recomputed_prefix_equals_the_cache_without_augmentation(tmp_path):
 
 
 def test_layerwise_training_with_augmentation(tmp_path):
-    data = _npz(tmp_path / "d.npz")
+    data = write_conv_npz(tmp_path / "d.npz")
     plain = run_training(_cfg(data), tmp_path / "plain")
     aug = run_training(_cfg(data, augment="crop_flip"), tmp_path / "aug")
     assert json.loads((tmp_path / "aug" / "config.json").read_text())["config"]["augment"] == "crop_flip"

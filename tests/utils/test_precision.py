@@ -15,6 +15,8 @@ from layerib.ib.prefix import RecomputedPrefix
 from layerib.runs.training import run_training
 from layerib.utils.precision import prepare_net, training_autocast
 
+from fake_data import write_conv_npz
+
 
 def test_autocast_is_off_for_float32_and_bfloat16_inside_for_bfloat16():
     lin = nn.Linear(4, 3)
@@ -72,22 +74,12 @@ def test_cross_entropy_in_bfloat16_learns_and_keeps_float32_weights():
     assert after < 0.5 * before  # seeded: 0.69 -> well below; a loss that did not move fails
 
 
-def _npz(path, n=96, seed=0):
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for split in ("train", "test"):
-        y = np.arange(n) % 3
-        x = rng.normal(size=(n, 3, 8, 8)).astype(np.float32)
-        x[np.arange(n), 0, y, :] += 3.0
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-    np.savez(path, **arrays)
-    return f"npz:{path}"
 
 
 @pytest.mark.parametrize("method", ["ib", "ce"])
 def test_bfloat16_run_trains_and_reports_float32_numbers(tmp_path, method):
     """(Resuming a bfloat16 run: tests/runs/test_resume.py.)"""
-    data = _npz(tmp_path / "d.npz")
+    data = write_conv_npz(tmp_path / "d.npz")
     kw = dict(dataset=data, arch="conv", channels=(4,), widths=(8, 3), batch_size=32,
               min_steps_per_layer=12, epochs_per_layer=1, readout_epochs=1, ce_epochs=1,
               critic_hidden=8, mi_eval_batch_size=16, mi_restarts=1, mi_baseline=False,
