@@ -13,7 +13,8 @@ from layerib.errors import ConfigError
 from layerib.ib.cache import DiskRows, FrozenCache, as_tensor, chunk_rows
 from layerib.runs.training import run_training
 
-from test_prefix_recompute import _cfg, _npz
+from fake_data import write_conv_npz
+from test_prefix_recompute import _cfg
 
 
 def test_disk_rows_index_like_the_tensor(tmp_path):
@@ -51,7 +52,7 @@ def test_chunk_rows_by_size():
 
 @pytest.mark.parametrize("disk", [dict(frozen_cache="disk"), dict(cache_budget_mb=0.0)])
 def test_training_on_the_disk_cache_equals_memory(tmp_path, disk):
-    data = _npz(tmp_path / "d.npz")
+    data = write_conv_npz(tmp_path / "d.npz")
     a = run_training(_cfg(data, frozen_cache="memory", val_fraction=0.25, patience=0), tmp_path / "mem")
     b = run_training(_cfg(data, val_fraction=0.25, patience=0, **disk), tmp_path / "disk")
     assert a["test_accuracy"] == b["test_accuracy"] and a["train_accuracy"] == b["train_accuracy"]
@@ -65,7 +66,7 @@ def test_training_on_the_disk_cache_equals_memory(tmp_path, disk):
 
 
 def test_ce_features_on_disk_equal_memory(tmp_path):
-    data = _npz(tmp_path / "d.npz")
+    data = write_conv_npz(tmp_path / "d.npz")
     kw = dict(method="ce", ce_epochs=1, infoplane_evals=0)
     a = run_training(_cfg(data, frozen_cache="memory", **kw), tmp_path / "mem")
     b = run_training(_cfg(data, frozen_cache="disk", **kw), tmp_path / "disk")
@@ -80,7 +81,7 @@ def test_disk_with_augmentation_is_refused():
 
 
 def test_flush_denormal_is_reset_after_the_run(tmp_path):
-    data = _npz(tmp_path / "d.npz")
+    data = write_conv_npz(tmp_path / "d.npz")
     run_training(_cfg(data, flush_denormal=True), tmp_path / "run")
     assert float(torch.tensor([1e-39]) * 2.0) > 0.0  # denormals are kept again
     with pytest.raises(ConfigError, match="flush_denormal"):
