@@ -3,7 +3,8 @@
 * :func:`write_idx_set`: the four IDX files of an MNIST-like set in ``<root>/<folder>/raw/``;
 * :func:`write_cifar100`: ``cifar-100-python/{train,test,meta}`` as Python-2-style pickles;
 * :func:`write_image_folder`: ``<root>/<split>/<class>/<i>.png``; :func:`zip_folder`;
-* :func:`write_conv_npz`: an ``npz:`` set of 3 x 8 x 8 images in 3 separable classes.
+* :func:`write_conv_npz`: an ``npz:`` set of 3 x 8 x 8 images in 3 separable classes;
+* :data:`FAST_TRAIN_ARGS`: ``layerib train`` flags for a run of a few seconds on the tiny MNIST.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ import numpy as np
 from PIL import Image
 
 from conftest import write_idx
+
+#: ``layerib train`` flags for a run of a few seconds on ``conftest.make_tiny_mnist``'s data.
+FAST_TRAIN_ARGS = ["--epochs-per-layer", "1", "--min-steps-per-layer", "6", "--ce-epochs", "1",
+                   "--readout-epochs", "1", "--batch-size", "64", "--widths", "32,16,10",
+                   "--critic-hidden", "16", "--mi-restarts", "1", "--mi-baseline", "false",
+                   "--mi-max-steps", "200", "--mi-eval-batch-size", "50", "--infoplane-evals", "2",
+                   "--infoplane-critic-steps", "5", "--no-progress", "--offline"]
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte")

@@ -10,7 +10,7 @@ import torch
 from layerib.cli import main
 from layerib.errors import ConfigError
 from layerib.runs.training import resolve_device
-from test_cli import FAST
+from fake_data import FAST_TRAIN_ARGS as FAST
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 

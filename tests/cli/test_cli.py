@@ -7,11 +7,8 @@ import sys
 import pytest
 
 from layerib.cli import main
+from fake_data import FAST_TRAIN_ARGS as FAST
 
-FAST = ["--epochs-per-layer", "1", "--min-steps-per-layer", "6", "--ce-epochs", "1",
-        "--readout-epochs", "1", "--batch-size", "64", "--widths", "32,16,10",
-        "--critic-hidden", "16", "--mi-restarts", "1", "--mi-baseline", "false", "--mi-max-steps", "200", "--mi-eval-batch-size", "50",
-        "--infoplane-evals", "2", "--infoplane-critic-steps", "5", "--no-progress", "--offline"]
 RESULT_FIELDS = {"test_accuracy", "method", "dataset", "train_fraction", "beta", "noise_var",
                  "seed", "wall_seconds", "config", "layers"}
 
