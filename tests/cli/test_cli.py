@@ -110,6 +110,22 @@ def test_unknown_dataset_and_config_key(tmp_path, capsys):
     assert "unknown config key(s) betta" in capsys.readouterr().err
 
 
+def test_boolean_flags_read_true_false_in_help(capsys):
+    """Every boolean config field's flag shows ``{true,false}``, not its upper-cased name."""
+    from dataclasses import fields
+
+    from layerib.config import TrainConfig
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = capsys.readouterr().out
+    booleans = [f.name for f in fields(TrainConfig) if str(f.type) == "bool" and f.name != "download"]
+    assert "val_refit" in booleans
+    for name in booleans:
+        flag = "--" + name.replace("_", "-")
+        assert f"{flag} {{true,false}}" in help_text and name.upper() not in help_text
+
+
 def test_python_dash_m_runs(tiny_mnist, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "layerib", "train", "--method", "iy",

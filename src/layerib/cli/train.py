@@ -75,6 +75,8 @@ def add(sub) -> None:
                   "help": f"{field_help(name)} (default: {shown})".replace("%", "%%")}
             if name in CHOICES:
                 kw["choices"] = CHOICES[name]
+            elif kw["type"] is _bool:  # help reads --val-refit {true,false}, not VAL_REFIT
+                kw["metavar"] = "{true,false}"
             group.add_argument("--" + name.replace("_", "-"), **kw)
     p.add_argument("--estimators", choices=sorted(ESTIMATOR_PRESETS), default=None,
                    help="a bundle of estimator settings applied before the other flags: ours "
