@@ -37,6 +37,7 @@ import torch
 from layerib.errors import ConfigError, RunDirError
 from layerib.experiments.presets import choose, set_fields
 from layerib.mi.recipes import CriticSettings
+from layerib.utils.progress import progress_bar
 
 PAPER = {
     "artefact": "Fig. 1",
@@ -128,8 +129,6 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
         LayerIBError: unknown preset, bad data, or ``out`` holding a finished
             reproduction (without ``force``).
     """
-    from tqdm.auto import tqdm
-
     from layerib.runs.estimation import layer_features
     from layerib.models.mlp import mlp
     from layerib.runs.folder import atomic_write_json, prepare_run_dir, versions
@@ -160,7 +159,7 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
     f_tr = layer_features(net, x_tr)[p.layer - 1]
     f_te = layer_features(net, x_te)[p.layer - 1]
     rows = []
-    for nv in tqdm(p.noise_vars, desc="fig1 noise variances", leave=False, disable=not progress):
+    for nv in progress_bar(p.noise_vars, desc="fig1 noise variances", enabled=progress):
         rows.append(_row(p, float(nv), x_tr, x_te, f_tr, f_te, mine, aa))
     write_csv(out / "fig1.csv", rows)
     result = {"experiment": "fig1", "preset": preset, "paper": PAPER, "rows": rows,

@@ -42,6 +42,7 @@ import torch
 from layerib.config import TrainConfig
 from layerib.errors import RunDirError
 from layerib.experiments.presets import choose, with_train
+from layerib.utils.progress import progress_bar
 
 #: What the paper shows (Fig. 3 and Sec. 4); no numbers are given.
 PAPER = {
@@ -107,15 +108,9 @@ def _train_first_layer(cfg: TrainConfig, beta: float, train, test, metrics, prog
         records.append(rec)
         metrics.write(rec)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc=f"layer 1, beta={beta:g}", leave=False)
-    train_layer(layer, 1, train.images, train.labels, prior, stage_cfg, g,
-                heldout=(test.images, test.labels), on_eval=on_eval,
-                progress=bar.update if bar is not None else None)
-    if bar is not None:
-        bar.close()
+    with progress_bar(total=steps, desc=f"layer 1, beta={beta:g}", enabled=progress) as bar:
+        train_layer(layer, 1, train.images, train.labels, prior, stage_cfg, g,
+                    heldout=(test.images, test.labels), on_eval=on_eval, progress=bar.update)
     return layer, records, steps
 
 

@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
@@ -42,6 +41,7 @@ from layerib.models.layered import LayeredNet
 from layerib.models.mlp import mlp
 from layerib.runs.folder import atomic_write_json, versions
 from layerib.utils.memory import outputs_in_chunks
+from layerib.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def run_estimate(cfg: EstimateConfig, out: str | Path | None = None, *,
     prior = torch.bincount(train.labels, minlength=train.num_classes).float() / len(train)
     n_tasks = len(layers) * (len(noise_vars) * (len(cfg.x_critics) + 1)
                              + (len(cfg.bounds) if cfg.estimate_y else 0))
-    bar = tqdm(total=n_tasks, desc="estimate", leave=False, disable=not progress)
+    bar = progress_bar(total=n_tasks, desc="estimate", enabled=progress)
     out_layers = []
     for i in layers:
         f_tr, f_te = feats_tr[i - 1], feats_te[i - 1]

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ import yaml
 from layerib.errors import ConfigError, RunDirError
 from layerib.runs.folder import atomic_write_json, atomic_write_text
 from layerib.sweep.spec import SweepPoint, SweepSpec, config_differences, expand
+from layerib.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +170,7 @@ def _run_local(pending, out, outcome_, workers, threads, bar) -> None:
         for fut in as_completed(futures):
             name = futures[fut].name
             _record(outcome_, out / name, name, fut.result())
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:  # on Ctrl-C the running points get it too; start no more
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -208,8 +207,7 @@ def _run_ray(pending, out, outcome_, address, threads, bar) -> None:
                 (out / name / "checkpoint.pt").unlink(missing_ok=True)
             _store_files(out / name, files)
             _record(outcome_, out / name, name, result)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     except BaseException:  # Ctrl-C or a driver error: the cluster starts no more points
         for ref in refs:
             ray.cancel(ref, force=True)
@@ -233,7 +231,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int | None = None,
             ``max(1, cores // workers)`` here, 1 with Ray (the task's CPUs).
         ray_address: None runs here; else a Ray address (``auto``, ``local``,
             ``host:port``, ``ray://host:port``); an already initialised Ray is used as is.
-        progress: show a progress bar over points.
+        progress: show a progress bar over points (only when stderr is a terminal).
 
     Returns:
         A :class:`SweepOutcome`. A failed point does not stop the others: its
@@ -272,13 +270,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int | None = None,
     atomic_write_text(out / "sweep.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False))
     for p in pending:
         atomic_write_text(out / p.name / POINT_FILE, _point_yaml(p))
-    bar_cm = nullcontext()
-    if progress:
-        from tqdm.auto import tqdm
-        bar_cm = tqdm(total=len(points), initial=len(outcome_.skipped), desc="sweep", unit="point",
-                      dynamic_ncols=True)
     try:
-        with bar_cm as bar:
+        with progress_bar(total=len(points), initial=len(outcome_.skipped), desc="sweep",
+                          unit="point", leave=True, enabled=progress) as bar:
             if pending and ray_address:
                 _run_ray(pending, out, outcome_, ray_address, threads, bar)
             elif pending:
