@@ -100,3 +100,85 @@ def test_bad_folder_is_a_one_line_error(tmp_path, capsys, make, message):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("layerib: error:") and message in err and "\n" not in err
     assert not (tmp_path / "r.html").exists()
+
+
+def _write_refit_run(d, phase_keys: bool):
+    """A val_refit run: 48 000 fit rows searched, all 60 000 refitted; read-out search and refit
+    records in metrics.jsonl (with ``phase`` keys, or an older run's without them)."""
+    d = _write_run(d, n_train=48000)
+    res = json.loads((d / "result.json").read_text())
+    res.update(n_val=12000, noise_var=100.0)
+    res["refit"] = {k: {"best_step": 4, "refit_steps": 5, "rows": 60000}
+                    for k in ("layer1", "layer2", "readout")}
+    res["config"]["val_refit"] = True
+    for L in res["layers"]:
+        L["i_x_monte_carlo_stderr"] = 0.01
+        L["i_y"].update(value=1.5, low=1.4, high=1.6, flags={})
+        L["i_x"].update(value=L["i_x_nats"], low=L["i_x_nats"] - 0.1, high=L["i_x_nats"] + 0.1,
+                        flags={})
+    res["layers"][1]["flags"] = ["off_truth", "negative", "i_y_saturated"]
+    res["layers"][1]["i_x"]["flags"] = {"negative": "value < 0 <i>"}
+    (d / "result.json").write_text(json.dumps(res))
+    recs = [{"stage": "layer", "layer": k, "step": s, "test_i_x_nats": 0.5 * s,
+             "test_i_y_nats": 0.1 * s} for k in (1, 2) for s in (1, 2)]
+    for phase, steps in (("search", (3, 6, 9)), ("refit", (4, 8))):
+        recs += [{"stage": "readout", "epoch": e, "step": s, "train_ce": 1.0 / s,
+                  **({"phase": phase} if phase_keys else {})} for e, s in enumerate(steps, 1)]
+    (d / "metrics.jsonl").write_text("\n".join(map(json.dumps, recs)) + "\n")
+    return d, res
+
+
+def test_mi_table_shows_the_flags_the_cli_prints(tmp_path):
+    from layerib.cli.train import format_summary
+
+    d, res = _write_refit_run(tmp_path / "r", phase_keys=True)
+    html = build_report([d])
+    check_html(html)
+    cli_line = format_summary(res)[-1]  # layer 2's line ends with its flags
+    assert cli_line.endswith("off_truth negative i_y_saturated")
+    assert "<td>off_truth negative i_y_saturated</td>" in html and "<th>flags</th>" in html
+    assert "layer 2, I(X;L+eps): <b>negative</b>: value &lt; 0 &lt;i&gt;" in html  # reasons, escaped
+
+
+def test_a_refitted_net_shows_the_rows_it_was_trained_on(tmp_path):
+    from layerib.cli.train import format_summary
+
+    d, res = _write_refit_run(tmp_path / "r", phase_keys=True)
+    html = build_report([d])
+    assert '<td class="num">60000</td>' in html and '<td class="num">48000</td>' not in html
+    sentence = "60000 training images: stages early-stopped on 12000 of them, then refitted on all"
+    assert sentence in format_summary(res)[0] and sentence in html  # the CLI's wording
+    # without a refit, the fit rows and the validation rows held out beside them
+    d2 = _write_run(tmp_path / "plain", n_train=480)
+    res2 = json.loads((d2 / "result.json").read_text())
+    (d2 / "result.json").write_text(json.dumps({**res2, "n_val": 120}))
+    html2 = build_report([d2])
+    assert '<td class="num">480</td>' in html2
+    assert "480 training images, and 120 more held out for early stopping" in html2
+    assert "86.57" in html2  # 480 + 120 rows: the paper's MNIST 1 % setting
+
+
+@pytest.mark.parametrize("phase_keys", [True, False])
+def test_readout_search_and_refit_are_separate_lines(tmp_path, phase_keys):
+    """New runs label each record's phase; older runs are cut where the step counter goes back."""
+    from layerib.analysis.runs import read_metrics
+    from layerib.plotting import plot_training_curves
+
+    d, _ = _write_refit_run(tmp_path / "r", phase_keys=phase_keys)
+    ax_loss = plot_training_curves(read_metrics(d / "metrics.jsonl")).axes[0]
+    lines = {ln.get_label(): list(ln.get_xdata()) for ln in ax_loss.get_lines()}
+    offset = 4  # the read-out's steps follow both layer stages' 2 steps
+    assert lines == {"read-out CE (search)": [offset + 3, offset + 6, offset + 9],
+                     "read-out CE (refit)": [offset + 4, offset + 8]}
+    check_html(build_report([d]))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import layerib.plotting.curves
+    import layerib.report.html
+
+    for mod in (layerib.plotting.curves, layerib.report.html):
+        failed, attempted = doctest.testmod(mod)[:2]
+        assert attempted > 0 and failed == 0, mod.__name__

@@ -80,11 +80,48 @@ def _kv_table(d: dict) -> str:
 def _mi_rows(layers: list[dict]) -> list[list]:
     rows = []
     for L in layers:
-        ix, iy = L.get("i_x", {}), L.get("i_y", {})
+        ix, iy = L.get("i_x") or {}, L.get("i_y") or {}
         rows.append([L["index"], L.get("width"), L["i_y_nats"], iy.get("stderr"), L["i_x_nats"],
                      ix.get("stderr"), L.get("i_x_monte_carlo_nats"), L.get("batch_size"),
-                     ix.get("ln_batch"), L.get("noise_var")])
+                     ix.get("ln_batch"), L.get("noise_var"), " ".join(L.get("flags", []))])
     return rows
+
+
+def _flag_reasons(layers: list[dict]) -> str:
+    """The stored one-line reasons of the estimates' flags (:attr:`MIResult.flags`), as a list."""
+    items = []
+    for L in layers:
+        for what, r in (("I(Y;L)", L.get("i_y")), ("I(X;L+eps)", L.get("i_x"))):
+            reasons = (r or {}).get("flags")
+            for name, reason in (reasons.items() if isinstance(reasons, dict) else ()):
+                items.append(f"<li>layer {_fmt(L['index'])}, {what}: <b>{_fmt(name)}</b>: "
+                             f"{_fmt(reason)}</li>")
+    return f"<ul>{''.join(items)}</ul>" if items else ""
+
+
+def training_rows(res: dict) -> tuple[int | None, str]:
+    """The rows the final net was trained on, and the sentence ``layerib train`` prints on them.
+
+    With ``val_refit`` every stage is refitted on all training rows, fit and validation
+    (``result.json``'s ``refit``: per stage its ``rows``), so that count, not ``n_train``
+    (the fit rows of the search), is the net's; without it the net saw ``n_train`` rows and
+    ``n_val`` more only as early stopping's validation split.
+
+    Example:
+        >>> training_rows({"n_train": 48000, "n_val": 12000,
+        ...                "refit": {"layer1": {"rows": 60000}, "readout": {"rows": 60000}}})
+        (60000, '60000 training images: stages early-stopped on 12000 of them, then refitted on all')
+        >>> training_rows({"n_train": 600})
+        (600, '600 training images')
+    """
+    refit, n_val = res.get("refit") or {}, res.get("n_val") or 0
+    if refit:
+        rows = max(r["rows"] for r in refit.values())
+        return rows, (f"{rows} training images: stages early-stopped on {n_val} of them, "
+                      "then refitted on all")
+    rows = res.get("n_train")
+    held = f", and {n_val} more held out for early stopping" if n_val else ""
+    return rows, f"{rows} training images{held}"
 
 
 def run_section(run_dir: Path, title: str | None = None) -> str:
@@ -101,17 +138,21 @@ def run_section(run_dir: Path, title: str | None = None) -> str:
         parts.append('<p class="bad">no result.json: the run has not finished (or failed); '
                      "showing what it recorded.</p>")
     else:
+        rows, rows_text = training_rows(res)
+        n_set = None if res.get("n_train") is None else res["n_train"] + (res.get("n_val") or 0)
         paper = table1_accuracy(res.get("dataset", ""), res.get("train_fraction", -1), method,
-                                res.get("n_train"))
+                                n_set)  # the paper's setting is the data set's size
         parts.append("<h3>Accuracy</h3>" + _table(
             ["method", "training images", "test accuracy (%)", "train accuracy (%)",
              "paper, Table 1 (%)", "wall time (s)"],
-            [[method, res.get("n_train"), 100 * res["test_accuracy"],
+            [[method, rows, 100 * res["test_accuracy"],
               100 * res["train_accuracy"] if res.get("train_accuracy") is not None else None,
-              paper, res.get("wall_seconds")]]))
+              paper, res.get("wall_seconds")]]) + f'<p class="muted">{escape(rows_text)}</p>')
+        layers = res.get("layers", [])
         parts.append("<h3>Per-layer mutual information (held-out, nats)</h3>" + _table(
             ["layer", "width", "I(Y;L)", "± s.e.", "I(X;L+eps) AA-MINE", "± s.e.",
-             "I(X;L+eps) Monte-Carlo", "B", "ln B", "noise var"], _mi_rows(res.get("layers", []))))
+             "I(X;L+eps) Monte-Carlo", "B", "ln B", "noise var", "flags"], _mi_rows(layers))
+            + _flag_reasons(layers))
     if run["metrics"]:
         fig = plot_training_curves(run["metrics"])
         parts.append("<h3>Training curves</h3>" + _img(figure_data_uri(fig), "training curves"))
