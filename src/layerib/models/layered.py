@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from layerib.models.units import describe_unit
+
 
 class LayeredNet(nn.Module):
     """An ordered list of layers ``L_1 .. L_K`` applied in sequence.
@@ -30,6 +32,29 @@ class LayeredNet(nn.Module):
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    @property
+    def unit_descriptions(self) -> list[str]:
+        """One line per layer-wise unit, in order, e.g. ``"Conv2d(1, 16, 3) + BatchNorm2d +
+        ReLU + MaxPool2d"`` (see :func:`~layerib.models.units.describe_unit`): where the units
+        fell, to print and to save with a run. Read from the layers, so always current.
+
+        Example:
+            >>> net = LayeredNet([nn.Sequential(nn.Linear(4, 8), nn.ReLU()), nn.Linear(8, 2)], [8, 2])
+            >>> net.unit_descriptions
+            ['Linear(4, 8) + ReLU', 'Linear(8, 2)']
+        """
+        return [describe_unit(layer) for layer in self.layers]
+
+    def describe(self) -> str:
+        """The units as text, one ``unit i: ...`` line each (1-based, as layers are counted).
+
+        Example:
+            >>> print(LayeredNet([nn.Linear(4, 8), nn.Linear(8, 2)], [8, 2]).describe())
+            unit 1: Linear(4, 8)
+            unit 2: Linear(8, 2)
+        """
+        return "\n".join(f"unit {i}: {d}" for i, d in enumerate(self.unit_descriptions, start=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the last layer: ``(batch, feature_dims[-1])``."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from typing import Callable, Sequence
 
 import torch
@@ -24,7 +25,10 @@ from layerib.models.conv import conv_net
 from layerib.models.layered import LayeredNet
 from layerib.models.mlp import mlp
 from layerib.models.resnet import resnet
+from layerib.models.units import group_units
 from layerib.models.vgg import vgg
+
+log = logging.getLogger(__name__)
 
 
 def _mlp(input_shape, channels, widths) -> LayeredNet:
@@ -81,12 +85,14 @@ def _describe(m: nn.Module) -> str:
 def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -> LayeredNet:
     """A :class:`LayeredNet` of ``layers`` (an ``nn.Sequential`` or a list of modules).
 
-    Each element with parameters is one layer-wise unit; elements without parameters
-    (``ReLU``, ``Flatten``, pooling, ...) join the unit before them (a leading one joins
-    the first unit), so ``nn.Sequential(Linear(64, 32), ReLU(), Linear(32, 10))`` is two
-    units. Output sizes (flattened, for the critics) come from one forward pass of
-    ``example`` ``(batch, ...)`` in eval mode without gradients (batch-norm statistics
-    are not touched).
+    A parametric layer (``Linear``, ``ConvNd``, a block with parameters) starts a unit;
+    normalisation layers, activations, pooling, dropout, ``Flatten`` and other modules
+    without parameters join the unit before it (a leading one joins the first unit); see
+    :mod:`layerib.models.units`. So ``nn.Sequential(Linear(64, 32), ReLU(), Linear(32, 10))``
+    is two units and ``Conv2d, BatchNorm2d, ReLU, MaxPool2d`` one. Where the units fell is
+    logged (level INFO) and read back by :attr:`LayeredNet.unit_descriptions`. Output sizes
+    (flattened, for the critics) come from one forward pass of ``example`` ``(batch, ...)``
+    in eval mode without gradients (batch-norm statistics are not touched).
 
     Raises:
         ConfigError: not a module list, an empty one, or a forward pass that fails.
@@ -99,7 +105,10 @@ def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -
             isinstance(m, nn.Module) for m in layers):
         raise ConfigError("layers must be an nn.Sequential or a non-empty list of nn.Module "
                           f"(one per layer-wise unit), got {type(layers).__name__}")
-    layers = _group_parameter_free(list(layers))
+    try:
+        layers = group_units(list(layers))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     modes = [m.training for m in layers]
     dims, h = [], example[:2]
     with torch.no_grad():
@@ -119,24 +128,9 @@ def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -
             dims.append(int(h[0].numel()))
     for m, mode in zip(layers, modes):
         m.train(mode)
-    return LayeredNet(list(layers), dims)
-
-
-def _group_parameter_free(mods: list[nn.Module]) -> list[nn.Module]:
-    """Attach every module without parameters to the unit before it (a leading one to the next)."""
-    groups: list[list[nn.Module]] = []
-    pending: list[nn.Module] = []
-    for m in mods:
-        if any(True for _ in m.parameters()):
-            groups.append(pending + [m])
-            pending = []
-        elif groups:
-            groups[-1].append(m)
-        else:
-            pending.append(m)
-    if not groups:
-        raise ConfigError("no layer has parameters: there is nothing to train")
-    return [g[0] if len(g) == 1 else nn.Sequential(*g) for g in groups]
+    net = LayeredNet(list(layers), dims)
+    log.info("%d layer-wise units:\n%s", len(net), net.describe())
+    return net
 
 
 def build_model(arch: str, input_shape: tuple[int, ...], *, channels: tuple[int, ...] = (32, 64),
