@@ -61,6 +61,16 @@ def test_missing_or_closed_stderr_counts_as_not_a_terminal(monkeypatch):
     assert not stderr_is_terminal()
 
 
+def test_a_disabled_bar_keeps_the_interface_callers_use():
+    bar = progress_bar(total=5, desc="layer 1/3", enabled=False)
+    assert bar.desc == "layer 1/3"  # read back to name the refit phase
+    bar.set_description(f"{bar.desc} refit")
+    bar.reset(total=3)
+    bar.update(2)
+    bar.close()
+    assert bar.total == 3
+
+
 def test_wraps_an_iterable_and_the_docstring_example_runs():
     assert list(progress_bar(range(4), enabled=False)) == [0, 1, 2, 3]
     failed, attempted = doctest.testmod(progress_mod)[:2]

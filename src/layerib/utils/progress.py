@@ -35,8 +35,9 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None,
     The bar is live only when ``enabled`` is True and ``sys.stderr`` is a terminal
     (``isatty()``) or a Jupyter notebook, where ``tqdm.auto`` draws a widget instead. A
     disabled bar writes nothing at all but keeps the whole interface (``update``, ``close``,
-    ``with``, iteration), so callers never branch on it. ``leave`` defaults to False (the
-    bar disappears when done); ``dynamic_ncols`` to True.
+    ``with``, iteration, ``desc``, ``set_description``, ``reset``), so callers never branch
+    on it. ``leave`` defaults to False (the bar disappears when done); ``dynamic_ncols``
+    to True.
 
     Args:
         iterable: optional iterable to wrap (as ``tqdm(iterable)``).
@@ -60,4 +61,7 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None,
     kwargs.setdefault("leave", False)
     kwargs.setdefault("dynamic_ncols", True)
     live = enabled and (stderr_is_terminal() or _notebook())
-    return tqdm(iterable, total=total, desc=desc, disable=not live, **kwargs)
+    bar = tqdm(iterable, total=total, desc=desc, disable=not live, **kwargs)
+    if not live:  # tqdm leaves ``desc`` unset on a disabled bar; callers read it back
+        bar.desc = desc or ""
+    return bar
