@@ -7,15 +7,17 @@ one-line message. Every regulariser in play is a field here (docs/design.md, Sec
 
 from __future__ import annotations
 
-import warnings
-
 import dataclasses
+import inspect
 import math
 import re
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any
 
+from layerib.data.registry import check_dataset_name
 from layerib.errors import ConfigError
+from layerib.models.registry import MODELS
 
 #: ``dataset`` of a run whose data were passed from Python (:func:`layerib.train_layerwise`);
 #: registered names and the ``folder:PATH`` / ``npz:PATH`` forms are checked by
@@ -55,7 +57,7 @@ class TrainConfig:
     arch: str = "mlp"                 # built-in net: mlp; conv (conv blocks of channels, then FC layers of widths); vgg; resnet (models/registry.py)
     widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths (conv: the FC layers after the blocks); the last has no nonlinearity
     channels: tuple[int, ...] = (32, 64)  # conv: output channels of each block (3x3 conv, ReLU, 2x2 max-pool)
-    model: str | None = None          # PACKAGE.MODULE:FACTORY of a function (input_shape) -> list of layer-wise units or an nn.Sequential (each child with parameters one unit); importable (installed or on PYTHONPATH); replaces arch
+    model: str | None = None          # PACKAGE.MODULE:FACTORY of a function (input_shape) -> list of layer-wise units or an nn.Sequential (a Linear or ConvNd starts a unit; norms, activations, pooling, dropout join the one before); importable (installed or on PYTHONPATH); replaces arch
     # --- IB objective
     method: str = "ib"                # ib: I(Y;L)-beta*I(X;L+eps) per layer; iy: beta=0; ce: end-to-end cross-entropy
     beta: float | None = None         # IB trade-off beta of Eq. 2 (ignored for iy, ce); None: 600 / number of training images
@@ -135,8 +137,6 @@ class TrainConfig:
 
 def _field_comments() -> tuple[dict[str, str], dict[str, list[str]]]:
     """``({field: its trailing comment}, {section title: [fields]})`` read from this module's source."""
-    import inspect
-    import re
     helps: dict[str, str] = {}
     groups: dict[str, list[str]] = {}
     title = "settings"
@@ -259,7 +259,6 @@ def validate(c: TrainConfig) -> None:
     _check(isinstance(c.flush_denormal, bool),
            f"flush_denormal must be true or false, got {c.flush_denormal!r}")
     if c.dataset != IN_MEMORY:
-        from layerib.data.registry import check_dataset_name
         check_dataset_name(c.dataset)
     _check(c.model is None or c.model == OBJECT_MODEL or (isinstance(c.model, str) and re.fullmatch(
         r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_]\w*", c.model) is not None),
@@ -313,7 +312,6 @@ def validate(c: TrainConfig) -> None:
     _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.widths),
            f"widths must be positive integers, got {c.widths!r}")
-    from layerib.models.registry import MODELS
     _check(c.arch in MODELS, f"unknown arch {c.arch!r}; choose one of {', '.join(MODELS)}, "
            "or pass model: PACKAGE.MODULE:FACTORY")
     _check(isinstance(c.channels, tuple) and len(c.channels) >= 1

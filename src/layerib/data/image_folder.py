@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from PIL import Image
 
 from layerib.errors import DataError
 
@@ -108,7 +109,6 @@ def decode_images(path: Path, names: Sequence[str], mode: str = "RGB",
         DataError: an entry cannot be read or decoded, or is not of the required size
             (the message names the file and the size it should have).
     """
-    from PIL import Image
     out = None
     with contextlib.nullcontext() if path.is_dir() else zipfile.ZipFile(path) as z:
         for i, name in enumerate(names):

@@ -14,6 +14,8 @@ layer-wise training, the frozen layers' outputs, :mod:`layerib.ib.cache`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -127,7 +129,6 @@ def stream_rows(data, workers: int):
     """``data`` (an :class:`~layerib.data.dataset.ImageDataset` in memory) with its images
     read per batch through :class:`DatasetRows` over :class:`LabelledRows` (``workers``
     loader processes); the labels stay the tensor they are."""
-    import dataclasses
     return dataclasses.replace(data, images=DatasetRows(LabelledRows(data.images, data.labels),
                                                         workers))
 

@@ -21,7 +21,6 @@ download it).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -39,12 +38,12 @@ import yaml
 from layerib.errors import ConfigError, RunDirError
 from layerib.runs.folder import atomic_write_json, atomic_write_text
 from layerib.sweep.spec import SweepPoint, SweepSpec, config_differences, expand
+from layerib.sweep.table import ERROR_FILE, write_table
 from layerib.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
 POINT_FILE = "point.yaml"
-ERROR_FILE = "error.json"
 LOG_FILE = "train.log"
 
 
@@ -242,7 +241,6 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int | None = None,
             workers/threads, or Ray asked for but not installed.
         RunDirError: ``out`` or a point folder cannot be used.
     """
-    from layerib.sweep.table import write_table
     points = expand(spec)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -280,14 +278,3 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int | None = None,
     finally:  # an interrupted sweep still leaves a table of what finished
         outcome_.table = write_table(out, points)
     return outcome_
-
-
-def read_error(folder: Path) -> str | None:
-    """The one-line error of a failed point folder, or None."""
-    path = Path(folder) / ERROR_FILE
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text()).get("error")
-    except (OSError, json.JSONDecodeError):
-        return "unreadable error.json"

@@ -18,14 +18,27 @@ from pathlib import Path
 from layerib.runs.folder import atomic_write_text
 from layerib.sweep.spec import SweepPoint, format_value
 
+#: A failed point's folder holds this file: ``{"error": one line, ...}`` (written by the runner).
+ERROR_FILE = "error.json"
+
 #: Fields of ``result.json`` copied into ``sweep.csv``, in order.
 RESULT_FIELDS = ("test_accuracy", "train_accuracy", "method", "beta", "noise_var",
                  "train_fraction", "seed", "n_train", "n_test", "wall_seconds")
 
 
+def read_error(folder: Path) -> str | None:
+    """The one-line error of a failed point folder, or None."""
+    path = Path(folder) / ERROR_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text()).get("error")
+    except (OSError, json.JSONDecodeError):
+        return "unreadable error.json"
+
+
 def point_row(folder: Path, point: SweepPoint) -> dict:
     """The CSV row of one point (see the module doc), read from its folder."""
-    from layerib.sweep.runner import read_error
     row: dict = {"point": point.name}
     for k, v in point.overrides.items():
         if k not in RESULT_FIELDS:
