@@ -6,8 +6,10 @@ from layerib.errors import ConfigError
 
 def test_defaults_are_valid_and_serialisable():
     cfg = TrainConfig()
-    assert cfg.to_dict()["widths"] == [512, 512, 10]
+    assert cfg.to_dict()["widths"] is None  # the arch's own default (mlp: 512, 512, 10)
     assert config_from_dict(cfg.to_dict()) == cfg
+    vgg = config_from_dict({"arch": "vgg", "arch_params": {"pool_after": [2, 4, 6]}})
+    assert config_from_dict(vgg.to_dict()) == vgg and vgg.arch_params == {"pool_after": (2, 4, 6)}
 
 
 def test_auto_beta_scales_as_one_over_n():

@@ -17,7 +17,7 @@ from typing import Any
 
 from layerib.data.registry import check_dataset_name
 from layerib.errors import ConfigError
-from layerib.models.registry import MODELS
+from layerib.models.registry import MODELS, arch_params, check_arch_params
 
 #: ``dataset`` of a run whose data were passed from Python (:func:`layerib.train_layerwise`);
 #: registered names and the ``folder:PATH`` / ``npz:PATH`` forms are checked by
@@ -25,7 +25,6 @@ from layerib.models.registry import MODELS
 IN_MEMORY = "python"
 #: ``model`` of a run whose net was passed from Python (pickled whole in the run's ``net.pt``).
 OBJECT_MODEL = "object"
-ARCHS = ("mlp", "conv", "vgg", "resnet")  #: the built-in nets (layerib.models.registry.MODELS)
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
 LR_SCHEDULES = ("constant", "cosine")  #: layerib.utils.optim.scheduled_lr's schedules
@@ -33,6 +32,18 @@ PRECISIONS = ("float32", "bfloat16")  #: layerib.utils.precision.training_autoca
 AUGMENTS = ("none", "crop_flip")
 FROZEN_CACHES = ("auto", "memory", "disk", "recompute")
 METHODS = ("ib", "iy", "ce")
+
+
+class ArchParams(dict):
+    """A net's parameters (``arch_params``): a read-only, hashable dict, so configs stay hashable."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted((k, repr(v)) for k, v in self.items())))
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("arch_params is read-only; use dataclasses.replace(config, arch_params={...})")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only
 
 
 @dataclass(frozen=True)
@@ -54,9 +65,10 @@ class TrainConfig:
     download: bool = True             # fetch missing data from the standard mirrors (checksums checked)
     workers: int = 0                  # layerib train: >= 1 reads every batch of the (loaded) data sets through a torch DataLoader with this many worker processes, the same batches and result as 0 (index the tensors in this process); not with val_refit (pass --val-refit false or --val-fraction 0)
     # --- model
-    arch: str = "mlp"                 # built-in net: mlp; conv (conv blocks of channels, then FC layers of widths); vgg; resnet (models/registry.py)
-    widths: tuple[int, ...] = (512, 512, 10)  # MLP layer widths (conv: the FC layers after the blocks); the last has no nonlinearity
-    channels: tuple[int, ...] = (32, 64)  # conv: output channels of each block (3x3 conv, ReLU, 2x2 max-pool)
+    arch: str = "mlp"                 # built-in net (layerib.models.registry.MODELS): mlp (784-512-512-10), conv (conv blocks, then FC layers), vgg (six convs 64-64-128-128-256-256 with batch norm in three units, then a linear layer), resnet
+    widths: tuple[int, ...] | None = None  # widths of the FC layers (mlp: every layer; conv, vgg, resnet: those after the convs); the last has no nonlinearity; None: the arch's default
+    channels: tuple[int, ...] | None = None  # conv, vgg, resnet: output channels of each conv block / conv / stage; None: the arch's default
+    arch_params: dict = dataclasses.field(default_factory=dict)  # the arch's other parameters as KEY=VALUE, e.g. vgg pool_after=2,4,6 unit=conv; absent: the arch's default
     model: str | None = None          # PACKAGE.MODULE:FACTORY of a function (input_shape) -> list of layer-wise units or an nn.Sequential (a Linear or ConvNd starts a unit; norms, activations, pooling, dropout join the one before); importable (installed or on PYTHONPATH); replaces arch
     # --- IB objective
     method: str = "ib"                # ib: I(Y;L)-beta*I(X;L+eps) per layer; iy: beta=0; ce: end-to-end cross-entropy
@@ -112,13 +124,16 @@ class TrainConfig:
     flush_denormal: bool = True       # CPU: flush float32 denormals to zero during the run (torch.set_flush_denormal; underflowing InfoNCE weights made conv critics' steps up to 1.65x slower); reset to off after
 
     def __post_init__(self) -> None:
+        if isinstance(self.arch_params, dict) and not isinstance(self.arch_params, ArchParams):
+            object.__setattr__(self, "arch_params", ArchParams(self.arch_params))
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         """All settings as JSON-ready values."""
         d = dataclasses.asdict(self)
-        d["widths"] = list(self.widths)
-        d["channels"] = list(self.channels)
+        for key in ("widths", "channels"):
+            d[key] = None if d[key] is None else list(d[key])
+        d["arch_params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.arch_params.items()}
         return d
 
     def section(self, name: str) -> dict[str, Any]:
@@ -230,12 +245,37 @@ def effective_settings(stored: dict[str, Any]) -> dict[str, Any]:
     """
     stored = {k: v for k, v in stored.items() if k not in RETIRED_KEYS}
     full = {**TrainConfig().to_dict(), **LEGACY_VALUES, **stored}
+    full.update(_migrate_model_keys(full))
     if full.get("critic_update") == "auto":
         try:
             full["critic_update"] = "joint" if _joint_exact(full) else "alternating"
         except KeyError:
             pass
     return full
+
+
+#: ``channels`` and ``widths`` were written into every config before each net kept its own
+#: defaults; a stored value for a net that has no such parameter never had an effect.
+_OLD_MODEL_DEFAULTS = {"channels": (32, 64), "widths": (512, 512, 10)}
+
+
+def _migrate_model_keys(values: dict[str, Any], only: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``channels`` / ``widths`` of ``values`` (those in ``only``, if given) with the old
+    written defaults dropped (None) where ``values["arch"]`` has no such parameter.
+
+    Configs written before each net kept its own defaults hold ``channels: [32, 64]`` for
+    the MLP, which ignored it; dropping it changes nothing the run computed. Other values
+    are kept, and :func:`validate` names them.
+    """
+    arch, out = values.get("arch", "mlp"), {}
+    if values.get("model") is not None or arch not in MODELS:
+        return out
+    known = arch_params(arch)
+    for key, old in _OLD_MODEL_DEFAULTS.items():
+        v = values.get(key)
+        if (only is None or key in only) and key not in known and v is not None and tuple(v) == old:
+            out[key] = None
+    return out
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -309,14 +349,18 @@ def validate(c: TrainConfig) -> None:
            f"val_metric must be 'i_y' or 'accuracy', got {c.val_metric!r}")
     _check(c.y_critic in ("concat", "heads"), f"y_critic must be 'concat' or 'heads', got {c.y_critic!r}")
     _check(c.x_critic in ("gaussian", "concat"), f"x_critic must be 'gaussian' or 'concat', got {c.x_critic!r}")
-    _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
-           and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.widths),
-           f"widths must be positive integers, got {c.widths!r}")
+    for key in ("widths", "channels"):
+        v = getattr(c, key)
+        _check(v is None or (isinstance(v, tuple) and len(v) >= 1
+                             and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in v)),
+               f"{key} must be positive integers (or null: the arch's default), got {v!r}")
     _check(c.arch in MODELS, f"unknown arch {c.arch!r}; choose one of {', '.join(MODELS)}, "
            "or pass model: PACKAGE.MODULE:FACTORY")
-    _check(isinstance(c.channels, tuple) and len(c.channels) >= 1
-           and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.channels),
-           f"channels must be positive integers, got {c.channels!r}")
+    _check(isinstance(c.arch_params, dict) and all(isinstance(k, str) for k in c.arch_params),
+           f"arch_params must be a mapping of parameter names to values, got {c.arch_params!r}")
+    if c.model is None and c.dataset != IN_MEMORY:
+        check_arch_params(c.arch, {**c.arch_params, **{k: getattr(c, k) for k in ("widths", "channels")
+                                                        if getattr(c, k) is not None}})
     _check(c.cifar_source in CIFAR_SOURCES,
            f"cifar_source must be one of {', '.join(CIFAR_SOURCES)}, got {c.cifar_source!r}")
     _check(c.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {c.augment!r}")
@@ -386,6 +430,11 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
     for key in ("widths", "channels"):
         if key in values and isinstance(values[key], list):
             values[key] = tuple(values[key])
+    if isinstance(values.get("arch_params"), dict):
+        values["arch_params"] = {k: tuple(v) if isinstance(v, list) else v
+                                 for k, v in values["arch_params"].items()}
+    values.update(_migrate_model_keys({"arch": base.arch, "model": base.model, **values},
+                                      only=values))
     types = {f.name: str(f.type) for f in fields(TrainConfig)}
     for k, v in values.items():
         if "float" not in types[k]:

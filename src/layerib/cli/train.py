@@ -13,13 +13,15 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from layerib.config import (ARCHS, AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, FROZEN_CACHES,
+from layerib.config import (AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, FROZEN_CACHES,
                             LR_SCHEDULES, METHODS, PRECISIONS, SECTIONS,
                             TrainConfig, config_from_dict, field_help)
 from layerib.errors import ConfigError
+from layerib.models.registry import MODELS, arch_params
 
 #: fields whose values are one of a fixed set (argparse lists them in --help)
-CHOICES = {"method": METHODS, "arch": ARCHS, "cifar_source": CIFAR_SOURCES, "augment": AUGMENTS,
+#: (arch is read from layerib.models.registry.MODELS when the parser is built)
+CHOICES = {"method": METHODS, "cifar_source": CIFAR_SOURCES, "augment": AUGMENTS,
            "critic_update": CRITIC_UPDATES, "x_marginal": ("all", "shuffle"),
            "y_bound": ("infonce", "dv"), "x_bound": ("infonce", "dv"),
            "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat"),
@@ -42,6 +44,26 @@ def _bool(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"must be true or false, got {text!r}")
+
+
+def _param(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--arch-params``: integers, comma-separated integers, true/false, or text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE such as pool_after=2,4,6, got {text!r}")
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    try:
+        return key, (tuple(int(w) for w in value.split(",")) if "," in value else int(value))
+    except ValueError:
+        return key, value
+
+
+def _shown(value) -> str:
+    """A default as a flag would take it: ``512,512,10``, ``true``."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
 
 
 def _flag_type(annotation: str):
@@ -73,8 +95,17 @@ def add(sub) -> None:
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
             kw = {"type": _flag_type(types[name]), "default": None,
                   "help": f"{field_help(name)} (default: {shown})".replace("%", "%%")}
-            if name in CHOICES:
-                kw["choices"] = CHOICES[name]
+            if name in ("widths", "channels", "arch_params"):  # each net's own defaults, from the registry
+                own = {a: {k: v for k, v in arch_params(a).items()
+                           if (k == name if name != "arch_params" else k not in ("widths", "channels"))}
+                       for a in MODELS}
+                shown = "; ".join(f"{a}: " + " ".join(f"{k}={_shown(v)}" for k, v in d.items())
+                                  for a, d in own.items() if d)
+                kw["help"] = f"{field_help(name)} ({shown})".replace("%", "%%")
+            if name == "arch_params":
+                kw.update(type=_param, nargs="+", metavar="KEY=VALUE")
+            if name in CHOICES or name == "arch":
+                kw["choices"] = tuple(MODELS) if name == "arch" else CHOICES[name]
             elif kw["type"] is _bool:  # help reads --val-refit {true,false}, not VAL_REFIT
                 kw["metavar"] = "{true,false}"
             group.add_argument("--" + name.replace("_", "-"), **kw)
@@ -113,6 +144,8 @@ def build_train_config(args: argparse.Namespace) -> TrainConfig:
         cfg = config_from_dict({"estimators": args.estimators}, base=cfg)
     flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "download" and getattr(args, f.name) is not None}
+    if "arch_params" in flags:
+        flags["arch_params"] = {**cfg.arch_params, **dict(flags["arch_params"])}
     if args.offline:
         flags["download"] = False
     return config_from_dict(flags, base=cfg)

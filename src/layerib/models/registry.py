@@ -1,6 +1,9 @@
 """Nets by name, and a user's own net: one registry line per built-in net.
 
-* :data:`MODELS`: ``arch`` name -> factory ``(input_shape, channels, widths) -> LayeredNet``.
+* :data:`MODELS`: ``arch`` name -> :class:`ModelSpec` (its factory ``(input_shape, **params)
+  -> LayeredNet``). Each net keeps its own parameters and their defaults: the factory's
+  keyword arguments (:func:`arch_params`); a config names only the ones it changes
+  (``widths``, ``channels`` and ``arch_params``; ``None`` or absent: the net's default).
 * ``model="PACKAGE.MODULE:FACTORY"`` (``--model``): a user's function, imported by
   :func:`import_factory`, called as ``FACTORY(input_shape)`` (or with no argument when it
   takes none), returning an ``nn.Sequential`` or a list of ``nn.Module`` s, each one
@@ -15,6 +18,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -31,17 +35,62 @@ from layerib.models.vgg import vgg
 log = logging.getLogger(__name__)
 
 
-def _mlp(input_shape, channels, widths) -> LayeredNet:
-    return mlp(input_shape, widths)
+@dataclass(frozen=True)
+class ModelSpec:
+    """A built-in net: ``factory(input_shape, **params) -> LayeredNet`` and a one-line summary.
+
+    Its parameters and their defaults are the factory's keyword arguments after
+    ``input_shape`` (:func:`arch_params`), so a net's defaults live in one place: its file.
+    """
+
+    factory: Callable[..., LayeredNet]
+    summary: str
 
 
-#: arch name -> factory ``(input_shape, channels, widths) -> LayeredNet``
-MODELS: dict[str, Callable[..., LayeredNet]] = {
-    "mlp": _mlp,        # the paper's MNIST MLP (784-512-512-10 by default); models/mlp.py
-    "conv": conv_net,   # conv blocks (3x3 conv, ReLU, 2x2 max-pool), then FC layers; models/conv.py
-    "vgg": vgg,         # VGG-style: blocks of 3x3 conv + BN + ReLU ending in a max-pool; models/vgg.py
-    "resnet": resnet,   # ResNet-style: a stem, then one residual stage per unit; models/resnet.py
+#: arch name -> :class:`ModelSpec`; a new built-in net is one file plus one line here
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec(mlp, "the paper's MNIST MLP, 784-512-512-10 (models/mlp.py)"),
+    "conv": ModelSpec(conv_net, "blocks of 3x3 conv, ReLU, 2x2 max-pool, then FC layers (models/conv.py)"),
+    "vgg": ModelSpec(vgg, "six 3x3 convs 64-64-128-128-256-256 with batch norm in three "
+                          "max-pooled units, then a linear layer (models/vgg.py)"),
+    "resnet": ModelSpec(resnet, "a stem, then one residual stage per unit (models/resnet.py)"),
 }
+
+
+def arch_params(arch: str) -> dict[str, object]:
+    """The parameters of built-in net ``arch`` with their defaults, e.g.
+    ``{"widths": (512, 512, 10)}`` for ``"mlp"``.
+
+    Raises:
+        ConfigError: an unknown arch (the message lists the registered ones).
+
+    Example:
+        >>> arch_params("mlp")
+        {'widths': (512, 512, 10)}
+    """
+    if arch not in MODELS:
+        raise ConfigError(f"unknown arch {arch!r}; choose one of {', '.join(MODELS)}, "
+                          "or pass --model PACKAGE.MODULE:FACTORY")
+    sig = inspect.signature(MODELS[arch].factory)
+    return {k: p.default for k, p in list(sig.parameters.items())[1:]
+            if p.default is not inspect.Parameter.empty}
+
+
+def check_arch_params(arch: str, params: dict[str, object]) -> None:
+    """Raise :class:`ConfigError` naming a parameter that net ``arch`` does not take.
+
+    Example:
+        >>> check_arch_params("vgg", {"pool_after": (2, 4, 6)})
+        >>> check_arch_params("mlp", {"channels": (8,)})
+        Traceback (most recent call last):
+        ...
+        layerib.errors.ConfigError: arch mlp has no parameter 'channels'; its parameters: widths
+    """
+    known = arch_params(arch)
+    for key in params:
+        if key not in known:
+            raise ConfigError(f"arch {arch} has no parameter {key!r}; its parameters: "
+                              f"{', '.join(known)}")
 
 
 def import_factory(spec: str) -> Callable:
@@ -133,27 +182,39 @@ def as_layered(layers: nn.Module | Sequence[nn.Module], example: torch.Tensor) -
     return net
 
 
-def build_model(arch: str, input_shape: tuple[int, ...], *, channels: tuple[int, ...] = (32, 64),
-                widths: tuple[int, ...] = (512, 512, 10), model: str | None = None) -> LayeredNet:
+def build_model(arch: str, input_shape: tuple[int, ...], *, channels: tuple[int, ...] | None = None,
+                widths: tuple[int, ...] | None = None, params: dict[str, object] | None = None,
+                model: str | None = None) -> LayeredNet:
     """The net a config names: ``model`` (a user's factory) if set, else ``MODELS[arch]``.
 
     Args:
         arch: a key of :data:`MODELS`.
         input_shape: shape of one input, e.g. ``(1, 28, 28)``.
-        channels, widths: the built-in nets' sizes.
+        channels, widths: the built-in net's sizes; None: the net's own default.
+        params: the net's other parameters (:func:`arch_params`), e.g. ``{"pool_after": (2, 4)}``
+            for ``vgg``; absent ones take the net's default.
         model: ``"PACKAGE.MODULE:FACTORY"`` or None.
 
     Raises:
-        ConfigError: an unknown arch (the message lists the registered ones), a factory
-            that cannot be imported, fails, or returns no list of layers.
+        ConfigError: an unknown arch (the message lists the registered ones), a parameter
+            the net does not take, a factory that cannot be imported, fails, or returns no
+            list of layers.
+
+    Example:
+        >>> build_model("mlp", (1, 28, 28)).feature_dims
+        [512, 512, 10]
+        >>> build_model("vgg", (3, 32, 32)).feature_dims
+        [16384, 8192, 4096, 10]
     """
     if model is not None:
         layers = _call_factory(import_factory(model), input_shape, model)
         return as_layered(layers, torch.zeros((2, *input_shape)))
-    if arch not in MODELS:
-        raise ConfigError(f"unknown arch {arch!r}; choose one of {', '.join(MODELS)}, "
-                          "or pass --model PACKAGE.MODULE:FACTORY")
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in (params or {}).items()}
+    for key, value in (("channels", channels), ("widths", widths)):
+        if value is not None:
+            kw[key] = tuple(value)
+    check_arch_params(arch, kw)
     try:
-        return MODELS[arch](tuple(input_shape), tuple(channels), tuple(widths))
+        return MODELS[arch].factory(tuple(input_shape), **kw)
     except ValueError as e:
         raise ConfigError(f"arch {arch!r} on inputs of shape {tuple(input_shape)}: {e}") from None

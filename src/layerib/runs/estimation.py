@@ -120,8 +120,8 @@ def load_run(run_dir: str | Path) -> tuple[LayeredNet, dict]:
     if shape is None:
         raise RunDirError(f"{path} does not record its input shape (written before layerib 0.2 "
                           f"for data set {cfg['dataset']!r}); retrain it with this version")
-    net = build_model(cfg["arch"], tuple(shape), channels=tuple(cfg["channels"]),
-                      widths=tuple(cfg["widths"]), model=cfg.get("model"))
+    net = build_model(cfg["arch"], tuple(shape), channels=cfg["channels"], widths=cfg["widths"],
+                      params=cfg["arch_params"], model=cfg.get("model"))
     try:
         net.load_state_dict(state["net"])
     except Exception as e:  # noqa: BLE001 - weights of another net

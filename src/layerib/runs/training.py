@@ -97,7 +97,7 @@ def build_net(cfg: TrainConfig, input_shape: tuple[int, ...]) -> LayeredNet:
         raise ConfigError("model 'object' stands for a net passed from Python; give --model "
                           "PACKAGE.MODULE:FACTORY or --arch, or use layerib.train_layerwise")
     return build_model(cfg.arch, tuple(input_shape), channels=cfg.channels, widths=cfg.widths,
-                       model=cfg.model)
+                       params=cfg.arch_params, model=cfg.model)
 
 
 def run_training(cfg: TrainConfig, out: str | Path, *, force: bool = False,
