@@ -261,7 +261,8 @@ _OLD_MODEL_DEFAULTS = {"channels": (32, 64), "widths": (512, 512, 10)}
 
 def _migrate_model_keys(values: dict[str, Any], only: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``channels`` / ``widths`` of ``values`` (those in ``only``, if given) with the old
-    written defaults dropped (None) where ``values["arch"]`` has no such parameter.
+    written defaults dropped (None) where ``values["arch"]`` has no such parameter; for
+    :func:`effective_settings` (``only`` None) also those equal to the arch's own default.
 
     Configs written before each net kept its own defaults hold ``channels: [32, 64]`` for
     the MLP, which ignored it; dropping it changes nothing the run computed. Other values
@@ -275,6 +276,8 @@ def _migrate_model_keys(values: dict[str, Any], only: dict[str, Any] | None = No
         v = values.get(key)
         if (only is None or key in only) and key not in known and v is not None and tuple(v) == old:
             out[key] = None
+        elif only is None and key in known and v is not None and tuple(v) == known[key]:
+            out[key] = None  # the arch's own default, written out: the same run as None
     return out
 
 

@@ -61,7 +61,7 @@ PRESETS = {
     # MNIST 1 % (Table 1, first row) with the library's defaults (early stopping with refit);
     # beta from 1e-4 to 1e2
     "default": IBCurvePreset(
-        TrainConfig(train_fraction=0.01, noise_var=100.0, widths=(512, 512, 10), infoplane_evals=0,
+        TrainConfig(train_fraction=0.01, noise_var=100.0, infoplane_evals=0,
                     **_REPORT),
         betas=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0), seeds=(0, 1, 2)),
     # about a minute on MNIST 1 % with 2 cores: a smoke test of the pipeline, not a result
