@@ -10,6 +10,7 @@ import os
 import pickle
 import tarfile
 import urllib.error
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from PIL import Image as PIL_Image
 
 from layerib.data import cifar10
 from layerib.data.cifar10 import (
-    CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, CIFAR10Data, cache_dir, load_cifar10,
+    CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, KNOWN_ZIP_SHA256, CIFAR10Data, cache_dir, check_archive,
+    load_cifar10,
     load_cifar10_batches, load_cifar10_image_folder, normalize_cifar10)
 from layerib.errors import ConfigError, DataError
 
@@ -323,3 +325,31 @@ def test_real_jpeg_zip_test_split():
     # by < 0.004 on the original files, so 0.01 catches channel-order or scaling bugs.
     means = (d.images.to(torch.float64) / 255).mean(dim=(0, 2, 3))
     assert (means - torch.tensor([0.4913, 0.4821, 0.4465], dtype=torch.float64)).abs().max() < 0.01
+
+
+def test_an_unknown_zip_is_named_and_a_known_one_passes(tmp_path, cache_home, monkeypatch):
+    zpath = _zip_folder(_write_image_folder(tmp_path / "src"), tmp_path / "cifar10-jpeg.zip")
+    with pytest.warns(UserWarning, match=r"cifar10-jpeg.zip: sha256 \w+\.\.\. is not that of a known copy"):
+        load_cifar10_image_folder(zpath, "train")
+    digest = check_archive_quiet(zpath)
+    monkeypatch.setitem(KNOWN_ZIP_SHA256, digest, "this test's copy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_archive(zpath) == digest
+        assert check_archive(tmp_path / "src") is None  # a folder has no archive digest
+
+
+def check_archive_quiet(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return check_archive(path)
+
+
+@pytest.mark.skipif(not os.environ.get("LAYERIB_DATA_ROOT"), reason="needs $LAYERIB_DATA_ROOT")
+def test_the_shared_jpeg_copy_is_the_known_one():
+    zpath = Path(os.environ["LAYERIB_DATA_ROOT"]) / "cifar10-jpeg.zip"
+    if not zpath.is_file():
+        pytest.skip("no cifar10-jpeg.zip in $LAYERIB_DATA_ROOT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_archive(zpath) in KNOWN_ZIP_SHA256

@@ -11,6 +11,7 @@ import os
 import pickle
 import tarfile
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,11 @@ ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 BATCH_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 FOLDER_NAMES = ("cifar10-jpeg.zip", "cifar10-jpeg")
+#: sha256 of the image-folder archives whose content is known, with what each one is.
+KNOWN_ZIP_SHA256 = {
+    "71447dfb241615b9c35c7dda2f40314ef12c873dea92d59cf5f3257bdff794c8":
+        "the JPEG (quality 75) copy of the real CIFAR-10 train and test images",
+}
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,45 @@ def load_cifar10_batches(root: str | os.PathLike, split: str = "train",
                        "python-batches")
 
 
+def check_archive(path: str | os.PathLike) -> str | None:
+    """Check an image-folder ``.zip`` against :data:`KNOWN_ZIP_SHA256`; warn when it is not one.
+
+    A zip's CRCs only say that its entries were not damaged after zipping: an altered image
+    re-zipped passes them. Its sha256 says whether it is a copy whose content is known.
+
+    Args:
+        path: the ``.zip`` (a folder, or any other file, is not checked: None).
+
+    Returns:
+        The archive's sha256 (hex), or None for a folder.
+
+    Warns:
+        UserWarning: the sha256 is not a known copy's (altered, or another copy): the
+            message names both digests and what to do.
+
+    Example:
+        >>> import tempfile, zipfile, warnings, pathlib
+        >>> z = pathlib.Path(tempfile.mkdtemp()) / "c.zip"
+        >>> zipfile.ZipFile(z, "w").close()
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     digest = check_archive(z)
+        >>> "not that of a known copy" in str(w[0].message)
+        True
+    """
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() != ".zip":
+        return None
+    digest = file_digest(path, "sha256")
+    if digest not in KNOWN_ZIP_SHA256:
+        known = ", ".join(f"{d[:12]}... ({what})" for d, what in KNOWN_ZIP_SHA256.items())
+        warnings.warn(f"{path.name}: sha256 {digest[:12]}... is not that of a known copy "
+                      f"({known}); its images may have been altered or it is another copy, so "
+                      "accuracies may differ: re-fetch it, or use the python batches "
+                      "(--cifar-source batches)", stacklevel=3)
+    return digest
+
+
 def cache_dir() -> Path:
     """Folder for decoded arrays: ``$XDG_CACHE_HOME/layerib/cifar10`` or ``~/.cache/...``."""
     return image_folder.cache_dir("cifar10")
@@ -194,8 +239,9 @@ def load_cifar10_image_folder(path: str | os.PathLike, split: str = "train",
                               cache: bool = True) -> CIFAR10Data:
     """Load a split from ``[<top>/]<split>/<class>/<image>`` in a folder or a ``.zip``.
 
-    Images are decoded with Pillow to RGB, ordered by class then file name. Decoding is
-    slow, so with ``cache=True`` the arrays are kept in :func:`cache_dir` (never in the data
+    Images are decoded with Pillow to RGB, ordered by class then file name. A ``.zip`` is
+    first checked against the known copies' sha256 (:func:`check_archive`: a warning when
+    it is none of them). Decoding is slow, so with ``cache=True`` the arrays are kept in :func:`cache_dir` (never in the data
     root) under a hash of the source's path, size and mtime (each file's, for a folder).
 
     Args:
@@ -215,6 +261,7 @@ def load_cifar10_image_folder(path: str | os.PathLike, split: str = "train",
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"CIFAR-10 image folder {path} not found; pass the folder or .zip")
+    check_archive(path)
     file = cache_dir() / f"{split}-{image_folder.cache_key(path, split)[:20]}.npz"
     arrays = image_folder.load_cache(file) if cache else None
     if arrays is None:
