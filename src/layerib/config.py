@@ -111,7 +111,7 @@ class TrainConfig:
     patience: int = 5                 # early stopping: validation checks without a better score before a stage stops (0: run all steps, keep the best)
     val_checks: int = 20              # early stopping: validation checks per stage (read-out and CE: accuracy; layer stages: val_metric)
     val_metric: str = "accuracy"      # layer stages' early-stopping score on the validation split: i_y (the I(Y;L) bound, nats) or accuracy (the label critic's argmax)
-    budget_extend: int = 1            # early stopping: a stage (layer, read-out, CE) whose validation score still improves at its step budget (epochs_per_layer, readout_epochs, ce_epochs, min_steps_per_layer) goes on, checked at the same interval, until patience runs out or this many times the budget; 1 (default): stop at the budget (2 measured on all of MNIST: no better, see README)
+    budget_extend: int = 1            # early stopping: a stage (layer, read-out, CE) whose validation score still improves at its step budget (epochs_per_layer, readout_epochs, ce_epochs, min_steps_per_layer) goes on, checked at the same interval, until patience runs out or this many times the budget; 1 (default): stop at the budget (2 measured on all of MNIST: no better, docs/results/early_stopping.md)
     val_refit: bool = True            # early stopping: each stage finds its best validation step s* on a copy of the net trained on the fit rows, then restarts from its initial weights on all training rows (fit + validation) for s* x n_all/n_fit steps (the same epochs), without stopping
     # --- run
     seed: int = 0                     # seeds the subset, init, batches and noise

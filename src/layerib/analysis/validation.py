@@ -3,7 +3,7 @@
 A run on a fraction of MNIST's training set (``--train-fraction 0.01``: the paper's
 600 images) leaves the other 59400 training images unseen: a validation set from the
 same distribution as the training subset, disjoint from it and from the test set. This
-is how the Table 1 preset's MNIST 1 % schedule was chosen (README, "Table 1"): settings
+is how the Table 1 preset's MNIST 1 % schedule was chosen (docs/results/table1.md, early_stopping.md): settings
 are compared by this accuracy, never by the test accuracy.
 """
 

@@ -16,7 +16,7 @@ paired by seed) and, from ``ibcurve.json`` only, ``ibcurve.png``
 The sweep resumes: finished points are skipped, so an interrupted
 reproduction continues where it stopped, and the points can be run
 elsewhere first (``layerib sweep <out>/... --ray-address auto``, see the
-README) and only gathered here.
+docs/results/ibcurve_mnist1.md) and only gathered here.
 """
 
 from __future__ import annotations

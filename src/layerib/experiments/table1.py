@@ -66,7 +66,7 @@ class Table1Preset:
     note: str = ""
 
 
-# Every cell is pinned to no early stopping (val_fraction 0), as measured (README "Table 1").
+# Every cell is pinned to no early stopping (val_fraction 0), as measured (docs/results/table1.md, early_stopping.md).
 # The final MI report of each run: one critic restart, no shuffled baseline (the table is of
 # accuracies; the report does not change them, and at 3 restarts it costs more than training
 # an MNIST 1 % cell).
@@ -113,7 +113,7 @@ _CIFAR_PAPER = dict(channels=(32, 64), widths=(256, 10), batch_size=128, epochs_
 # accuracy over seeds 0-2, joint update, 100 steps 87.9 %, 150: 87.4 %, 300: 86.6 %,
 # 600: 85.1 % (alternating: 50: 79.4 %, 100: 87.6 %, 150: 87.5 %, 200: 86.9 %, 300: 86.1 %).
 # The baselines keep the defaults: CE is flat (87.5 % at 150 steps, 87.7 % at 600) and
-# I(Y;L) only is best at 600 (88.9 %). README "Table 1" and the issue-4 note have the rest.
+# I(Y;L) only is best at 600 (88.9 %). docs/results/table1.md has the rest.
 # The library's default early stopping with refit (val_fraction 0.2, accuracy) was measured in
 # its place: 86.33 / 89.60 / 88.18 % (mean 88.04) against 86.63 / 89.17 / 88.85 % (88.22) here
 # (seeds 0-2, the main of 2026-12-01).

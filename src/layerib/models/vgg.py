@@ -34,7 +34,7 @@ Critic cost (``benchmarks/bench_block_speed.py``, its docstring has the table; o
 CPU thread, batch 128, default CIFAR-10 IB settings: joint updates, concat label
 critic, hidden 128; CPU seconds per step). The critics read each unit's output
 flattened (the label critic reads 4 x 4 channel averages instead with ``y_pool=4``: 15
-points better on a 10 % pilot, see the README); the label critic's first layer is ``Linear(C*H*W, 128)``: 2.10M weights
+points better on a 10 % pilot, docs/results/cifar10_vgg.md); the label critic's first layer is ``Linear(C*H*W, 128)``: 2.10M weights
 for the default unit 1 (16384 numbers), 8.39M for a 64x32x32 unit (65536); the AA-MINE
 critic as many again (its MLP f, unused by the default q-free InfoNCE bound). A
 layer-wise IB step of the default units takes 0.80 / 0.41 / 0.32 s against 1.2 s for
