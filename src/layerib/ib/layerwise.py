@@ -77,6 +77,8 @@ class LayerUpdate:
     before the critics read it. Calling it with a batch ``(h (B, ...), y (B,))`` draws the measuring noise from
     ``g``, updates the critics and the layer, and returns this batch's training
     ``(i_y, i_x)`` (nats, detached): the values the layer saw before its update.
+    ``critic_update``: ``"joint"`` or ``"alternating"`` as the run resolved it
+    (:class:`~layerib.ib.trainers.RunSettings`); None resolves ``cfg.critic_update``.
 
     Raises:
         ConfigError: ``critic_update="joint"`` with settings under which it is not exact.

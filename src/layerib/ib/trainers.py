@@ -22,7 +22,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -282,17 +282,22 @@ class _Trainer:
             head, feats, feats_test = self._train(x, y, (x_test, y_test), prior, val, cache, cbs,
                                                   train.num_classes)
             cbs.on_stage_start(StageSpec(REPORT, 0), 0)
-            test_acc = accuracy(head, feats_test[-1], y_test)
-            train_acc = accuracy(head, feats[-1], y)
-            cbs.on_eval({"stage": "final", "test_accuracy": test_acc, "train_accuracy": train_acc})
+            acc = {"test_accuracy": accuracy(head, feats_test[-1], y_test),
+                   "train_accuracy": accuracy(head, feats[-1], y)}
+            cbs.on_eval({"stage": "final", **acc})
             layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed,
                                      progress=progress)
         finally:
             cache.close()
             if flush:
                 torch.set_flush_denormal(False)
+        return FitResult(self._result(acc, y, y_test, val, train.source, layers), head, self.net)
+
+    def _result(self, acc: dict, y, y_test, val, source: str, layers: list) -> dict:
+        """The result dictionary (see :class:`FitResult`)."""
+        cfg = self.cfg
         result = {
-            "test_accuracy": test_acc, "train_accuracy": train_acc,
+            **acc,
             # the test accuracy of always answering the most frequent training class
             "majority_accuracy": float((y_test == int(torch.bincount(y).argmax())).double().mean()),
             "method": cfg.method,
@@ -301,14 +306,15 @@ class _Trainer:
             "n_test": len(y_test), "beta": cfg.effective_beta, "beta_auto": self.settings.beta_auto,
             "critic_update": self.settings.critic_update,
             "noise_var": cfg.noise_var,
-            "seed": cfg.seed, "wall_seconds": self.elapsed(), "device": str(device),
-            "data_source": train.source, "config": cfg.to_dict(), "layers": layers,
+            "seed": cfg.seed, "wall_seconds": self.elapsed(), "device": str(self.settings.device),
+            "data_source": source, "config": cfg.to_dict(), "layers": layers,
         }
         if self.refits:
             result["refit"] = self.refits
-        return FitResult(result, head, self.net)
+        return result
 
     def _train(self, x, y, test, prior, val, cache, cbs, num_classes):
+        """Train the stages; return ``(read-out, training features, test features)`` per layer."""
         raise NotImplementedError
 
 
