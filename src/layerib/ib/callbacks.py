@@ -91,18 +91,21 @@ class Hooks(Callback):
 
 
 class Records(Callback):
-    """Keeps every record in :attr:`records` (a run without a run folder); resumable.
+    """Keeps every record in :attr:`records` (a run without a run folder) as
+    ``metrics.jsonl`` would hold it: non-finite numbers become None.
 
     Example:
-        >>> r = Records(); r.on_eval({"stage": "final", "test_accuracy": 0.9}); len(r.records)
-        1
+        >>> r = Records(); r.on_eval({"stage": "final", "test_accuracy": float("nan")})
+        >>> r.records
+        [{'stage': 'final', 'test_accuracy': None}]
     """
 
     def __init__(self):
         self.records: list[dict] = []
 
     def on_eval(self, record: dict) -> None:
-        self.records.append(dict(record))
+        self.records.append({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                             for k, v in record.items()})
 
 
 class CallbackList:
