@@ -69,7 +69,6 @@ def test_run_folder_resumes_after_a_kill_and_renders(tmp_path, monkeypatch):
         if where == "layer2:50":
             raise _Stop
     monkeypatch.setattr(ck, "kill_point", stop)
-    monkeypatch.setattr("layerib.runs.training.kill_point", stop)
     with pytest.raises(_Stop):
         layerib.train_layerwise(_net(), train, test, out=out, checkpoint_every=25, **FAST)
     assert (out / "checkpoint.pt").exists() and not (out / "result.json").exists()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import layerib.runs.training as train_mod
+import layerib.runs.checkpoint as checkpoint_mod
 from layerib.runs.checkpoint import CHECKPOINT, KILL_ENV, load_checkpoint
 from layerib.config import TrainConfig
 from layerib.runs.training import run_training
@@ -144,7 +144,7 @@ def _stop_at(monkeypatch, where):
     def kill_point(point):
         if point == where:
             raise _Stop(point)
-    monkeypatch.setattr(train_mod, "kill_point", kill_point)
+    monkeypatch.setattr(checkpoint_mod, "kill_point", kill_point)
 
 
 @pytest.fixture(scope="module")

@@ -82,21 +82,21 @@ def test_refit_trains_each_stage_for_its_scaled_best_step_on_all_rows(tiny_mnist
                                                                      monkeypatch):
     """val_refit: each stage searches on the 240 fit rows with early stopping, then is
     reset to its initial weights and trained on all 300 rows for s* * 300 / 240 steps."""
-    import layerib.runs.training as t
+    import layerib.ib.trainers as t
     calls = []  # (unit, rows, steps, with validation, first weight row at the start)
-    layer_fn, readout_fn = t.train_layer, t.fit_readout
+    layer_fn, readout_fn = t.layer_stage, t.ce_stage
 
-    def train_layer(layer, index, h, y, *a, **kw):
-        calls.append((index, len(h), kw.get("steps"), kw.get("val") is not None,
-                      next(layer.parameters()).detach().clone()))
-        return layer_fn(layer, index, h, y, *a, **kw)
+    def layer_stage(layer, index, h, y, prior, cfg, g, spec, cbs, **kw):
+        calls.append((index, len(h), spec.steps if spec.phase == "refit" else None,
+                      kw.get("val") is not None, next(layer.parameters()).detach().clone()))
+        return layer_fn(layer, index, h, y, prior, cfg, g, spec, cbs, **kw)
 
-    def fit_readout(f, y, c, head=None, **kw):
-        calls.append(("readout", len(f), kw["steps"], kw.get("val") is not None,
+    def ce_stage(head, f, y, g, opts, spec, cbs, **kw):
+        calls.append(("readout", len(f), spec.steps, kw.get("val") is not None,
                       head.weight.detach().clone()))
-        return readout_fn(f, y, c, head, **kw)
-    monkeypatch.setattr(t, "train_layer", train_layer)
-    monkeypatch.setattr(t, "fit_readout", fit_readout)
+        return readout_fn(head, f, y, g, opts, spec, cbs, **kw)
+    monkeypatch.setattr(t, "layer_stage", layer_stage)
+    monkeypatch.setattr(t, "ce_stage", ce_stage)
     cfg = _stopping_cfg(tiny_mnist, val_refit=True)
     res = run_training(cfg, tmp_path / "run")
     assert [c[:2] + (c[3],) for c in calls] == [
@@ -142,13 +142,14 @@ def test_refit_with_the_prefix_recomputed_per_batch_equals_the_cached_prefix(tin
     assert all(torch.equal(ma["net"][k], mb["net"][k]) for k in ma["net"])
 
 
-def test_refit_progress_bar_counts_each_phase_against_its_own_total(tmp_path, capsys):
+def test_refit_progress_bar_counts_each_phase_against_its_own_total(monkeypatch):
     """The layer bar counts the search against its budget, then restarts for the refit."""
-    from layerib.runs.training import _search_then_refit
+    import layerib.runs.training as t
+    from layerib.ib.stage import StageSpec
 
     class Bar:
-        def __init__(self):
-            self.desc, self.n, self.total, self.log = "layer 1/2 (ib)", 0, 10, []
+        def __init__(self, total, desc):
+            self.desc, self.n, self.total, self.log = desc, 0, total, [("desc", desc)]
 
         def set_description(self, d):
             self.desc = d
@@ -162,31 +163,18 @@ def test_refit_progress_bar_counts_each_phase_against_its_own_total(tmp_path, ca
             self.n += k
             assert self.n <= self.total, (self.n, self.total)
 
-    class Ck:
-        refits = {}
+        def close(self):
+            pass
 
-        class metrics:
-            @staticmethod
-            def write(rec):
-                pass
-
-        def local_for(self, index):
-            return None
-
-        def hook(self, name, steps, extra=None):
-            return None
-
-    bar, module = Bar(), torch.nn.Linear(2, 2)
-
-    def search(resume, hook, on_best):
-        for _ in range(10):
-            bar.update()
-        on_best(6)
-
-    def fit(n_steps, resume, hook):
-        for _ in range(n_steps):
-            bar.update()
-    _search_then_refit(Ck(), 0, "layer1", module, 10, search, fit, 80, 100, bar)
+    bars = []
+    monkeypatch.setattr(t, "_bar", lambda progress, total, desc: bars.append(Bar(total, desc))
+                        or bars[-1])
+    pb = t.ProgressBars(2, "ib")
+    for spec in (StageSpec("layer1", 10, phase="search"), StageSpec("layer1", 8, phase="refit")):
+        pb.on_stage_start(spec, 0)
+        for step in range(1, spec.steps + 1):
+            pb.on_step(spec, step, dict)
+    (bar,) = bars
     assert bar.log == [("desc", "layer 1/2 (ib) search"), ("reset", 8),
                        ("desc", "layer 1/2 (ib) refit")] and bar.n == 8
 

@@ -1,8 +1,13 @@
-"""``layerib.train_layerwise``: layer-wise IB (or a baseline) on your own net and data."""
+"""``layerib.train_layerwise``: layer-wise IB (or a baseline) on your own net and data.
+
+A thin shell: the trainers of :mod:`layerib.ib.trainers` train; a run folder (``out``)
+is written by the glue of :mod:`layerib.runs.training`.
+"""
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,8 +19,13 @@ from layerib.api.data import as_image_dataset
 from layerib.api.result import LayerMI, layer_mi_from_report
 from layerib.config import IN_MEMORY, OBJECT_MODEL, TrainConfig, config_from_dict
 from layerib.errors import ConfigError
+from layerib.ib.callbacks import Callback, Records
+from layerib.ib.trainers import make_trainer, resolve_device, resolve_settings
 from layerib.models.layered import LayeredNet
 from layerib.models.registry import as_layered
+from layerib.runs.checkpoint import atomic_torch_save
+from layerib.runs.folder import atomic_write_json, check_run_dir, versions
+from layerib.runs.training import ProgressBars, train_net
 
 #: in-memory data up to this size (bytes) is saved in the run folder (``data.pt``) so that
 #: ``layerib estimate --run`` can read it back; larger sets are not (a warning says so)
@@ -61,7 +71,7 @@ class TrainResult:
 def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: Any = None, *,
                     method: str = "ib", out: str | Path | None = None, force: bool = False,
                     progress: bool = False, stream: bool = False, workers: int = 0,
-                    **settings) -> TrainResult:
+                    callbacks: Sequence[Callback] = (), **settings) -> TrainResult:
     """Train ``layers`` layer by layer with the IB objective (Elad et al. 2019, Eq. 2), or a baseline.
 
     Each element of ``layers`` is one layer-wise unit: trained on the cached output of the
@@ -98,6 +108,9 @@ def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: A
             memory up to the budget, then on disk). ``data.pt`` is not written. Not yet with
             ``val_refit`` (a one-line ConfigError: pass ``val_refit=False``).
         workers: loader processes sharing each batch when streaming (0: this process).
+        callbacks: your own :class:`~layerib.ib.callbacks.Callback` s, told of every stage
+            start, step, record (``on_eval``: what ``metrics.jsonl`` holds) and stage end,
+            e.g. :class:`~layerib.ib.callbacks.TensorBoardCallback`.
         **settings: any ``layerib train`` setting by its config name (``beta``,
             ``noise_var``, ``batch_size``, ``min_steps_per_layer``, ``seed``, ``device``, ...).
 
@@ -110,7 +123,6 @@ def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: A
         NumericalError: a non-finite loss or parameter (the last good checkpoint is kept).
         RunDirError: ``out`` cannot be used.
     """
-    from layerib.runs.training import resolve_device, train_net
     t0 = time.perf_counter()
     for key in ("dataset", "model", "arch", "widths", "channels", "train_fraction"):
         if key in settings:
@@ -121,17 +133,27 @@ def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: A
     resolve_device(cfg.device)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise ConfigError(f"workers must be an integer >= 0, got {workers!r}")
+    callbacks = list(callbacks)
+    if not all(isinstance(cb, Callback) for cb in callbacks):
+        raise ConfigError("callbacks must be layerib.ib.callbacks.Callback instances "
+                          "(subclass Callback and override on_step, on_eval, ...)")
     tr, te = as_image_dataset(train, test, stream=stream, workers=workers)
     net = as_layered(layers, tr.images[:2])
-    if out is not None:
-        from layerib.runs.folder import check_run_dir
+    test_set = te if te is not None else tr
+    if out is None:  # no run folder: the trainer alone, its records kept in memory
+        records = Records()
+        bars = [ProgressBars(len(net), cfg.method)] if progress else []
+        fitted = make_trainer(net, resolve_settings(cfg, len(tr))).fit(
+            tr, test_set, callbacks=[*bars, records, *callbacks], progress=progress, t0=t0)
+        result, head = {**fitted.result, "versions": versions()}, fitted.readout
+        result["records"] = records.records
+    else:
         check_run_dir(Path(out), force=force)
-    result, head = train_net(cfg, net, tr, te if te is not None else tr, out, force=force,
-                             progress=progress, t0=t0)
+        result, head = train_net(cfg, net, tr, test_set, out, force=force, progress=progress,
+                                 t0=t0, callbacks=callbacks)
     result["in_sample"] = te is None
     if out is not None:
         _save_python_objects(Path(out), net, tr, te)
-        from layerib.runs.folder import atomic_write_json
         atomic_write_json(Path(out) / "result.json", result)
     return TrainResult(
         test_accuracy=result["test_accuracy"] if te is not None else None,
@@ -144,8 +166,6 @@ def train_layerwise(layers: nn.Module | Sequence[nn.Module], train: Any, test: A
 def _save_python_objects(out: Path, net: LayeredNet, train, test) -> None:
     """``net.pt`` (the whole net, pickled: your classes must be importable to load it) and,
     when small enough, ``data.pt`` (the tensors), so ``layerib estimate --run`` can rebuild."""
-    import warnings
-    from layerib.runs.checkpoint import atomic_torch_save
     atomic_torch_save(net.cpu(), out / "net.pt")
     sets = {"train": train, "test": test if test is not None else train}
     if not all(isinstance(d.images, torch.Tensor) for d in sets.values()):

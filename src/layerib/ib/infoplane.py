@@ -25,15 +25,18 @@ generators, so the training it watches is unchanged by watching.
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
-from layerib.config import TrainConfig
+from layerib.config import TrainConfig, config_from_dict
 from layerib.ib.layerwise import output_rms
 from layerib.ib.objective import aa_estimator, label_estimator
 from layerib.mi.protocol import heldout_estimate
+from layerib.models.taps import LayerTaps
 from layerib.utils.memory import outputs_in_chunks
 from layerib.utils.optim import adam
 
@@ -49,6 +52,20 @@ def eval_steps(total_steps: int, n_evals: int) -> list[int]:
     if n_evals <= 0:
         return []
     return sorted({round(k * total_steps / n_evals) for k in range(n_evals + 1)})
+
+
+class _JsonLines:
+    """A fresh ``metrics.jsonl``: one JSON object per line, non-finite floats as null."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.write_text("")
+
+    def write(self, record: dict) -> None:
+        clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v
+                 for k, v in record.items()}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(clean) + "\n")
 
 
 def _eval_mode(module: torch.nn.Module) -> Callable[[bool], None]:
@@ -129,8 +146,9 @@ class InfoPlaneRecorder:
         """A recorder for any ``nn.Module`` whose layers are named as in ``model.named_modules()``.
 
         Call :meth:`record` from your own training loop. With ``out`` it writes
-        ``out/config.json`` now and appends ``stage: "infoplane"`` records to
-        ``out/metrics.jsonl``, which ``layerib report out`` plots.
+        ``out/config.json`` now and appends ``stage: "infoplane"`` records to a fresh
+        ``out/metrics.jsonl``, which ``layerib report out`` plots (with ``write`` too,
+        ``write`` gets the records instead).
 
         Args:
             train, test: ``(x, y)`` tensors (labels int64) on the model's device.
@@ -139,19 +157,16 @@ class InfoPlaneRecorder:
         Raises:
             ConfigError: an unknown layer name or setting.
         """
-        from layerib.config import config_from_dict
-        from layerib.models.taps import LayerTaps
-        from layerib.runs.folder import MetricsLog, atomic_write_json, prepare_run_dir, versions
         cfg = config_from_dict(dict(settings))
         taps = LayerTaps(model, layers)
         if out is not None:
-            folder = prepare_run_dir(Path(out), force=True)
-            atomic_write_json(folder / "config.json", {
-                "config": {**cfg.to_dict(), "method": "own training loop"},
-                "recorder": {"layers": list(layers)}, "versions": versions()})
-            log_ = MetricsLog(folder / "metrics.jsonl")
-            log_.truncate(0)
-            write = log_.write if write is None else write
+            folder = Path(out)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "config.json").write_text(json.dumps(
+                {"config": {**cfg.to_dict(), "method": "own training loop"},
+                 "recorder": {"layers": list(layers)}}, indent=2) + "\n")
+            lines = _JsonLines(folder / "metrics.jsonl")
+            write = lines.write if write is None else write
         elif write is None:
             raise TypeError("for_model needs out= (a folder) or write= (a callable)")
         return cls(taps, train, test, write, cfg, names=layers, prepare=_eval_mode(model))

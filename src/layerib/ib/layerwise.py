@@ -31,12 +31,15 @@ from torch import nn
 
 from layerib.config import TrainConfig, resolve_critic_update
 from layerib.errors import ConfigError, NumericalError
+from layerib.ib.cache import chunk_rows, fill_rows
+from layerib.ib.callbacks import CallbackList, Hooks
 from layerib.ib.endtoend import stage_limit, steps_for
 from layerib.ib.objective import IBObjective
+from layerib.ib.stage import StageSpec, run_stage, with_phase
 from layerib.mi.critics import label_view
 from layerib.mi.protocol import heldout_estimate
 from layerib.utils.early import EarlyStopping
-from layerib.utils.loop import BatchLoop, run_stage
+from layerib.utils.loop import BatchLoop
 from layerib.utils.optim import adam, scheduled_lr, set_lr
 from layerib.utils.precision import training_autocast
 from layerib.utils.rng import rng_state, set_rng_state
@@ -74,16 +77,19 @@ class LayerUpdate:
     before the critics read it. Calling it with a batch ``(h (B, ...), y (B,))`` draws the measuring noise from
     ``g``, updates the critics and the layer, and returns this batch's training
     ``(i_y, i_x)`` (nats, detached): the values the layer saw before its update.
+    ``critic_update``: ``"joint"`` or ``"alternating"`` as the run resolved it
+    (:class:`~layerib.ib.trainers.RunSettings`); None resolves ``cfg.critic_update``.
 
     Raises:
         ConfigError: ``critic_update="joint"`` with settings under which it is not exact.
         NumericalError: a bound or the loss became non-finite (names layer, step, term).
     """
 
-    def __init__(self, layer: nn.Module, obj: IBObjective, cfg: TrainConfig, index: int):
+    def __init__(self, layer: nn.Module, obj: IBObjective, cfg: TrainConfig, index: int,
+                 critic_update: str | None = None):
         self.layer, self.obj, self.index, self.clip = layer, obj, index, cfg.grad_clip
         self.critics = obj.critic_parameters()
-        self.joint = resolve_critic_update(cfg) == "joint"
+        self.joint = (critic_update or resolve_critic_update(cfg)) == "joint"
         self.critic_steps, self.layer_first = cfg.critic_steps, cfg.layer_first
         self.precision = cfg.precision
         if self.joint and not (obj.q_free and cfg.y_bound == "infonce" and cfg.critic_steps == 1):
@@ -152,60 +158,58 @@ class LayerUpdate:
         return iy.detach(), ix.detach()
 
 
-def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
-                prior: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *,
+def layer_stage(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
+                prior: torch.Tensor, cfg: TrainConfig, g: torch.Generator, spec: StageSpec,
+                callbacks: CallbackList, *,
                 heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
                 val: tuple[torch.Tensor, torch.Tensor] | None = None,
-                on_eval: Callable[[dict], None] | None = None,
-                progress: Callable[[int], None] | None = None, resume: dict | None = None,
-                on_checkpoint: Callable[[int, Callable[[], dict]], None] | None = None,
-                steps: int | None = None, on_best: Callable[[int], None] | None = None,
-                lr_horizon: int | None = None) -> IBObjective:
-    """Train one layer with the IB objective of ``cfg`` (:class:`LayerUpdate` per batch).
+                lr_horizon: int | None = None,
+                critic_update: str | None = None) -> tuple[IBObjective, int | None]:
+    """One layer stage: ``layer`` trained with the IB objective of ``cfg`` (Elad et al. 2019,
+    Eq. 2; :class:`LayerUpdate` per batch) for ``spec.limit`` steps (:func:`~layerib.ib.stage.run_stage`).
 
     Args:
         layer: the layer to train, mapping ``h`` ``(N, ...)`` to ``(N, ...)`` (flattened for
-            the critics); index: its 1-based position (messages and metrics).
-        h: cached input of the layer (output of frozen layers 1..i-1); y: int64 labels ``(N,)``;
-            prior: ``(num_classes,)`` class frequencies; g: generator for batches and noise.
-        cfg: the run's settings (``beta`` resolved); the stage runs ``steps`` steps
-            (None: :func:`stage_steps`); with ``val``, up to ``budget_extend`` times that
-            while the validation score still improves (:func:`stage_limit`).
-        heldout: ``(h_test, y_test)`` for held-out MI estimates, ``evals_per_layer`` times,
-            each written with ``on_eval(record)``; progress: called with steps just done.
-        val: ``(h_val, y_val)``, a validation split of the training set: ``val_checks`` times
-            per stage :func:`validation_score` (``val_metric``) on it is the score of
-            :class:`EarlyStopping` (``patience``); the layer keeps its best check's weights,
-            and ``on_best(step)`` is told that check's step at the end.
-        resume / on_checkpoint: the shared loop's resumable state (:mod:`layerib.utils.loop`).
+            the critics); index: its 1-based position (messages and records).
+        h: its input (the frozen layers' output, cached or recomputed); y: int64 labels
+            ``(N,)``; prior: ``(num_classes,)`` class frequencies; g: the generator of
+            batches and noise.
+        cfg: the settings (``beta`` resolved).
+        spec: the stage (its budget ``steps``, ``limit``, ``phase``, ``resume``).
+        callbacks: told of every step and record; a ``"layer"`` record (training and, with
+            ``heldout=(h_test, y_test)``, held-out MI in nats) ``evals_per_layer`` times per
+            stage (not in a search, whose records are its validation checks).
+        val: ``(h_val, y_val)``, a validation split: ``val_checks`` times per budget
+            :func:`validation_score` (``val_metric``) is the score of :class:`EarlyStopping`
+            (``patience``); the layer keeps its best check's weights.
         lr_horizon: with ``cfg.lr_schedule="cosine"`` the layer's learning rate decays over
-            this many steps (default: ``steps``; :func:`~layerib.utils.optim.scheduled_lr`);
-            the critics keep ``lr_critic``.
+            this many steps (default ``spec.steps``); the critics keep ``lr_critic``.
+        critic_update: ``"joint"`` or ``"alternating"`` as resolved for the run (None:
+            :func:`~layerib.config.resolve_critic_update` of ``cfg``).
 
     Returns:
-        The stage's trained :class:`IBObjective`.
+        ``(objective, best step)``: the stage's trained :class:`IBObjective` and its best
+        validation check's step (None without ``val``).
 
     Raises:
         NumericalError, ConfigError: see :class:`LayerUpdate`.
     """
-    default_steps, per_epoch = stage_steps(cfg, len(h))
-    steps = default_steps if steps is None else steps
+    steps, per_epoch = spec.steps, stage_steps(cfg, len(h))[1]
     with torch.no_grad():
         shape = tuple(layer.eval()(h[:2]).shape[1:])
     obj = make_objective(cfg, math.prod(shape), prior, shape).to(h.device)
     stopper = EarlyStopping(layer, cfg.patience) if val is not None else None
-    limit = stage_limit(steps, cfg.budget_extend, stopper is not None)
-    update, loop = LayerUpdate(layer.train(), obj, cfg, index), BatchLoop(len(h), cfg.batch_size, limit, g, h.device)
+    limit = spec.limit
+    update = LayerUpdate(layer.train(), obj, cfg, index, critic_update)
+    loop = BatchLoop(len(h), cfg.batch_size, limit, g, h.device)
     sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
-    if resume is not None:
-        update.load_state_dict(resume["update"])
-        loop.load_state_dict(resume["loop"])
-        sums = dict(resume["sums"])
-        set_rng_state(g, resume["rng"])
+    if spec.resume is not None:
+        update.load_state_dict(spec.resume["update"])
+        sums = dict(spec.resume["sums"])
+        set_rng_state(g, spec.resume["rng"])
         if stopper is not None:
-            stopper.load_state_dict(resume["early"])
+            stopper.load_state_dict(spec.resume["early"])
     every, check = max(steps // cfg.evals_per_layer, 1), max(steps // cfg.val_checks, 1)
-
     horizon = lr_horizon or steps
 
     def step(idx: torch.Tensor) -> None:
@@ -216,25 +220,64 @@ def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
         sums = {"i_y": sums["i_y"] + iy.double(), "i_x": sums["i_x"] + ix.double(),
                 "n": sums["n"] + 1}  # on the device: no host copy per step
         if loop.step % every == 0 or loop.step == limit:
-            if on_eval:
-                on_eval(_stage_record(layer, obj, index, loop.step, loop.step / per_epoch, sums,
-                                      heldout, cfg))
+            if spec.phase != "search":  # a search writes only its validation checks
+                callbacks.on_eval(with_phase(_stage_record(
+                    layer, obj, index, loop.step, loop.step / per_epoch, sums, heldout, cfg),
+                    spec.phase))
             sums = {"i_y": 0.0, "i_x": 0.0, "n": 0}
         if stopper is not None and (loop.step % check == 0 or loop.step == limit):
             score = validation_score(layer, obj, val, cfg.val_metric)
             if stopper.update(score, loop.step):
                 loop.stop()
-            if on_eval:
-                on_eval({"stage": "validation", "layer": index, "step": loop.step,
-                         f"val_{cfg.val_metric}": score, "best_step": stopper.best_step})
+            callbacks.on_eval(with_phase({"stage": "validation", "layer": index, "step": loop.step,
+                                          f"val_{cfg.val_metric}": score,
+                                          "best_step": stopper.best_step}, spec.phase))
 
-    run_stage(loop, step, progress=progress, on_checkpoint=on_checkpoint,
+    run_stage(spec, loop, step, callbacks,
               state=lambda: {"update": update.state_dict(), "sums": dict(sums), "rng": rng_state(g),
                              "early": stopper.state_dict() if stopper is not None else None})
-    if stopper is not None:
-        stopper.restore()
-        if on_best:
-            on_best(stopper.best_step)
+    if stopper is None:
+        return obj, None
+    stopper.restore()
+    return obj, stopper.best_step
+
+
+def train_layer(layer: nn.Module, index: int, h: torch.Tensor, y: torch.Tensor,
+                prior: torch.Tensor, cfg: TrainConfig, g: torch.Generator, *,
+                heldout: tuple[torch.Tensor, torch.Tensor] | None = None,
+                val: tuple[torch.Tensor, torch.Tensor] | None = None,
+                on_eval: Callable[[dict], None] | None = None,
+                progress: Callable[[int], None] | None = None, steps: int | None = None,
+                on_best: Callable[[int], None] | None = None,
+                lr_horizon: int | None = None) -> IBObjective:
+    """Train one layer with the IB objective of ``cfg``: :func:`layer_stage` with plain hooks.
+
+    ``steps`` (None: :func:`stage_steps`; with ``val`` up to ``budget_extend`` times that
+    while the validation score still improves, :func:`stage_limit`); ``on_eval(record)``
+    gets every record, ``progress(1)`` every step, ``on_best(step)`` the best validation
+    check's step at the end; the other arguments as for :func:`layer_stage`.
+
+    Returns:
+        The stage's trained :class:`IBObjective`.
+
+    Raises:
+        NumericalError, ConfigError: see :class:`LayerUpdate`.
+
+    Example:
+        >>> from layerib.models.mlp import mlp
+        >>> x, y = torch.randn(64, 8), torch.arange(64) % 4
+        >>> cfg = TrainConfig(batch_size=32, min_steps_per_layer=2, epochs_per_layer=1,
+        ...                   critic_hidden=8, beta=0.01)
+        >>> obj = train_layer(mlp((8,), (6, 4)).layers[0], 1, x, y, torch.full((4,), 0.25),
+        ...                   cfg, torch.Generator().manual_seed(0))
+    """
+    steps = stage_steps(cfg, len(h))[0] if steps is None else steps
+    spec = StageSpec(f"layer{index}", steps, stage_limit(steps, cfg.budget_extend, val is not None))
+    obj, best = layer_stage(layer, index, h, y, prior, cfg, g, spec,
+                            CallbackList([Hooks(progress, None, on_eval)]), heldout=heldout,
+                            val=val, lr_horizon=lr_horizon)
+    if best is not None and on_best:
+        on_best(best)
     return obj
 
 
@@ -291,7 +334,6 @@ def forward_cached(layer: nn.Module, h: torch.Tensor, chunk: int | None = None) 
     """The frozen layer's output on the whole cache, in chunks (of about 16 MiB of input, at most
     4096 rows: :func:`~layerib.ib.cache.chunk_rows`): ``(N, ...)``. ``h`` may be a
     :class:`~layerib.ib.cache.DiskRows`."""
-    from layerib.ib.cache import chunk_rows, fill_rows
     layer.eval()
     chunk = chunk or chunk_rows(h)
     return fill_rows((layer(h[s:s + chunk]) for s in range(0, len(h), chunk)), len(h))

@@ -1,7 +1,8 @@
 """Checkpoints of a training run: atomic save, checked load, and the resume point.
 
 A run folder's ``checkpoint.pt`` holds everything needed to continue a run as
-if it had never stopped (see :func:`layerib.runs.training.run_training`): the net, the
+if it had never stopped (see :func:`layerib.runs.training.run_training`; :class:`Checkpointer`
+saves it as a trainer's callback): the net, the
 stage's critics and optimisers (MINE's moving averages travel in the critics'
 ``state_dict``), the batch permutation and position in it, the state of the
 run's ``torch.Generator`` and of torch's global generator, the step, the
@@ -35,7 +36,10 @@ import torch
 
 from layerib.config import RESULT_NEUTRAL_KEYS, effective_settings
 from layerib.errors import NumericalError, RunDirError
-from layerib.runs.folder import atomic_write
+from layerib.ib.callbacks import Callback
+from layerib.ib.stage import StageSpec
+from layerib.ib.trainers import REPORT
+from layerib.runs.folder import atomic_write, versions
 
 CHECKPOINT = "checkpoint.pt"
 #: Format version of the checkpoint dictionary (2: stage state under "loop"/"update", layerib 0.2).
@@ -171,3 +175,46 @@ def kill_point(where: str) -> None:
     """Test-only: SIGKILL this process when ``$LAYERIB_TEST_KILL_AT`` equals ``where``."""
     if os.environ.get(KILL_ENV) == where:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Checkpointer(Callback):
+    """Saves ``checkpoint.pt`` as a trainer's callback (see the module doc).
+
+    Every ``every`` steps of a stage but its last (``on_step``; 0: never mid-stage) and
+    at every stage's end (``on_stage_end``), the trainer's whole state (``state()``: net,
+    stage state, generators, the callbacks' state such as ``metrics_bytes``) with the
+    format, ``config``, the stage's name, the step and the versions. Put it last in the
+    callback list, so it saves what the others did in the step. Also the test-only kill
+    points ``STAGE:STEP``, ``after:STAGE`` and ``report``.
+
+    Args:
+        out: the run folder; config: the run's config dictionary (resolved).
+        every: ``checkpoint_every``.
+
+    Raises:
+        NumericalError: a non-finite tensor in the state (the last good checkpoint is kept).
+        RunDirError: the checkpoint cannot be written.
+    """
+
+    def __init__(self, out: Path, config: dict, every: int):
+        self.out, self.config, self.every = Path(out), config, every
+
+    def save(self, stage: str, step: int, state: dict) -> None:
+        """Write ``state`` (checked finite first) as the checkpoint of ``stage`` at ``step``."""
+        state = {"format": FORMAT, "config": self.config, "stage": stage, "step": step,
+                 **state, "versions": versions()}
+        check_finite_state(state, stage, step)  # never overwrite a good checkpoint with NaN
+        atomic_torch_save(state, self.out / CHECKPOINT)
+
+    def on_stage_start(self, spec: StageSpec, step: int) -> None:
+        if spec.name == REPORT:
+            kill_point(REPORT)
+
+    def on_step(self, spec: StageSpec, step: int, state) -> None:
+        if self.every and step % self.every == 0 and step < spec.limit:
+            self.save(spec.name, step, state())
+        kill_point(f"{spec.name}:{step}")
+
+    def on_stage_end(self, name: str, steps: int, state) -> None:
+        self.save(name, steps, state())
+        kill_point(f"after:{name}")

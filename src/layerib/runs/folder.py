@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from layerib.errors import RunDirError
+from layerib.ib.callbacks import Callback
 
 
 def _clean(obj: Any) -> Any:
@@ -95,11 +96,25 @@ def versions() -> dict[str, str]:
             "platform": platform.platform()}
 
 
-class MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl`` (flushed each line)."""
+class MetricsLog(Callback):
+    """Appends one JSON object per line to ``metrics.jsonl`` (flushed each line).
+
+    As a trainer's :class:`~layerib.ib.callbacks.Callback` it writes every record
+    (``on_eval``) and keeps its length in checkpoints (``metrics_bytes``): a resumed run
+    cuts the records written after its checkpoint.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
+
+    def on_eval(self, record: dict[str, Any]) -> None:
+        self.write(record)
+
+    def state_dict(self) -> dict:
+        return {"metrics_bytes": self.size()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.truncate(state["metrics_bytes"])  # drop records written after it
 
     def write(self, record: dict[str, Any]) -> None:
         """Append ``record`` as one line; on a write error (full disk) the file is cut back
@@ -135,22 +150,6 @@ class MetricsLog:
                 os.truncate(self.path, size)
         except OSError:
             pass
-
-
-class MemoryLog:
-    """:class:`MetricsLog` without a file: records are kept in :attr:`records` (no run folder)."""
-
-    def __init__(self):
-        self.records: list[dict[str, Any]] = []
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.records.append(_clean(record))
-
-    def size(self) -> int:
-        return len(self.records)
-
-    def truncate(self, size: int) -> None:
-        del self.records[size:]
 
 
 def check_run_dir(out: Path, force: bool = False) -> None:
