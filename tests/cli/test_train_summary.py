@@ -21,3 +21,10 @@ def test_no_warning_above_it_or_for_older_results():
     old = _res(0.1, 0.4)
     del old["majority_accuracy"]  # result.json of an older version
     assert len(format_summary(old)) == 1
+
+
+def test_the_units_are_printed_where_they_fell():
+    res = {**_res(0.9, 0.1), "units": ["Conv2d(1, 8, 3) + BatchNorm2d + ReLU + MaxPool2d", "Flatten + Linear(1352, 10)"]}
+    lines = format_summary(res)
+    assert lines[1:3] == ["unit 1: Conv2d(1, 8, 3) + BatchNorm2d + ReLU + MaxPool2d",
+                          "unit 2: Flatten + Linear(1352, 10)"]

@@ -175,6 +175,8 @@ def format_summary(res: dict) -> list[str]:
         lines.append(f"WARNING: test accuracy {100 * res['test_accuracy']:.2f}% is not above the "
                      f"{100 * majority:.2f}% of always answering the most frequent training class: "
                      f"the net kept no usable label information{hint}")
+    for i, unit in enumerate(res.get("units") or [], start=1):
+        lines.append(f"unit {i}: {unit}")
     if not res["layers"]:
         return lines
     b = res["layers"][0]["batch_size"]

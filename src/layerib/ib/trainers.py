@@ -308,6 +308,7 @@ class _Trainer:
             "noise_var": cfg.noise_var,
             "seed": cfg.seed, "wall_seconds": self.elapsed(), "device": str(self.settings.device),
             "data_source": source, "config": cfg.to_dict(), "layers": layers,
+            "units": self.net.unit_descriptions,  # where the layer-wise units fell
         }
         if self.refits:
             result["refit"] = self.refits

@@ -16,12 +16,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from layerib.config import TrainConfig
 from layerib.data.dataset import Uint8Images, take_rows
@@ -37,6 +35,7 @@ from layerib.models.registry import build_model
 from layerib.runs.checkpoint import CHECKPOINT, Checkpointer, atomic_torch_save, find_resume_state
 from layerib.runs.folder import (MetricsLog, atomic_write_json, check_run_dir, prepare_run_dir,
                                  versions)
+from layerib.utils.progress import progress_bar
 
 __all__ = ["run_training", "train_net", "load_data", "build_net", "ProgressBars",
            "resolve_device", "split_validation"]
@@ -211,7 +210,8 @@ class ProgressBars(Callback):
 
 
 def _bar(progress: bool, total: int, desc: str):
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True) if progress else nullcontext()
+    """A stage's bar: live only on a terminal (:func:`layerib.utils.progress.progress_bar`)."""
+    return progress_bar(total=total, desc=desc, enabled=progress, leave=False, dynamic_ncols=True)
 
 
 def _ticker(bar):
