@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from layerib.mi.evaluation import RowNoise, heldout_terms
+from layerib.mi.channel import RowNoise
+from layerib.mi.evaluation import heldout_terms
 from layerib.mi.estimators import MIEstimator
 from layerib.mi.protocol import check_finite
 from layerib.utils.optim import adam

@@ -39,7 +39,8 @@ from layerib.errors import ConfigError, NumericalError
 from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelHeadsCritic, SeparableCritic
 from layerib.mi.early_stopping import fit_early_stopping
 from layerib.mi.estimators import MIEstimator, derangement
-from layerib.mi.evaluation import RowNoise, heldout_terms, marginal_ess
+from layerib.mi.channel import RowNoise
+from layerib.mi.evaluation import heldout_terms, marginal_ess
 from layerib.mi.gaussian_critic import GaussianRatioCritic
 from layerib.mi.mixture_critic import MixtureNoiseCritic
 from layerib.mi.estimate_settings import AUTO, CANDIDATES, EstimateSettings
