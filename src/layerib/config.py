@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from layerib.errors import ConfigError
+from layerib.ib.objective import X_BOUNDS, Y_BOUNDS
 
 #: ``dataset`` of a run whose data were passed from Python (:func:`layerib.train_layerwise`);
 #: registered names and the ``folder:PATH`` / ``npz:PATH`` forms are checked by
@@ -291,9 +292,8 @@ def validate(c: TrainConfig) -> None:
     _check(c.grad_clip is None or (_finite(c.grad_clip) and c.grad_clip > 0),
            f"grad_clip must be None or > 0, got {c.grad_clip}")
     _check(c.x_marginal in ("all", "shuffle"), f"x_marginal must be 'all' or 'shuffle', got {c.x_marginal!r}")
-    _check(c.y_bound in ("infonce", "dv"), f"y_bound must be 'infonce' or 'dv', got {c.y_bound!r}")
-    _check(c.x_bound in ("infonce", "dv"),
-           f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
+    _check(c.y_bound in Y_BOUNDS, f"y_bound must be one of {', '.join(Y_BOUNDS)}, got {c.y_bound!r}")
+    _check(c.x_bound in X_BOUNDS, f"x_bound must be one of {', '.join(X_BOUNDS)}, got {c.x_bound!r}")
     _check(isinstance(c.layer_first, bool), f"layer_first must be true or false, got {c.layer_first!r}")
     _check(isinstance(c.val_refit, bool), f"val_refit must be true or false, got {c.val_refit!r}")
     _check(isinstance(c.workers, int) and not isinstance(c.workers, bool) and c.workers >= 0,

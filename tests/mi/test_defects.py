@@ -12,9 +12,9 @@ from layerib.mi.critics import GaussianNoiseCritic, SeparableCritic
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.estimators import MIEstimator, derangement
 from layerib.mi.ground_truth import linear_gaussian_mi, mixture_mi
-from layerib.mi.mixture_critic import MixtureNoiseCritic
+from layerib.mi.critics import MixtureNoiseCritic
 from layerib.mi.protocol import heldout_estimate, train_estimator
-from layerib.mi.recipes import CriticSettings, estimate_x, estimate_y
+from layerib.mi.recipes import estimate_x, estimate_y, recipe_settings as CriticSettings
 
 
 # --- MINE's one-shuffle marginal kept fixed points ----------------------------------------

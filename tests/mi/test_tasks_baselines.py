@@ -13,7 +13,7 @@ from layerib.mi import bounds
 from layerib.mi.baselines import cca_mi, ksg_mi
 from layerib.mi.critics import SeparableCritic
 from layerib.mi.estimators import MIEstimator
-from layerib.mi.gaussian_critic import GaussianRatioCritic
+from layerib.mi.critics import GaussianRatioCritic
 from layerib.mi.ground_truth import rho_for_mi
 from layerib.mi.tasks import student_task, suite_tasks
 from layerib.mi.transforms import MarginalMap

@@ -80,7 +80,7 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         seed: seeds the row subset, the splits, the critics and the Monte-Carlo truth.
         max_rows: at most this many training rows (a seeded random subset) fit the critics.
         mc_samples: Monte-Carlo samples of the truth.
-        **options: :class:`~layerib.mi.estimate_settings.EstimateSettings` fields.
+        **options: :class:`~layerib.mi.settings.EstimatorSettings` fields.
 
     Returns:
         ``i_x_nats``, ``i_y_nats`` (None without labels), ``i_x``, ``i_y`` (their

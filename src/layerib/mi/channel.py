@@ -18,7 +18,6 @@ channel (the MI of a continuous L is infinite there): the callers that accept 0 
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 from torch import nn
@@ -63,13 +62,15 @@ class GaussianChannel(nn.Module):
             >>> GaussianChannel.check(2)
             2.0
         """
-        ok = (isinstance(noise_var, numbers.Real) and not isinstance(noise_var, bool)
-              and math.isfinite(noise_var) and (noise_var > 0 or (zero_ok and noise_var == 0)))
-        if not ok:
+        try:  # a number (Python, numpy or a 0-d tensor), not a bool or a string
+            s2 = float(noise_var) if not isinstance(noise_var, (bool, str)) else math.nan
+        except (TypeError, ValueError):
+            s2 = math.nan
+        if not (math.isfinite(s2) and (s2 > 0 or (zero_ok and s2 == 0))):
             rule = ">= 0 (0: no noise)" if zero_ok else "> 0 (the MI is infinite at 0)"
-            raise ConfigError(f"noise_var={noise_var!r} must be a finite number {rule}; "
-                              "pass the noise variance sigma^2")
-        return float(noise_var)
+            raise ConfigError(f"noise variance {noise_var!r} must be a finite number {rule}; "
+                              "pass noise_var = sigma^2")
+        return s2
 
     def sample(self, like: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
         """Noise ``eps`` of ``like``'s shape, dtype and device (drawn from ``g``)."""
