@@ -227,10 +227,10 @@ class _Mixture:
 def _evaluate(mix: _Mixture, rows: torch.Tensor, generator: torch.Generator | None,
               batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrand ``f`` and zero-mean control ``h``, each ``(R,)``, at input rows ``rows`` ``(R,)``."""
-    fs, hs = [], []
+    fs, hs, channel = [], [], GaussianChannel(mix.s2)
     for k in mix.inverse[rows].split(batch_size):
-        eps = torch.empty((len(k), mix.points.shape[1]), dtype=torch.float64,
-                          device=mix.points.device).normal_(std=math.sqrt(mix.s2), generator=generator)
+        eps = channel.sample(torch.empty((len(k), mix.points.shape[1]), dtype=torch.float64,
+                                             device=mix.points.device), generator)
         fs.append(_log_ratio(mix, k, eps))
         hs.append(mix.control(k, eps) if mix.chol is not None else torch.zeros_like(fs[-1]))
     return torch.cat(fs), torch.cat(hs)
