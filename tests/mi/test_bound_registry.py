@@ -46,7 +46,7 @@ def test_nwj_has_no_exact_variant_and_exact_variants_need_classes():
 
 def test_registry_flags():
     assert BOUNDS["infonce"].capped_at_ln_b and not BOUNDS["dv"].capped_at_ln_b
-    assert BOUNDS["dv"].ema_marginal is not None and BOUNDS["nwj"].ema_marginal is None
+    assert BOUNDS["dv"].mine and not BOUNDS["nwj"].mine and BOUNDS["infonce"].marginal_term is None
     zero = Scores(torch.zeros(4), marginal=torch.zeros(12), matrix=torch.zeros(4, 4))
     for name in BOUND_NAMES:
         expect = -torch.exp(torch.tensor(-1.0)) if name == "nwj" else torch.tensor(0.0)

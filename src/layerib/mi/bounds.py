@@ -187,9 +187,13 @@ class Bound:
             ``"classes"`` (every class's score and the class prior: exact marginal).
         capped_at_ln_b: the value can never exceed ``ln B`` (McAllester & Stratos 2020).
         exact: the name of this bound's exact-class-marginal variant (None: none).
-        ema_marginal: for MINE's bias-corrected DV gradient (:mod:`layerib.mi.mine`), the
-            marginal scores whose log-mean-exp the moving average tracks; None: the bound
-            trains on its plain value.
+        marginal_term: ``Scores -> marginal scores`` whose ``exp`` the bound averages over
+            the marginal pairs (DV family); the held-out evaluation counts the effective
+            number of marginal pairs on them. None: a bound normalised per row.
+        mine: train with MINE's bias-corrected gradient (:mod:`layerib.mi.mine`), a moving
+            average of ``exp`` of :attr:`marginal_term` (DV).
+        train: ``Scores -> ()``, a training surrogate other than the value (its gradient is
+            what the critic follows); None: the critic maximises :attr:`batch`.
         doc: one line for help texts.
 
     Example:
@@ -204,7 +208,9 @@ class Bound:
     pairs: str
     capped_at_ln_b: bool = False
     exact: str | None = None
-    ema_marginal: Callable[[Scores], torch.Tensor] | None = None
+    marginal_term: Callable[[Scores], torch.Tensor] | None = None
+    mine: bool = False
+    train: Callable[[Scores], torch.Tensor] | None = None
     doc: str = ""
 
 
@@ -213,17 +219,17 @@ class Bound:
 BOUNDS: dict[str, Bound] = {b.name: b for b in (
     Bound("dv", lambda s: dv_bound(s.joint, s.marginal),
           lambda s: _dv_terms(s.joint, s.matrix, nwj=False), "marginal", exact="dv_known",
-          ema_marginal=lambda s: s.marginal,
+          marginal_term=lambda s: s.marginal, mine=True,
           doc="Donsker-Varadhan (MINE; trained with its moving-average gradient)"),
     Bound("nwj", lambda s: nwj_bound(s.joint, s.marginal),
           lambda s: _dv_terms(s.joint, s.matrix, nwj=True), "marginal",
-          doc="Nguyen-Wainwright-Jordan (MINE-f)"),
+          marginal_term=lambda s: s.marginal, doc="Nguyen-Wainwright-Jordan (MINE-f)"),
     Bound("infonce", lambda s: infonce_bound(s.matrix), lambda s: _infonce_terms(s.matrix),
           "matrix", capped_at_ln_b=True, exact="infonce_known",
           doc="InfoNCE (van den Oord et al. 2018), at most ln B"),
     Bound("dv_known", lambda s: dv_known_marginal(s.joint, s.classes, s.prior),
           lambda s: _dv_known_terms(s.joint, s.classes, s.prior), "classes",
-          ema_marginal=lambda s: _class_marginal(s.classes, s.prior),
+          marginal_term=lambda s: _class_marginal(s.classes, s.prior), mine=True,
           doc="DV with the exact class marginal (labels)"),
     Bound("infonce_known", lambda s: infonce_known_marginal(s.joint, s.classes, s.prior),
           lambda s: _infonce_known_terms(s.joint, s.classes, s.prior), "classes",

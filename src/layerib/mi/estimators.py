@@ -62,8 +62,8 @@ class MIEstimator(nn.Module):
         bound: a name in :data:`~layerib.mi.bounds.BOUNDS` (``"dv"``: MINE, ``"nwj"``:
             MINE-f, ``"infonce"``, ...) or a :class:`~layerib.mi.bounds.Bound`.
         marginal: ``"shuffle"``, ``"all"`` or ``"exact"`` (see module doc).
-        ema_rate: MINE's moving-average rate for the training gradient of bounds with an
-            ``ema_marginal`` (DV); None trains on the plain bound.
+        ema_rate: MINE's moving-average rate for the training gradient of bounds that train
+            with it (``Bound.mine``: DV); None trains on the plain bound.
         prior: ``(num_classes,)`` class probabilities, required for ``"exact"``.
         infonce_over: for all-pairs-matrix bounds (InfoNCE), normalise each ``v_j`` over
             the batch's u (``"u"``) or each ``u_k`` over the batch's v (``"v"``, the usual
@@ -105,7 +105,7 @@ class MIEstimator(nn.Module):
         self.critic, self.spec, self.marginal = critic, spec, marginal
         self.bound = bound if isinstance(bound, str) else bound.name
         self.infonce_over = infonce_over
-        self.ema = MovingAverageLogMeanExp(ema_rate) if (spec.ema_marginal and ema_rate) else None
+        self.ema = MovingAverageLogMeanExp(ema_rate) if (spec.mine and ema_rate) else None
         self.register_buffer("prior", prior if prior is not None else torch.ones(0))
 
     def get_extra_state(self) -> dict:
@@ -119,6 +119,13 @@ class MIEstimator(nn.Module):
     def _matrix(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         p = self.critic.pair_scores(u, v)
         return p.T if self.infonce_over == "u" and self.spec.pairs == "matrix" else p
+
+    def all_pair_scores(self, u: torch.Tensor, v: torch.Tensor) -> Scores:
+        """Scores on every pair of the batch: the matrix (rows normalised as the bound asks),
+        its diagonal as joint scores and its off-diagonal ``(batch * (batch - 1),)`` as
+        marginal scores (for held-out terms, whatever pairs training used)."""
+        p = self._matrix(u, v)
+        return Scores(p.diagonal(), marginal=_off_diagonal(p), matrix=p)
 
     def batch_scores(self, u: torch.Tensor, v: torch.Tensor) -> Scores:
         """The :class:`~layerib.mi.bounds.Scores` of this batch that :attr:`spec` reads.
@@ -156,11 +163,11 @@ class MIEstimator(nn.Module):
     def objective(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(surrogate to maximise, plain bound value)`` on this batch.
 
-        For DV with an EMA, the surrogate's gradient is MINE's corrected gradient;
-        otherwise the surrogate is the bound itself.
+        For DV with an EMA, the surrogate's gradient is MINE's corrected gradient; for a bound
+        with its own training surrogate (``Bound.train``), that; otherwise the bound itself.
         """
         s = self.batch_scores(u, v)
         value = self.spec.batch(s)
-        if self.ema is None:
-            return value, value
-        return mine_surrogate(s.joint, self.spec.ema_marginal(s), self.ema), value
+        if self.ema is not None:
+            return mine_surrogate(s.joint, self.spec.marginal_term(s), self.ema), value
+        return (value if self.spec.train is None else self.spec.train(s)), value

@@ -47,13 +47,14 @@ def marginal_ess(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, batch_size:
                  noise: torch.Tensor | None = None, seed: int = 0) -> float:
     """Effective number of marginal pairs behind a DV / NWJ value: ``(sum w)^2 / sum w^2``.
 
-    ``w = exp T`` over the off-diagonal pairs of each held-out batch (same batches as
+    ``w = exp T`` over the off-diagonal pairs of each held-out batch (``T`` as the bound's
+    ``marginal_term`` reads it; same batches as
     :func:`heldout_terms`); the smallest over batches. When the critic's ``exp T`` is
     heavy-tailed under the marginals (high MI spread over few coordinates) one pair can
     carry the whole log-mean-exp: an ESS of 1.2 went with a DV value of 1.6 against 4.0
     nats. ``inf`` for InfoNCE and the label bounds, whose terms are normalised per row.
     """
-    if est.spec.pairs != "marginal":
+    if est.spec.pairs != "marginal" or est.spec.marginal_term is None:
         return math.inf
     n = len(u)
     g = torch.Generator(device=u.device).manual_seed(seed)
@@ -61,8 +62,7 @@ def marginal_ess(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, batch_size:
     worst = math.inf
     for idx in torch.tensor_split(order, max(1, math.ceil(n / batch_size))):
         vv = v[idx] if noise is None else v[idx] + noise[idx]
-        p = est.critic.pair_scores(u[idx], vv).double()
-        off = p.masked_select(~torch.eye(len(idx), dtype=torch.bool, device=p.device))
+        off = est.spec.marginal_term(est.all_pair_scores(u[idx], vv)).double()
         w = torch.exp(off - off.max())
         worst = min(worst, float(w.sum() ** 2 / (w * w).sum()))
     return worst
