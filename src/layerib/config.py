@@ -17,6 +17,7 @@ from typing import Any
 
 from layerib.errors import ConfigError
 from layerib.ib.objective import X_BOUNDS, Y_BOUNDS
+from layerib.mi.critics import TRAINER_X_CRITICS, TRAINER_Y_CRITICS
 
 #: ``dataset`` of a run whose data were passed from Python (:func:`layerib.train_layerwise`);
 #: registered names and the ``folder:PATH`` / ``npz:PATH`` forms are checked by
@@ -308,8 +309,10 @@ def validate(c: TrainConfig) -> None:
            f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),
            f"val_metric must be 'i_y' or 'accuracy', got {c.val_metric!r}")
-    _check(c.y_critic in ("concat", "heads"), f"y_critic must be 'concat' or 'heads', got {c.y_critic!r}")
-    _check(c.x_critic in ("gaussian", "concat"), f"x_critic must be 'gaussian' or 'concat', got {c.x_critic!r}")
+    _check(c.y_critic in TRAINER_Y_CRITICS,
+           f"y_critic must be one of {', '.join(TRAINER_Y_CRITICS)}, got {c.y_critic!r}")
+    _check(c.x_critic in TRAINER_X_CRITICS,
+           f"x_critic must be one of {', '.join(TRAINER_X_CRITICS)}, got {c.x_critic!r}")
     _check(isinstance(c.widths, tuple) and len(c.widths) >= 1
            and all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in c.widths),
            f"widths must be positive integers, got {c.widths!r}")

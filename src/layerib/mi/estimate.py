@@ -550,8 +550,5 @@ def _constant_result(prob: _Problem, noise_var) -> MIResult:
 
 def _check_kind(names, kind: str) -> None:
     for name in names:
-        critic = CANDIDATES[name][0]
-        ok = {"labels": critic == "heads", "noise": critic in ("mixture", "gaussian", "concat", "separable"),
-              "continuous": critic in ("separable", "separable-e", "concat", "gauss", "gauss2")}[kind]
-        if not ok:
+        if kind not in CRITICS[CANDIDATES[name][0]].kinds:
             raise ConfigError(f"candidate {name} does not fit {kind} data; use candidates='auto'")
