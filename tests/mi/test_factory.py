@@ -8,6 +8,7 @@ import torch
 from layerib.errors import ConfigError
 from layerib.mi.channel import GaussianChannel
 from layerib.mi.critics import CRITICS, GaussianNoiseCritic, MixtureNoiseCritic
+from layerib.mi.estimate import estimate_mi
 from layerib.mi.factory import make_estimator
 from layerib.mi.fit import Validation, fit_critic
 from layerib.mi.protocol import train_estimator
@@ -119,3 +120,9 @@ def test_settings_reject_unknown_and_excluded_options():
         settings_from_options({"steps": 3}, exclude=("steps",))
     with pytest.raises(ConfigError, match="hidden must be an integer >= 1"):
         EstimatorSettings(hidden=0)
+
+
+def test_estimate_mi_rejects_the_recipes_options():
+    x = torch.randn(100, 2)
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) passes, steps; choose from"):
+        estimate_mi(x, x, steps=3, passes=2)
