@@ -20,6 +20,8 @@ Sources:
       (Elad et al. 2019, Eq. 6).
     * NWJ: Nguyen, Wainwright & Jordan (2010); "MINE-f" in Belghazi et al.
     * InfoNCE: van den Oord et al. (2018); Poole et al., ICML 2019, Eq. 12.
+    * SMILE: Song & Ermon, "Understanding the limitations of variational mutual
+      information estimators", ICLR 2020, Eq. 17.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from layerib.errors import ConfigError
 
@@ -68,6 +71,34 @@ def infonce_bound(scores: torch.Tensor) -> torch.Tensor:
     """
     b = scores.shape[0]
     return (scores.diagonal() - torch.logsumexp(scores, dim=1)).mean() + math.log(b)
+
+
+#: SMILE's clipping threshold tau (nats of score): their code's default ``clip=5``.
+SMILE_TAU = 5.0
+
+
+def smile_bound(joint: torch.Tensor, marginal: torch.Tensor, tau: float = SMILE_TAU) -> torch.Tensor:
+    """SMILE ``E_joint[T] - log E_marg[clip(exp T, exp(-tau), exp(tau))]`` (nats), shape ``()``.
+
+    Song & Ermon, ICLR 2020, Eq. 17: the DV bound with the critic's scores on marginal pairs
+    clipped to ``[-tau, tau]``, which bounds the variance of the marginal term (DV's grows
+    like ``exp(I)``). Equals :func:`dv_bound` when every marginal score is within
+    ``[-tau, tau]``; not a lower bound in general (the clipping can only lower the marginal
+    term when scores exceed tau), but close to one for tau >= 5.
+
+    Example:
+        >>> float(smile_bound(torch.zeros(2), torch.full((4,), 9.0)))
+        -5.0
+    """
+    return dv_bound(joint, marginal.clamp(-tau, tau))
+
+
+def _smile_train(s: Scores) -> torch.Tensor:
+    """SMILE's training surrogate, as in the authors' code: the value of SMILE with the
+    gradient of the Jensen-Shannon (f-GAN) bound
+    ``-E_joint[softplus(-T)] - E_marg[softplus(T)]`` (Poole et al. 2019, Eq. 15)."""
+    js = -F.softplus(-s.joint).mean() - F.softplus(s.marginal).mean()
+    return js + (smile_bound(s.joint, s.marginal) - js).detach()
 
 
 def _class_marginal(all_scores: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
@@ -227,6 +258,10 @@ BOUNDS: dict[str, Bound] = {b.name: b for b in (
     Bound("infonce", lambda s: infonce_bound(s.matrix), lambda s: _infonce_terms(s.matrix),
           "matrix", capped_at_ln_b=True, exact="infonce_known",
           doc="InfoNCE (van den Oord et al. 2018), at most ln B"),
+    Bound("smile", lambda s: smile_bound(s.joint, s.marginal),
+          lambda s: _dv_terms(s.joint, s.matrix.clamp(-SMILE_TAU, SMILE_TAU), nwj=False),
+          "marginal", marginal_term=lambda s: s.marginal.clamp(-SMILE_TAU, SMILE_TAU),
+          train=_smile_train, doc="SMILE: DV with marginal scores clipped to [-5, 5] (Song & Ermon 2020)"),
     Bound("dv_known", lambda s: dv_known_marginal(s.joint, s.classes, s.prior),
           lambda s: _dv_known_terms(s.joint, s.classes, s.prior), "classes",
           marginal_term=lambda s: _class_marginal(s.classes, s.prior), mine=True,

@@ -27,6 +27,7 @@ CANDIDATES = {
     "separable-e-infonce": ("separable-e", "infonce"),
     "separable-dv": ("separable", "dv"),
     "separable-nwj": ("separable", "nwj"),
+    "separable-smile": ("separable", "smile"),
     "concat-dv": ("concat", "dv"),
     "concat-nwj": ("concat", "nwj"),
     "heads-infonce": ("heads", "infonce"),
