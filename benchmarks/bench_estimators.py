@@ -40,14 +40,15 @@ from pathlib import Path
 import torch
 
 from layerib.mi.ground_truth import linear_gaussian_mi, rho_for_mi, sample_correlated_gaussians
-from layerib.mi.recipes import CriticSettings, estimate_x
+from layerib.mi.recipes import estimate_x, recipe_settings
+from layerib.mi.settings import EstimatorSettings
 
 FIELDS = ("problem", "truth_nats", "critic", "bound", "estimate_nats", "stderr_nats",
           "rel_error", "ln_batch", "exceeds_ln_batch", "wall_seconds", "steps", "batch_size",
           "n_train", "n_test")
 
 
-def _staircase(args, s: CriticSettings):
+def _staircase(args, s: EstimatorSettings):
     for mi in args.gaussian_mi:
         rho = rho_for_mi(mi, 20)
         g = torch.Generator().manual_seed(int(10 * mi))
@@ -57,7 +58,7 @@ def _staircase(args, s: CriticSettings):
             yield f"gaussian20d_{mi:g}nats", mi, critic, (x, y, xt, yt, 0.0)
 
 
-def _linear_layer(args, s: CriticSettings):
+def _linear_layer(args, s: EstimatorSettings):
     g = torch.Generator().manual_seed(1)
     d = 10
     w, b = torch.randn(d, d, generator=g) / math.sqrt(d), torch.randn(d, generator=g)
@@ -167,7 +168,7 @@ def main() -> None:
     args.layer_critics = [c for c in args.layer_critics.split(",") if c]
     args.staircase_critics = [c for c in args.staircase_critics.split(",") if c]
     bounds = [b for b in args.bounds.split(",") if b]
-    s = CriticSettings(steps=args.steps, lr=args.lr, batch_size=args.batch_size, hidden=args.hidden,
+    s = recipe_settings(steps=args.steps, lr=args.lr, batch_size=args.batch_size, hidden=args.hidden,
                        passes=args.passes, baseline=False, pair_batch_size=args.batch_size,
                        concat_marginal=args.concat_marginal)
     print(f"B={args.batch_size} (ln B={math.log(args.batch_size):.2f}) steps={args.steps} "

@@ -26,7 +26,7 @@ def test_auto_beta_scales_as_one_over_n():
     ({"widths": [10, 0]}, "widths"),
     ({"lr_layer": -1.0}, "lr_layer"),
     ({"ema_rate": 2.0}, "ema_rate"),
-    ({"x_bound": "nwj"}, "x_bound"),
+    ({"x_bound": "js"}, "x_bound"),
     ({"seed": 1.5}, "seed"),
     ({"grad_clip": 0.0}, "grad_clip"),
     ({"critic_update": "both"}, "critic_update must be one of auto, joint, alternating"),

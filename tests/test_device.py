@@ -50,10 +50,10 @@ def test_train_on_cuda_matches_cpu_closely(tiny_mnist, tmp_path, method):
 @needs_gpu
 def test_estimators_run_on_cuda():
     from layerib.mi.ground_truth import rho_for_mi, sample_correlated_gaussians
-    from layerib.mi.recipes import CriticSettings, estimate_x
+    from layerib.mi.recipes import estimate_x, recipe_settings
     g = torch.Generator().manual_seed(0)
     x, y = sample_correlated_gaussians(4096, 5, rho_for_mi(1.0, 5), g)
     xt, yt = sample_correlated_gaussians(2048, 5, rho_for_mi(1.0, 5), g)
-    s = CriticSettings(steps=200, batch_size=256, hidden=64, passes=1, baseline=False)
+    s = recipe_settings(steps=200, batch_size=256, hidden=64, passes=1, baseline=False)
     r = estimate_x("separable", "infonce", x.cuda(), y.cuda(), xt.cuda(), yt.cuda(), 0.0, s)
     assert 0.6 < r.value < 1.2

@@ -18,6 +18,8 @@ from typing import Any
 from layerib.data.registry import check_dataset_name
 from layerib.errors import ConfigError
 from layerib.models.registry import MODELS, arch_params, check_arch_params
+from layerib.ib.objective import X_BOUNDS, Y_BOUNDS
+from layerib.mi.critics import TRAINER_X_CRITICS, TRAINER_Y_CRITICS
 
 #: ``dataset`` of a run whose data were passed from Python (:func:`layerib.train_layerwise`);
 #: registered names and the ``folder:PATH`` / ``npz:PATH`` forms are checked by
@@ -333,9 +335,8 @@ def validate(c: TrainConfig) -> None:
     _check(c.grad_clip is None or (_finite(c.grad_clip) and c.grad_clip > 0),
            f"grad_clip must be None or > 0, got {c.grad_clip}")
     _check(c.x_marginal in ("all", "shuffle"), f"x_marginal must be 'all' or 'shuffle', got {c.x_marginal!r}")
-    _check(c.y_bound in ("infonce", "dv"), f"y_bound must be 'infonce' or 'dv', got {c.y_bound!r}")
-    _check(c.x_bound in ("infonce", "dv"),
-           f"x_bound must be 'infonce' or 'dv', got {c.x_bound!r}")
+    _check(c.y_bound in Y_BOUNDS, f"y_bound must be one of {', '.join(Y_BOUNDS)}, got {c.y_bound!r}")
+    _check(c.x_bound in X_BOUNDS, f"x_bound must be one of {', '.join(X_BOUNDS)}, got {c.x_bound!r}")
     _check(isinstance(c.layer_first, bool), f"layer_first must be true or false, got {c.layer_first!r}")
     _check(isinstance(c.val_refit, bool), f"val_refit must be true or false, got {c.val_refit!r}")
     _check(isinstance(c.workers, int) and not isinstance(c.workers, bool) and c.workers >= 0,
@@ -350,8 +351,10 @@ def validate(c: TrainConfig) -> None:
            f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),
            f"val_metric must be 'i_y' or 'accuracy', got {c.val_metric!r}")
-    _check(c.y_critic in ("concat", "heads"), f"y_critic must be 'concat' or 'heads', got {c.y_critic!r}")
-    _check(c.x_critic in ("gaussian", "concat"), f"x_critic must be 'gaussian' or 'concat', got {c.x_critic!r}")
+    _check(c.y_critic in TRAINER_Y_CRITICS,
+           f"y_critic must be one of {', '.join(TRAINER_Y_CRITICS)}, got {c.y_critic!r}")
+    _check(c.x_critic in TRAINER_X_CRITICS,
+           f"x_critic must be one of {', '.join(TRAINER_X_CRITICS)}, got {c.x_critic!r}")
     for key in ("widths", "channels"):
         v = getattr(c, key)
         _check(v is None or (isinstance(v, tuple) and len(v) >= 1

@@ -102,7 +102,7 @@ CASES = {
     "download not bool": (lambda t, d, o, m: _yaml(t, "download: 'yes'\n"), "download must be true or false"),
     "seed a bool": (lambda t, d, o, m: _yaml(t, "seed: true\n"), "seed must be an integer >= 0"),
     "evals 0": (lambda t, d, o, m: _yaml(t, "evals_per_layer: 0\n"), "evals_per_layer must be an integer >= 1"),
-    "x_bound nwj": (lambda t, d, o, m: _yaml(t, "x_bound: nwj\n"), "x_bound must be 'infonce' or 'dv'"),
+    "x_bound js": (lambda t, d, o, m: _yaml(t, "x_bound: js\n"), "x_bound must be one of dv, nwj, infonce"),
     "config a list": (lambda t, d, o, m: _yaml(t, "- beta\n"), "must hold a mapping of config keys"),
     "config not YAML": (lambda t, d, o, m: _yaml(t, "beta: [1,\n"), "is not valid YAML"),
     "config missing": (lambda t, d, o, m: ["--config", str(t / "nope.yaml")], "cannot read --config"),

@@ -98,11 +98,11 @@ def test_joint_lagrangian_gives_the_label_critic_the_gradient_of_i_y_alone(y_cri
     """The exactness behind critic_update='joint': with the q-free AA-MINE critic, the
     Lagrangian's gradient w.r.t. every critic parameter equals that of the critic's own
     objective (I(Y;L)'s InfoNCE bound), and no AA-MINE parameter gets a gradient."""
-    from layerib.ib.objective import IBObjective
+    from layerib.ib.objective import IBObjective, trainer_settings
     x, y, g = _toy()
     torch.manual_seed(0)
-    obj = IBObjective(16, torch.full((4,), 0.25), beta=0.7, noise_var=0.1, hidden=16,
-                      y_bound="infonce", y_critic=y_critic)
+    obj = IBObjective(16, torch.full((4,), 0.25), beta=0.7, noise_var=0.1,
+                      settings=trainer_settings(16, 0.01), y_bound="infonce", y_critic=y_critic)
     assert obj.q_free
     l = mlp((8,), (16, 4)).layers[0](x[:64]).flatten(1)
     z = l + obj.sample_noise(l, g)

@@ -7,7 +7,7 @@ import torch
 
 from layerib.config import TrainConfig
 from layerib.ib.layerwise import train_layer
-from layerib.ib.objective import IBObjective
+from layerib.ib.objective import IBObjective, trainer_settings
 from layerib.mi.critics import LabelCritic, LabelHeadsCritic, normalise_batch
 from layerib.models.mlp import mlp
 
@@ -37,8 +37,8 @@ def test_rms_critic_gives_no_gradient_along_the_scale_of_l():
     # d/da I_Y(a l) = <dI_Y/dl, l> / a: zero for the scale-invariant estimate
     torch.manual_seed(0)
     prior = torch.full((3,), 1 / 3)
-    obj = IBObjective(6, prior, beta=0.0, noise_var=1.0, hidden=16, y_bound="infonce",
-                      y_input_norm="rms")
+    obj = IBObjective(6, prior, beta=0.0, noise_var=1.0, y_bound="infonce",
+                      settings=trainer_settings(16, 0.01, "rms"))
     l = torch.relu(torch.randn(48, 6)).requires_grad_(True)
     l_ = l.detach()
     y = torch.arange(48) % 3

@@ -196,17 +196,18 @@ def test_early_stopping_keeps_only_what_training_changes(monkeypatch):
     centres); the estimate equals the one made keeping whole state_dict copies."""
     import copy
 
-    import layerib.mi.early_stopping as es
+    import layerib.utils.early as es
     g = torch.Generator().manual_seed(0)
     f = torch.relu(torch.randn(600, 8, generator=g) @ torch.randn(8, 20, generator=g))
     kw = dict(noise_var=1.0, seed=2, restarts=1, baseline=False, max_steps=120, eval_every=20)
     kept = []
-    real = es._changing_state
-    monkeypatch.setattr(es, "_changing_state", lambda est: kept.append(real(est)) or kept[-1])
+    real = es.EarlyStopping._copy
+    monkeypatch.setattr(es.EarlyStopping, "_copy", lambda self: kept.append(real(self)) or kept[-1])
     r = estimate_mi(f, f, **kw)
     assert kept and all("centers" not in k for s in kept for k in s)
     assert any(k.endswith("logits") for k in kept[0])  # the learnt weights are kept
-    monkeypatch.setattr(es, "_changing_state", lambda est: copy.deepcopy(est.state_dict()))
+    monkeypatch.setattr(es.EarlyStopping, "_copy",
+                        lambda self: copy.deepcopy(self.module.state_dict()))
     assert estimate_mi(f, f, **kw) == r
 
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from layerib.ib.objective import aa_estimator
+from layerib.ib.objective import aa_estimator, trainer_settings
+from layerib.mi.channel import GaussianChannel
 from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic
 from layerib.mi.estimators import MIEstimator
 from layerib.mi.ground_truth import linear_gaussian_mi
@@ -47,7 +48,7 @@ def test_aa_mine_on_linear_gaussian_layer_within_10_percent():
     x, xt = torch.randn(20000, d_in, generator=g), torch.randn(10240, d_in, generator=g)
     with torch.no_grad():
         l, lt = layer(x), layer(xt)
-    est = aa_estimator(d_out, noise_var, hidden=128, ema_rate=0.01)
+    est = aa_estimator(d_out, GaussianChannel(noise_var), trainer_settings(128, 0.01))
     train_estimator(est, l, l, epochs=6, batch_size=256, noise_var=noise_var, seed=1)
     res = heldout_estimate(est, lt, lt, batch_size=256, noise_var=noise_var)
     # AA-MINE (DV, all pairs) on (F(x), F(x) + eps); truth < ln 256 - 1 so the
@@ -71,7 +72,7 @@ def test_estimates_finite_with_all_equal_inputs(bound, marginal):
 def test_bad_estimator_settings_raise():
     with pytest.raises(ValueError, match="unknown bound"):
         MIEstimator(ConcatCritic(2, 2), bound="mine2")
-    with pytest.raises(ValueError, match="InfoNCE"):
+    with pytest.raises(ValueError, match="all pairs"):
         MIEstimator(ConcatCritic(2, 2), bound="infonce", marginal="shuffle")
     with pytest.raises(ValueError, match="prior"):
         MIEstimator(ConcatCritic(2, 2), marginal="exact")

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from layerib.mi.evaluation import RowNoise
+from layerib.mi.channel import RowNoise
 
 
 @pytest.mark.parametrize("keep", [True, False])  # drawn once and kept, or drawn per batch

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from layerib.ib.objective import label_estimator
+from layerib.ib.objective import label_estimator, trainer_settings
 from layerib.mi.critics import LabelHeadsCritic
 from layerib.mi.protocol import heldout_estimate, train_estimator
 
@@ -26,7 +26,7 @@ def _fit(critic: str, bound: str) -> tuple[float, float]:
     lt, yt = _data(2000, g)
     prior = torch.full((10,), 0.1)
     torch.manual_seed(0)
-    est = label_estimator(10, prior, 64, 0.01, bound, critic)
+    est = label_estimator(10, prior, trainer_settings(64, 0.01), bound, critic)
     train_estimator(est, l, y, epochs=8, batch_size=200, lr=3e-3, seed=0)
     return heldout_estimate(est, lt, yt, 500, seed=1).value, _bayes_mi(lt, yt)
 

@@ -8,7 +8,7 @@ import torch
 from layerib.config import TrainConfig, validate
 from layerib.errors import ConfigError
 from layerib.ib.layerwise import train_layer, validation_score
-from layerib.ib.objective import label_estimator
+from layerib.ib.objective import label_estimator, trainer_settings
 from layerib.mi.critics import MapPool, label_view
 
 
@@ -44,7 +44,7 @@ def test_label_critic_reads_the_view(critic):
     prior = torch.full((3,), 1 / 3)
     view = MapPool((2, 4, 4), 1)
     torch.manual_seed(0)
-    est = label_estimator(32, prior, 8, 0.01, "infonce", critic, view=view)
+    est = label_estimator(32, prior, trainer_settings(8, 0.01), "infonce", critic, view=view)
     first = est.critic.in_u if critic == "concat" else est.critic.net[0]
     assert first.in_features == 2  # the critic's input is the view's (2 channel means)
     maps = torch.randn(6, 2, 4, 4)

@@ -9,7 +9,7 @@ from layerib.errors import ConfigError
 from layerib.mi.critics import GaussianNoiseCritic
 from layerib.mi.estimators import MIEstimator
 from layerib.mi.ground_truth import mixture_mi
-from layerib.mi.mixture_critic import MixtureNoiseCritic
+from layerib.mi.critics import MixtureNoiseCritic
 from layerib.mi.protocol import heldout_estimate
 
 
@@ -84,7 +84,7 @@ def test_fixed_centres_norms_are_computed_once_and_follow_changes():
     """|c|^2 of fixed centres is cached (no M x d temporary per step) and recomputed when the
     centres change in place (a loaded state) or are learnt."""
     import torch
-    from layerib.mi.mixture_critic import MixtureNoiseCritic
+    from layerib.mi.critics import MixtureNoiseCritic
     g = torch.Generator().manual_seed(0)
     c = MixtureNoiseCritic(torch.randn(6, 3, generator=g), noise_var=2.0)
     v = torch.randn(4, 3, generator=g)

@@ -9,7 +9,7 @@ from torch import nn
 
 from layerib.api.data import as_labelled
 from layerib.api.result import LayerMI, layer_mi_from_report
-from layerib.config import config_from_dict
+from layerib.mi.channel import GaussianChannel
 from layerib.models.taps import LayerTaps
 
 
@@ -38,7 +38,7 @@ def measure_layers(model: nn.Module, data: Any, layers: Sequence[str], *, noise_
         seed: seeds the split, the critics and the truth.
         labels: also estimate I(Y; L).
         max_rows: at most this many training rows fit the critics.
-        **options: :class:`~layerib.mi.estimate_settings.EstimateSettings` fields, e.g.
+        **options: :class:`~layerib.mi.settings.EstimatorSettings` fields, e.g.
             ``restarts=1``, ``baseline=False``, ``eval_batch_size=512``,
             ``candidates=("mixture-dv",)`` (then for both terms: use names that fit both).
 
@@ -51,7 +51,7 @@ def measure_layers(model: nn.Module, data: Any, layers: Sequence[str], *, noise_
         NumericalError: every candidate critic of a term diverged.
     """
     from layerib.ib.report import measure_layer
-    config_from_dict({"noise_var": noise_var})  # one-line error for a bad variance
+    GaussianChannel.check(noise_var)  # the one rule for sigma^2: a one-line error
     x, y = as_labelled(data, "data")
     if train_data is None:
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from layerib.errors import ConfigError, RunDirError
-from layerib.mi.estimators import BOUND_NAMES
-from layerib.mi.recipes import X_CRITICS, CriticSettings
+from layerib.mi.bounds import BOUND_NAMES
+from layerib.mi.recipes import RECIPE_SETTINGS, X_CRITICS, recipe_settings
 
 
 def _list(typ):
@@ -31,7 +31,7 @@ def add(sub) -> None:
                        description="Estimate I(X; L_i + eps) and I(Y; L_i) for every layer of a trained "
                                    "run (--run) or of a fresh random-weight MLP on MNIST inputs, beside "
                                    "the Monte-Carlo ground truth of I(X; L_i + eps). MI in nats.")
-    d = CriticSettings()
+    d = RECIPE_SETTINGS
     p.add_argument("--run", type=Path, help="run folder written by `layerib train` (default: a fresh net)")
     p.add_argument("--widths", type=_list(int), help="fresh net: layer widths (default: 512,512,10)")
     p.add_argument("--noise-var", type=_list(float),
@@ -67,7 +67,7 @@ def add(sub) -> None:
 def build_config(args: argparse.Namespace):
     """The :class:`~layerib.runs.estimation.EstimateConfig` the flags ask for."""
     from layerib.runs.estimation import EstimateConfig
-    critic = CriticSettings(steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+    critic = recipe_settings(steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                             hidden=args.hidden, n_centers=args.n_centers, passes=args.passes,
                             baseline=not args.no_baseline, seed=args.seed,
                             zero_noise_critic_var=args.zero_noise_critic_var)

@@ -18,13 +18,15 @@ from layerib.config import (AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_P
                             TrainConfig, config_from_dict, field_help)
 from layerib.errors import ConfigError
 from layerib.models.registry import MODELS, arch_params
+from layerib.ib.objective import X_BOUNDS, Y_BOUNDS
+from layerib.mi.critics import TRAINER_X_CRITICS, TRAINER_Y_CRITICS
 
 #: fields whose values are one of a fixed set (argparse lists them in --help)
 #: (arch is read from layerib.models.registry.MODELS when the parser is built)
 CHOICES = {"method": METHODS, "cifar_source": CIFAR_SOURCES, "augment": AUGMENTS,
            "critic_update": CRITIC_UPDATES, "x_marginal": ("all", "shuffle"),
-           "y_bound": ("infonce", "dv"), "x_bound": ("infonce", "dv"),
-           "y_critic": ("concat", "heads"), "x_critic": ("gaussian", "concat"),
+           "y_bound": Y_BOUNDS, "x_bound": X_BOUNDS,
+           "y_critic": tuple(TRAINER_Y_CRITICS), "x_critic": tuple(TRAINER_X_CRITICS),
            "val_metric": ("i_y", "accuracy"), "y_input_norm": ("none", "rms", "standard"),
            "frozen_cache": FROZEN_CACHES, "lr_schedule": LR_SCHEDULES,
            "precision": PRECISIONS}

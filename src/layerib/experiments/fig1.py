@@ -11,7 +11,7 @@ baseline, B, ln B, N):
 
 * MINE: :class:`~layerib.mi.critics.ConcatCritic` on (x, z), DV bound, trained with MINE's
   moving average and reported on one shuffle per batch (as MINE does).
-* AA-MINE: :class:`~layerib.mi.mixture_critic.MixtureNoiseCritic` on (L_3, z), DV bound on
+* AA-MINE: :class:`~layerib.mi.critics.MixtureNoiseCritic` on (L_3, z), DV bound on
   all pairs. At sigma^2 = 0 its Gaussian term uses the preset's ``zero_noise_critic_var``:
   the MI of a continuous input through an injective net is infinite, and the estimate
   grows as that variance shrinks (the paper's "grows without bound").
@@ -36,7 +36,8 @@ import torch
 
 from layerib.errors import ConfigError, RunDirError
 from layerib.experiments.presets import choose, set_fields
-from layerib.mi.recipes import CriticSettings
+from layerib.mi.recipes import recipe_settings
+from layerib.mi.settings import EstimatorSettings
 from layerib.utils.progress import progress_bar
 
 PAPER = {
@@ -65,8 +66,8 @@ class Fig1Preset:
     n_train: int = 10000              # training images whose features fit the critics
     n_test: int = 10000               # held-out test images: estimates and truth (ln N = 9.21)
     mc_samples: int = 4096            # Monte-Carlo samples of the truth per noise variance
-    mine: CriticSettings = CriticSettings(steps=500, hidden=256, lr=1e-3, passes=4)  # on (x, z)
-    aa_mine: CriticSettings = CriticSettings(steps=50, n_centers=10000, passes=4)   # on (L_3, z)
+    mine: EstimatorSettings = recipe_settings(steps=500, hidden=256, lr=1e-3, passes=4)  # on (x, z)
+    aa_mine: EstimatorSettings = recipe_settings(steps=50, n_centers=10000, passes=4)   # on (L_3, z)
     seed: int = 0                     # seeds the net, subsets, critics and noise
     data_root: str | None = None      # folder holding MNIST/raw; None: $LAYERIB_DATA_ROOT or a cache
     download: bool = True             # fetch missing MNIST files
@@ -77,8 +78,8 @@ PRESETS = {
     "default": Fig1Preset(),
     # a CI smoke test (well under a minute), not a result
     "quick": Fig1Preset(noise_vars=(0.0, 1e-3, 1e-2, 0.1, 1.0), n_train=1000, n_test=1000,
-                        mc_samples=512, mine=CriticSettings(steps=30, hidden=32, passes=1),
-                        aa_mine=CriticSettings(steps=5, n_centers=500, passes=1)),
+                        mc_samples=512, mine=recipe_settings(steps=30, hidden=32, passes=1),
+                        aa_mine=recipe_settings(steps=5, n_centers=500, passes=1)),
 }
 
 
@@ -99,8 +100,8 @@ def _data(p: Fig1Preset, device):
     return train.images.to(device), test.images.to(device), train.source
 
 
-def _row(p: Fig1Preset, nv: float, x_tr, x_te, f_tr, f_te, mine: CriticSettings,
-         aa: CriticSettings) -> dict:
+def _row(p: Fig1Preset, nv: float, x_tr, x_te, f_tr, f_te, mine: EstimatorSettings,
+         aa: EstimatorSettings) -> dict:
     from layerib.runs.estimation import ground_truth
     from layerib.mi.recipes import estimate_x
     truth = ground_truth(f_te.cpu(), nv, p.mc_samples, p.seed)

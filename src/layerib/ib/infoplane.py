@@ -34,7 +34,8 @@ import torch
 
 from layerib.config import TrainConfig, config_from_dict
 from layerib.ib.layerwise import output_rms
-from layerib.ib.objective import aa_estimator, label_estimator
+from layerib.ib.objective import aa_estimator, label_estimator, trainer_settings
+from layerib.mi.channel import GaussianChannel
 from layerib.mi.protocol import heldout_estimate
 from layerib.models.taps import LayerTaps
 from layerib.utils.memory import outputs_in_chunks
@@ -122,10 +123,11 @@ class InfoPlaneRecorder:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(settings.seed)
             s = settings
-            self.i_y = [label_estimator(d, prior.to(self.x.device), s.critic_hidden, s.ema_rate,
-                                        s.y_bound, s.y_critic).to(self.x.device) for d in dims]
-            self.i_x = [aa_estimator(d, s.noise_var, s.critic_hidden, s.ema_rate, "gaussian",
-                                     "all", "infonce").to(self.x.device) for d in dims]
+            est = trainer_settings(s.critic_hidden, s.ema_rate)  # label critics read L as it is
+            self.i_y = [label_estimator(d, prior.to(self.x.device), est, s.y_bound,
+                                        s.y_critic).to(self.x.device) for d in dims]
+            self.i_x = [aa_estimator(d, GaussianChannel(s.noise_var), est, "gaussian", "all",
+                                     "infonce").to(self.x.device) for d in dims]
         # one optimiser over the independent critics: Adam is per-parameter, so this
         # equals one optimiser per critic at a third of the per-step overhead
         self.opt = adam([p for e in self.i_y for p in e.parameters()], lr=settings.lr_critic)

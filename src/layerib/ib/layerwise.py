@@ -34,7 +34,7 @@ from layerib.errors import ConfigError, NumericalError
 from layerib.ib.cache import chunk_rows, fill_rows
 from layerib.ib.callbacks import CallbackList, Hooks
 from layerib.ib.endtoend import stage_limit, steps_for
-from layerib.ib.objective import IBObjective
+from layerib.ib.objective import IBObjective, trainer_settings
 from layerib.ib.stage import StageSpec, run_stage, with_phase
 from layerib.mi.critics import label_view
 from layerib.mi.protocol import heldout_estimate
@@ -58,9 +58,10 @@ def make_objective(cfg: TrainConfig, dim: int, prior: torch.Tensor,
     shape the label critic reads each channel averaged over a ``y_pool x y_pool`` grid
     (:func:`~layerib.mi.critics.label_view`); without it (None) the flattened output."""
     view = label_view(tuple(shape), cfg.y_pool) if shape is not None else None
-    return IBObjective(dim, prior, cfg.effective_beta, cfg.noise_var, cfg.critic_hidden,
-                       cfg.ema_rate, cfg.x_critic, cfg.x_marginal, cfg.x_bound, cfg.y_bound,
-                       cfg.y_critic, cfg.y_input_norm, view)
+    return IBObjective(dim, prior, cfg.effective_beta, cfg.noise_var,
+                       settings=trainer_settings(cfg.critic_hidden, cfg.ema_rate, cfg.y_input_norm),
+                       x_critic=cfg.x_critic, x_marginal=cfg.x_marginal, x_bound=cfg.x_bound,
+                       y_bound=cfg.y_bound, y_critic=cfg.y_critic, y_view=view)
 
 
 def _check_finite(value: torch.Tensor | None, term: str, layer: int, step: int) -> None:

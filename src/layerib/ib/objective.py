@@ -16,22 +16,51 @@
   :class:`~layerib.mi.channel.GaussianChannel` (its z-only part cancels under InfoNCE over
   u), so this term has no trained parameters; ``x_bound="dv"`` or ``x_critic="concat"``
   train a critic as the paper does.
+
+Both estimators come from :func:`layerib.mi.factory.make_estimator`; their bounds are names in
+:data:`layerib.mi.bounds.BOUNDS` (:data:`Y_BOUNDS`, :data:`X_BOUNDS` list the ones a layer can use).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
-from layerib.mi.bounds import infonce_bound
+from layerib.errors import ConfigError
+from layerib.mi.bounds import BOUND_NAMES, BOUNDS, get_bound
 from layerib.mi.channel import GaussianChannel
-from layerib.mi.critics import LABEL_CRITICS, ConcatCritic, GaussianNoiseCritic
+from layerib.mi.critics import TRAINER_X_CRITICS, TRAINER_Y_CRITICS
 from layerib.mi.estimators import MIEstimator
+from layerib.mi.factory import make_estimator
+from layerib.mi.settings import EstimatorSettings
+
+#: Bounds on I(Y; L) a layer can be trained with: those with an exact-class-marginal variant.
+Y_BOUNDS = tuple(n for n in BOUND_NAMES if BOUNDS[n].exact)
+#: Bounds on I(X; L + eps) a layer can minimise.
+X_BOUNDS = BOUND_NAMES
+
+#: The trainer's critic settings beyond TrainConfig's fields: its Gaussian AA-MINE critic reads
+#: z as it is (``standardize_f=False``, its pinned behaviour; estimate_mi's reads standardised z).
+TRAINER_SETTINGS = EstimatorSettings(standardize_f=False)
 
 
-def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
-                    bound: str = "dv", critic: str = "concat",
-                    input_norm: str = "none", view: nn.Module | None = None) -> MIEstimator:
+def trainer_settings(hidden: int, ema_rate: float, input_norm: str = "none") -> EstimatorSettings:
+    """:data:`TRAINER_SETTINGS` with ``TrainConfig``'s ``critic_hidden``, ``ema_rate`` and
+    ``y_input_norm`` (the trainer's width, 128 by default, is the config's, not the 256 of
+    :class:`~layerib.mi.settings.EstimatorSettings`).
+
+    Example:
+        >>> trainer_settings(128, 0.01).hidden
+        128
+    """
+    return replace(TRAINER_SETTINGS, hidden=hidden, ema_rate=ema_rate, input_norm=input_norm)
+
+
+def label_estimator(dim: int, prior: torch.Tensor, settings: EstimatorSettings,
+                    bound: str = "infonce", critic: str = "concat",
+                    view: nn.Module | None = None) -> MIEstimator:
     """MINE for I(Y; L) with a label critic and the exact class marginal ``prior``.
 
     ``bound="dv"`` is the paper's DV bound (marginal expectation over the batch's
@@ -39,40 +68,57 @@ def label_estimator(dim: int, prior: torch.Tensor, hidden: int, ema_rate: float,
     the classes (:func:`layerib.mi.bounds.infonce_known_marginal`). ``critic``:
     ``"concat"`` (:class:`~layerib.mi.critics.LabelCritic`, the paper's) or ``"heads"``
     (:class:`~layerib.mi.critics.LabelHeadsCritic`, one output per class; faster).
-    ``input_norm``: ``"rms"`` / ``"standard"``: the critic reads L divided by the batch's RMS
-    (and centred; :func:`~layerib.mi.critics.normalise_batch`), so the bound ignores L's scale.
-    ``view``: what the critic reads of the flattened L ``(batch, dim)``: None (all of it) or a
-    :class:`~layerib.mi.critics.MapPool` (each channel of a conv map averaged over a grid; the
-    estimate bounds I(Y; view(L)) <= I(Y; L)).
+    ``settings.input_norm``: ``"rms"`` / ``"standard"``: the critic reads L divided by the
+    batch's RMS (and centred; :func:`~layerib.mi.critics.normalise_batch`), so the bound
+    ignores L's scale. ``view``: what the critic reads of the flattened L ``(batch, dim)``:
+    None (all of it) or a :class:`~layerib.mi.critics.MapPool` (each channel of a conv map
+    averaged over a grid; the estimate bounds I(Y; view(L)) <= I(Y; L)).
+
+    Raises:
+        ConfigError: a bound without an exact-marginal variant (not in :data:`Y_BOUNDS`).
+
+    Example:
+        >>> est = label_estimator(4, torch.full((3,), 1 / 3), EstimatorSettings(hidden=8))
+        >>> est.marginal, est.spec.name
+        ('exact', 'infonce_known')
     """
-    if view is not None:
-        dim = view.out_dim
-    module = LABEL_CRITICS[critic](dim, len(prior), hidden, input_norm=input_norm, view=view)
-    return MIEstimator(module, bound=bound, marginal="exact", ema_rate=ema_rate, prior=prior)
+    if not get_bound(bound).exact:
+        raise_bound(bound, Y_BOUNDS, "y_bound")
+    return make_estimator(TRAINER_Y_CRITICS[critic], bound, (dim, len(prior)), settings=settings,
+                          prior=prior, view=view)
 
 
-def aa_estimator(dim: int, noise_var: float, hidden: int, ema_rate: float,
-                 critic: str = "gaussian", marginal: str = "all", bound: str = "dv") -> MIEstimator:
+def aa_estimator(dim: int, channel: GaussianChannel, settings: EstimatorSettings,
+                 critic: str = "gaussian", marginal: str = "all",
+                 bound: str = "dv") -> MIEstimator:
     """AA-MINE's inner estimator of I(L; L + eps) for features of size ``dim``.
 
     Args:
+        channel: the measuring noise (its variance is the critic's).
         critic: ``"gaussian"`` (our default) or ``"concat"`` (an MLP on ``(F_i(x), z)``,
-            the paper's MINE critic). Under ``bound="infonce"`` the Gaussian critic is the
-            channel's exact term alone (:class:`~layerib.mi.channel.GaussianChannel`, no
-            parameters: its learnt z-only part would cancel); under ``"dv"`` it is
+            the paper's MINE critic). Under an all-pairs-matrix bound (InfoNCE) the Gaussian
+            critic is the channel's exact term alone (:class:`~layerib.mi.channel.GaussianChannel`,
+            no parameters: its learnt z-only part would cancel); otherwise it is
             :class:`~layerib.mi.critics.GaussianNoiseCritic` (exact term + learnt q(z)).
-        marginal: ``"all"`` off-diagonal pairs or one ``"shuffle"`` (DV only).
-        bound: ``"dv"`` or ``"infonce"`` (all pairs, each z normalised over the
+        marginal: ``"all"`` off-diagonal pairs or one ``"shuffle"`` (DV, NWJ).
+        bound: a name in :data:`X_BOUNDS` (InfoNCE: all pairs, each z normalised over the
             encoder outputs, which cancels the critic's z-only terms).
+
+    Example:
+        >>> est = aa_estimator(3, GaussianChannel(1.0), TRAINER_SETTINGS, bound="infonce")
+        >>> est.critic.noise_var
+        1.0
     """
-    if critic == "gaussian" and bound == "infonce":
-        return MIEstimator(GaussianChannel(noise_var), bound="infonce", marginal="all",
-                           infonce_over="u")
-    module = GaussianNoiseCritic(dim, noise_var, hidden) if critic == "gaussian" else \
-        ConcatCritic(dim, dim, hidden)
-    if bound == "infonce":
-        return MIEstimator(module, bound="infonce", marginal="all", infonce_over="u")
-    return MIEstimator(module, bound="dv", marginal=marginal, ema_rate=ema_rate)
+    name = TRAINER_X_CRITICS[critic]
+    if name == "gaussian" and get_bound(bound).pairs == "matrix":
+        name = "channel"
+    return make_estimator(name, bound, (dim, dim), channel=channel, settings=settings,
+                          marginal=marginal)
+
+
+def raise_bound(bound: str, choices: tuple[str, ...], what: str) -> None:
+    """Raise the one-line :class:`~layerib.errors.ConfigError` for a bound a layer cannot use."""
+    raise ConfigError(f"{what} {bound!r} cannot be used here; choose from {', '.join(choices)}")
 
 
 class IBObjective(nn.Module):
@@ -83,33 +129,46 @@ class IBObjective(nn.Module):
         prior: ``(num_classes,)`` class frequencies of the training labels.
         beta: the trade-off of Eq. 2 (0 gives the "I(Y; L) only" variant).
         noise_var: sigma^2 of the measuring noise (owned by :attr:`channel`).
-        hidden, ema_rate, x_critic, x_marginal, x_bound, y_bound, y_critic: critic settings
-            (see :class:`layerib.config.TrainConfig`).
-        y_input_norm: how the label critic reads L: ``"none"`` (as it is: the paper's, the
-            default), ``"rms"`` or ``"standard"`` (scale-invariant I(Y; L)).
+        settings: the critics' width, MINE's rate and how the label critic reads L
+            (``input_norm``: ``"none"`` as it is, the paper's; ``"rms"`` or ``"standard"``:
+            scale-invariant I(Y; L)); see :data:`TRAINER_SETTINGS`.
+        x_critic, x_marginal, x_bound, y_bound, y_critic: as
+            :class:`layerib.config.TrainConfig`'s fields of those names (same defaults).
         y_view: what the label critic reads of the flattened L: None (all of it, the
             default) or a :class:`~layerib.mi.critics.MapPool` (``TrainConfig.y_pool``).
             The AA-MINE term always reads all of L.
+
+    Raises:
+        ConfigError: a bad ``noise_var`` or an unknown or unusable critic or bound name.
+
+    Example:
+        >>> obj = IBObjective(4, torch.full((2,), 0.5), beta=0.1, noise_var=1.0)
+        >>> obj.q_free, obj.reported_i_x.bound
+        (True, 'infonce')
     """
 
-    def __init__(self, dim: int, prior: torch.Tensor, beta: float, noise_var: float,
-                 hidden: int = 256, ema_rate: float = 0.01, x_critic: str = "gaussian",
-                 x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "dv",
-                 y_critic: str = "concat", y_input_norm: str = "none",
-                 y_view: nn.Module | None = None):
+    def __init__(self, dim: int, prior: torch.Tensor, beta: float, noise_var: float, *,
+                 settings: EstimatorSettings = TRAINER_SETTINGS, x_critic: str = "gaussian",
+                 x_marginal: str = "all", x_bound: str = "infonce", y_bound: str = "infonce",
+                 y_critic: str = "concat", y_view: nn.Module | None = None):
         super().__init__()
+        if x_bound not in X_BOUNDS:
+            raise_bound(x_bound, X_BOUNDS, "x_bound")
         self.beta, self.x_bound = beta, x_bound
         self.channel = GaussianChannel(noise_var)
-        self.i_y = label_estimator(dim, prior, hidden, ema_rate, y_bound, y_critic, y_input_norm,
-                                   y_view)
+        self.i_y = label_estimator(dim, prior, settings, y_bound, y_critic, y_view)
         # The default pair (Gaussian critic, InfoNCE over u): the critic's z-only term cancels
         # exactly from what the layer minimises and reports, so there is nothing to learn.
-        self.q_free = x_critic == "gaussian" and x_bound == "infonce"
+        matrix = get_bound(x_bound).pairs == "matrix"
+        self.q_free = x_critic == "gaussian" and matrix
         if self.q_free:
-            self.i_x = self.i_x_infonce = MIEstimator(self.channel, bound="infonce",
-                                                      marginal="all", infonce_over="u")
+            self.i_x = self.i_x_infonce = aa_estimator(dim, self.channel, settings, x_critic,
+                                                       bound=x_bound)
         else:
-            self.i_x = aa_estimator(dim, noise_var, hidden, ema_rate, x_critic, x_marginal)
+            # a trained critic is fitted under DV (MINE) when the layer reads an all-pairs
+            # bound from it, else under the layer's own bound
+            self.i_x = aa_estimator(dim, self.channel, settings, x_critic, x_marginal,
+                                    "dv" if matrix else x_bound)
             # the same critic under the InfoNCE bound (shares its parameters)
             self.i_x_infonce = MIEstimator(self.i_x.critic, bound="infonce", marginal="all",
                                            infonce_over="u")
@@ -121,7 +180,7 @@ class IBObjective(nn.Module):
     @property
     def reported_i_x(self) -> MIEstimator:
         """The estimator of I(X; L + eps) the layer minimises and reports (``x_bound``)."""
-        return self.i_x_infonce if self.x_bound == "infonce" else self.i_x
+        return self.i_x_infonce if get_bound(self.x_bound).pairs == "matrix" else self.i_x
 
     def critic_parameters(self) -> list[nn.Parameter]:
         """The parameters the critics train (none of the AA-MINE term's with :attr:`q_free`)."""
@@ -147,8 +206,6 @@ class IBObjective(nn.Module):
 
     def i_x_value(self, l: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The I(X; L + eps) term the layer minimises and reports (nats), shape ``()``."""
-        if self.q_free:
-            return infonce_bound(self.channel.pair_scores(l, z).T)
         return self.reported_i_x.value(l, z)
 
     def layer_objective(self, l: torch.Tensor, y: torch.Tensor, z: torch.Tensor):

@@ -20,13 +20,13 @@ import dataclasses
 import math
 
 import torch
-from tqdm.auto import tqdm
 
 from layerib.ib.cache import as_tensor
 from layerib.ib.layerwise import output_rms
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.ground_truth import mixture_mi
 from layerib.utils.memory import prompt_heap_release, release_free_memory
+from layerib.utils.progress import progress_bar
 
 #: relative distance of an I(X; L + eps) estimate from its Monte-Carlo truth beyond which it
 #: is flagged ``off_truth`` (where the truth is below ln B - 1, so a batch estimate can reach it;
@@ -80,7 +80,7 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         seed: seeds the row subset, the splits, the critics and the Monte-Carlo truth.
         max_rows: at most this many training rows (a seeded random subset) fit the critics.
         mc_samples: Monte-Carlo samples of the truth.
-        **options: :class:`~layerib.mi.estimate_settings.EstimateSettings` fields.
+        **options: :class:`~layerib.mi.settings.EstimatorSettings` fields.
 
     Returns:
         ``i_x_nats``, ``i_y_nats`` (None without labels), ``i_x``, ``i_y`` (their
@@ -161,7 +161,7 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
     options = dict(eval_batch_size=max(2, min(cfg.mi_eval_batch_size, len(y_test) // 2)),
                    restarts=cfg.mi_restarts, baseline=cfg.mi_baseline,
                    max_steps=cfg.mi_max_steps, eval_every=min(100, cfg.mi_max_steps))
-    bar = tqdm(total=len(feats), desc="MI report", leave=False, disable=not progress)
+    bar = progress_bar(total=len(feats), desc="MI report", enabled=progress, leave=False)
     for i, (f, ft) in enumerate(zip(feats, feats_test), start=1):
         release_free_memory()  # what training left free but resident, before the largest arrays
         entry = measure_layer(f, y, ft, y_test, cfg.noise_var, seed=seed + i,

@@ -8,7 +8,7 @@ The protocol (every step seeded by ``seed``):
    (:mod:`layerib.mi.transforms`; MI is unchanged): ``"copula"`` normal scores by default;
    none with ``noise_var`` (the noise has a scale), labels are left as they are.
 3. Each candidate critic/bound (:data:`CANDIDATES`) is trained with early stopping on its
-   validation bound (:func:`~layerib.mi.early_stopping.fit_early_stopping`), the best
+   validation bound (:func:`~layerib.mi.fit.fit_critic`), the best
    critic restored (the closed-form Gaussian critic instead picks its shrinkage there).
    All are lower bounds, so the candidate with the highest *validation* value (lower end
    of its 95 % interval) is chosen; its *test* value is reported. The only test-row
@@ -36,19 +36,19 @@ import numpy as np
 import torch
 
 from layerib.errors import ConfigError, NumericalError
-from layerib.mi.critics import ConcatCritic, GaussianNoiseCritic, LabelHeadsCritic, SeparableCritic
-from layerib.mi.early_stopping import fit_early_stopping
-from layerib.mi.estimators import MIEstimator, derangement
-from layerib.mi.evaluation import RowNoise, heldout_terms, marginal_ess
-from layerib.mi.gaussian_critic import GaussianRatioCritic
-from layerib.mi.mixture_critic import MixtureNoiseCritic
-from layerib.mi.estimate_settings import AUTO, CANDIDATES, EstimateSettings
+from layerib.mi.channel import GaussianChannel, RowNoise
+from layerib.mi.critics import CRITICS
+from layerib.mi.estimators import derangement
+from layerib.mi.evaluation import heldout_terms, marginal_ess
+from layerib.mi.factory import make_estimator
+from layerib.mi.fit import Validation, fit_critic
 from layerib.mi.result import MIResult
+from layerib.mi.settings import AUTO, CANDIDATES, RECIPE_FIELDS, EstimatorSettings, settings_from_options
 from layerib.mi.transforms import MarginalMap
 
 log = logging.getLogger(__name__)
 
-__all__ = ["estimate_mi", "EstimateSettings", "CANDIDATES", "AUTO"]
+__all__ = ["estimate_mi", "EstimatorSettings", "CANDIDATES", "AUTO"]
 
 def _as_array(a, name: str) -> np.ndarray:
     if isinstance(a, torch.Tensor):
@@ -135,29 +135,6 @@ def _mapped(parts: list[np.ndarray], n: int, keep: np.ndarray, rows: np.ndarray,
     return out, out2
 
 
-def _critic(critic: str, bound: str, dx: int, dy: int, classes: int, noise_var, u_train,
-            s: EstimateSettings, seed: int) -> MIEstimator:
-    if critic == "heads":
-        prior = torch.full((classes,), 1.0 / classes)  # replaced by the training frequencies
-        return MIEstimator(LabelHeadsCritic(dx, classes, s.hidden), bound=bound, marginal="exact",
-                           ema_rate=s.ema_rate, prior=prior)
-    if critic == "mixture":
-        g = torch.Generator().manual_seed(seed)
-        module = MixtureNoiseCritic.from_features(u_train, noise_var, s.n_centers, g,
-                                                  offset=1.0 if bound == "nwj" else 0.0)
-    elif critic == "gaussian":
-        module = GaussianNoiseCritic(dx, noise_var, s.hidden, standardize_f=True)
-    elif critic in ("separable", "separable-e"):
-        module = SeparableCritic(dx, dy, s.hidden, s.embed, energy=critic == "separable-e")
-    else:
-        module = ConcatCritic(dx, dy, s.hidden)
-    if bound == "infonce":
-        over = "u" if critic in ("mixture", "gaussian") else "v"
-        return MIEstimator(module, bound="infonce", marginal="all", infonce_over=over)
-    marginal = "shuffle" if critic == "concat" else "all"
-    return MIEstimator(module, bound=bound, marginal=marginal, ema_rate=s.ema_rate)
-
-
 @dataclass
 class _Run:
     name: str
@@ -201,7 +178,7 @@ def _writable_float32(parts: list[np.ndarray]) -> bool:
 class _Problem:
     """The data of one call, split and mapped, and a way to fit one candidate on it."""
 
-    def __init__(self, x, y, noise_var, s: EstimateSettings, seed: int, test=None,
+    def __init__(self, x, y, noise_var, s: EstimatorSettings, seed: int, test=None,
                  overwrite: bool = False):
         same = y is x and (test is None or (isinstance(test, (tuple, list)) and len(test) == 2
                                             and test[1] is test[0]))  # I(L; L + eps)
@@ -223,6 +200,7 @@ class _Problem:
         # the rows are the stacked parts (x, then the test rows), never stacked in float64 at
         # once: each block of columns is converted, checked and mapped on its own (_mapped)
         self.n, self.s, self.seed, self.noise_var = sum(map(len, xs)), s, seed, noise_var
+        self.channel = GaussianChannel(noise_var) if noise_var else None
         self._min_improve = s.min_improve
         y_dtype = np.result_type(*(p.dtype for p in ys))  # that of the stacked rows
         self.discrete = np.issubdtype(y_dtype, np.integer) and y_.ndim == 1 and noise_var is None
@@ -288,7 +266,7 @@ class _Problem:
                 self.y, _ = _mapped(ys, self.n, ky, self.pool_idx, kind)
         # the test rows' fixed noise, drawn per row when a batch reads it (never held whole)
         shape = self._rows_shape(self.test_idx)
-        self.test_noise = RowNoise(shape[0], shape[1:], math.sqrt(noise_var), seed + 17) if noise_var else None
+        self.test_noise = self.channel.row_noise(shape[0], shape[1:], seed + 17) if self.channel else None
 
     def _rows_shape(self, idx: np.ndarray) -> tuple[int, ...]:
         """The shape of ``self.y[idx]``, without reading those rows."""
@@ -322,20 +300,24 @@ class _Problem:
         if shuffled:  # pairs made independent: one derangement of y over all rows
             y = _Rows(y, derangement(self.n, generator=torch.Generator().manual_seed(seed + 5)))
         if critic in ("gauss", "gauss2"):
-            return self._fit_gauss(name, critic == "gauss2", bound, tr, va, te, y, seed)
+            return self._fit_gauss(name, critic, bound, tr, va, te, y, seed)
         torch.manual_seed(seed)
         u_tr, v_tr = self._rows(y, tr)  # each split's rows read per batch from self.x, self.y
-        est = _critic(critic, bound, self.x.shape[1], 0 if self.discrete else y.shape[1],
-                      self.classes, self.noise_var, _Rows(self.y, tr), s, seed)
-        if critic == "heads":
+        labels = "labels" in CRITICS[critic].kinds
+        # the heads critic's prior starts uniform and is replaced by the training frequencies
+        est = make_estimator(critic, bound, (self.x.shape[1], self.classes if labels else y.shape[1]),
+                             channel=self.channel, settings=s, rows=(None, _Rows(self.y, tr)),
+                             generator=torch.Generator().manual_seed(seed),
+                             prior=torch.full((self.classes,), 1.0 / self.classes) if labels else None)
+        if labels:
             est.prior.copy_(torch.bincount(y[tr], minlength=self.classes).float() / len(tr))
         # validate every eval_every steps, or every 10 epochs of a small training split
         every = min(s.eval_every, max(10, 10 * math.ceil(len(tr) / min(s.batch_size, len(tr)))))
         u_va, v_va = self._rows(y, va)
-        fit = fit_early_stopping(est, u_tr, v_tr, u_va, v_va, batch_size=s.batch_size,
-                                 eval_batch_size=s.eval_batch_size, lr=s.lr, max_steps=s.max_steps,
-                                 eval_every=every, patience=s.patience, seed=seed,
-                                 noise_var=self.noise_var, min_improve=self.min_improve)
+        fit = fit_critic(est, u_tr, v_tr, steps=s.max_steps, batch_size=s.batch_size, lr=s.lr,
+                         channel=self.channel, seed=seed,
+                         validation=Validation(u_va, v_va, s.eval_batch_size, every, s.patience,
+                                               self.min_improve))
         val_terms = heldout_terms(est, u_va, v_va, s.eval_batch_size, self.val_noise(va), seed + 1)
         u_te, v_te = self._rows(y, te)
         terms = heldout_terms(est, u_te, v_te, s.eval_batch_size, self.test_noise, seed + 2)
@@ -347,28 +329,28 @@ class _Problem:
         return _Run(name, float(val_terms.mean()), _se(val_terms), terms, fit.best_step, ess)
 
     def val_noise(self, va: np.ndarray) -> RowNoise | None:
-        if not self.noise_var:
+        if self.channel is None:
             return None
         shape = self._rows_shape(va)
-        return RowNoise(shape[0], shape[1:], math.sqrt(self.noise_var), self.seed + 23)
+        return self.channel.row_noise(shape[0], shape[1:], self.seed + 23)
 
 
-    def _fit_gauss(self, name, quadratic, bound, tr, va, te, y, seed) -> _Run:
+    def _fit_gauss(self, name, critic, bound, tr, va, te, y, seed) -> _Run:
         """The closed-form Gaussian critic: shrinkage chosen on the validation rows (fitted on
         the training rows), then refitted on train + validation for the test value."""
         s, best = self.s, None  # (value, se, (shrink, sparse))
         for shrink in s.shrinks:
             for sparse in s.sparsities:
-                est = MIEstimator(GaussianRatioCritic(self.x[tr], y[tr], shrink, sparse,
-                                                      quadratic=quadratic),
-                                  bound=bound, marginal="all", ema_rate=None)
+                est = make_estimator(critic, bound, (0, 0), rows=(self.x[tr], y[tr]),
+                                     options={"shrink": shrink, "sparse": sparse})
                 t = heldout_terms(est, self.x[va], y[va], s.eval_batch_size, None, seed + 1)
                 val, se = float(t.mean()), _se(t)
                 if best is None or val > best[0]:
                     best = (val, se, (shrink, sparse))
         pool = np.concatenate([tr, va])  # refit on all non-test rows at the chosen shrinkage
-        est = MIEstimator(GaussianRatioCritic(self.x[pool], y[pool], *best[2], quadratic=quadratic),
-                          bound=bound, marginal="all", ema_rate=None)
+        shrink, sparse = best[2]
+        est = make_estimator(critic, bound, (0, 0), rows=(self.x[pool], y[pool]),
+                             options={"shrink": shrink, "sparse": sparse})
         terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
         ess = marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
         return _Run(name, best[0], best[1], terms, 0, ess)
@@ -467,13 +449,13 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
             by their mapped values instead of mapping into a copy (same result; saves a
             float32 copy of all their rows, e.g. 1.3 GB for 20 000 x 16 384 features). The
             arrays then hold the mapped values. Other dtypes and cases: ignored.
-        **options: fields of :class:`EstimateSettings` (e.g. ``candidates=("concat-dv",)``,
+        **options: fields of :class:`~layerib.mi.settings.EstimatorSettings` (e.g. ``candidates=("concat-dv",)``,
             ``restarts=1``, ``baseline=False``).
 
     ``"auto"`` candidates (:data:`AUTO`), chosen by measurement on generated data only
     (``benchmarks/bench_estimators.py --suite``, N = 5000, 10 seeds):
 
-    * continuous ``y``: the closed-form Gaussian-ratio critic (:mod:`layerib.mi.gaussian_critic`)
+    * continuous ``y``: the closed-form Gaussian-ratio critic (:mod:`layerib.mi.critics.gaussian_ratio`)
       under DV and InfoNCE, the same on quadratic/energy features, and a separable MLP
       critic with the row energy as an extra input under InfoNCE. In copula space the
       Gaussian critic is optimal for Gaussians and any per-coordinate monotone transform of
@@ -498,13 +480,9 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
         ConfigError: mismatched rows, too few rows, non-finite inputs, unknown options.
         NumericalError: every candidate's bound became non-finite (bound and step named).
     """
-    known = {f.name for f in fields(EstimateSettings)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
-    if noise_var is not None and not (math.isfinite(noise_var) and noise_var > 0):
-        raise ConfigError(f"noise_var={noise_var} must be finite and > 0 (or None)")
-    s = EstimateSettings(**options)
+    s = settings_from_options(options, exclude=RECIPE_FIELDS)
+    if noise_var is not None:
+        GaussianChannel.check(noise_var)
     prob = _Problem(x, y, noise_var, s, seed, test, overwrite)
     if prob.constant:
         return _constant_result(prob, noise_var)
@@ -572,8 +550,5 @@ def _constant_result(prob: _Problem, noise_var) -> MIResult:
 
 def _check_kind(names, kind: str) -> None:
     for name in names:
-        critic = CANDIDATES[name][0]
-        ok = {"labels": critic == "heads", "noise": critic in ("mixture", "gaussian", "concat", "separable"),
-              "continuous": critic in ("separable", "separable-e", "concat", "gauss", "gauss2")}[kind]
-        if not ok:
+        if kind not in CRITICS[CANDIDATES[name][0]].kinds:
             raise ConfigError(f"candidate {name} does not fit {kind} data; use candidates='auto'")

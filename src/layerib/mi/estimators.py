@@ -13,19 +13,24 @@ Marginal pairs (``marginal=``):
       ``batch * (batch - 1)`` pairs from the same forward passes; lower variance.
     * ``"exact"``: for a :class:`~layerib.mi.critics.LabelCritic` with a known
       class prior, the expectation over v is taken exactly over the classes
-      (with ``bound="infonce"``, per sample: :func:`bounds.infonce_known_marginal`).
+      (the bound's exact-marginal variant, ``Bound.exact``: ``dv`` -> ``dv_known``,
+      ``infonce`` -> ``infonce_known``).
+
+The bound is a :class:`~layerib.mi.bounds.Bound` from :data:`~layerib.mi.bounds.BOUNDS`; the
+estimator forms the scores the bound asks for (``Bound.pairs``) and never branches on its name.
 """
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
-from layerib.mi import bounds
+from layerib.errors import ConfigError
+from layerib.mi.bounds import BOUND_NAMES, Bound, Scores, get_bound
 from layerib.mi.mine import MovingAverageLogMeanExp, mine_surrogate
 
-BOUND_NAMES = ("dv", "nwj", "infonce")
+__all__ = ["MIEstimator", "derangement", "BOUND_NAMES", "MARGINAL_NAMES"]
+
 MARGINAL_NAMES = ("shuffle", "all", "exact")
 
 
@@ -54,35 +59,53 @@ class MIEstimator(nn.Module):
         critic: module with ``scores(u, v) -> (batch,)`` and
             ``pair_scores(u, v) -> (batch, batch)`` (and ``class_scores`` for
             ``marginal="exact"``).
-        bound: ``"dv"`` (MINE), ``"nwj"`` (MINE-f) or ``"infonce"``.
+        bound: a name in :data:`~layerib.mi.bounds.BOUNDS` (``"dv"``: MINE, ``"nwj"``:
+            MINE-f, ``"infonce"``, ...) or a :class:`~layerib.mi.bounds.Bound`.
         marginal: ``"shuffle"``, ``"all"`` or ``"exact"`` (see module doc).
-        ema_rate: MINE's moving-average rate for the ``dv`` training gradient;
-            None trains on the plain DV bound.
+        ema_rate: MINE's moving-average rate for the training gradient of bounds that train
+            with it (``Bound.mine``: DV); None trains on the plain bound.
         prior: ``(num_classes,)`` class probabilities, required for ``"exact"``.
-        infonce_over: for InfoNCE, normalise each ``v_j`` over the batch's u
-            (``"u"``) or each ``u_k`` over the batch's v (``"v"``, the usual
-            form). Both are lower bounds <= ln B; ``"u"`` cancels every critic
-            term that depends on v alone.
+        infonce_over: for all-pairs-matrix bounds (InfoNCE), normalise each ``v_j`` over
+            the batch's u (``"u"``) or each ``u_k`` over the batch's v (``"v"``, the usual
+            form). Both are lower bounds <= ln B; ``"u"`` cancels every critic term that
+            depends on v alone.
+
+    Attributes:
+        bound: the bound's name as given (``"dv"``), for messages and results.
+        spec: the :class:`~layerib.mi.bounds.Bound` applied (the exact-marginal variant
+            with ``marginal="exact"``).
 
     Raises:
-        ValueError: unknown bound or marginal, or an invalid combination.
+        ConfigError: unknown bound or marginal, or an invalid combination.
+
+    Example:
+        >>> from layerib.mi.critics import SeparableCritic
+        >>> est = MIEstimator(SeparableCritic(2, 2, 8), bound="infonce")
+        >>> est.value(torch.randn(16, 2), torch.randn(16, 2)).shape
+        torch.Size([])
     """
 
-    def __init__(self, critic: nn.Module, bound: str = "dv", marginal: str = "all",
+    def __init__(self, critic: nn.Module, bound: str | Bound = "dv", marginal: str = "all",
                  ema_rate: float | None = 0.01, prior: torch.Tensor | None = None,
                  infonce_over: str = "v"):
         super().__init__()
-        if bound not in BOUND_NAMES:
-            raise ValueError(f"unknown bound {bound!r}; choose one of {BOUND_NAMES}")
+        spec = bound if isinstance(bound, Bound) else get_bound(bound)
         if marginal not in MARGINAL_NAMES:
-            raise ValueError(f"unknown marginal {marginal!r}; choose one of {MARGINAL_NAMES}")
-        if marginal == "exact" and (prior is None or bound == "nwj"):
-            raise ValueError("marginal='exact' needs bound 'dv' or 'infonce' and a class prior")
-        if bound == "infonce" and marginal not in ("all", "exact"):
-            raise ValueError("InfoNCE uses all pairs of the batch; set marginal='all'")
-        self.critic, self.bound, self.marginal = critic, bound, marginal
+            raise ConfigError(f"unknown marginal {marginal!r}; choose one of {MARGINAL_NAMES}")
+        if marginal == "exact":
+            if prior is None or spec.exact is None:
+                raise ConfigError("marginal='exact' needs a bound with an exact-marginal variant "
+                                  f"({', '.join(n for n in BOUND_NAMES if get_bound(n).exact)}) "
+                                  "and a class prior")
+            spec = get_bound(spec.exact)
+        elif spec.pairs == "classes":
+            raise ConfigError(f"bound {spec.name!r} takes the class marginal exactly; set marginal='exact'")
+        if spec.pairs == "matrix" and marginal != "all":
+            raise ConfigError(f"bound {spec.name!r} uses all pairs of the batch; set marginal='all'")
+        self.critic, self.spec, self.marginal = critic, spec, marginal
+        self.bound = bound if isinstance(bound, str) else bound.name
         self.infonce_over = infonce_over
-        self.ema = MovingAverageLogMeanExp(ema_rate) if (bound == "dv" and ema_rate) else None
+        self.ema = MovingAverageLogMeanExp(ema_rate) if (spec.mine and ema_rate) else None
         self.register_buffer("prior", prior if prior is not None else torch.ones(0))
 
     def get_extra_state(self) -> dict:
@@ -93,43 +116,58 @@ class MIEstimator(nn.Module):
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
 
-    def scores(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Critic scores ``(joint (batch,), marginal (...))`` for the chosen marginal.
+    def _matrix(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        p = self.critic.pair_scores(u, v)
+        return p.T if self.infonce_over == "u" and self.spec.pairs == "matrix" else p
 
-        For ``"exact"`` the marginal scores are ``T(u_k, c) + log(C prior_c)``,
-        shape ``(batch, num_classes)``; for ``"all"``, ``(batch * (batch - 1),)``.
+    def all_pair_scores(self, u: torch.Tensor, v: torch.Tensor) -> Scores:
+        """Scores on every pair of the batch: the matrix (rows normalised as the bound asks),
+        its diagonal as joint scores and its off-diagonal ``(batch * (batch - 1),)`` as
+        marginal scores (for held-out terms, whatever pairs training used)."""
+        p = self._matrix(u, v)
+        return Scores(p.diagonal(), marginal=_off_diagonal(p), matrix=p)
+
+    def batch_scores(self, u: torch.Tensor, v: torch.Tensor) -> Scores:
+        """The :class:`~layerib.mi.bounds.Scores` of this batch that :attr:`spec` reads.
+
+        ``"exact"``: every class's scores ``(batch, num_classes)``; ``"all"``: the all-pairs
+        matrix (and its off-diagonal ``(batch * (batch - 1),)`` as marginal scores);
+        ``"shuffle"``: one derangement of v as marginal pairs ``(batch,)``.
         """
         if self.marginal == "exact":
-            all_scores = self.critic.class_scores(u)
-            joint = all_scores.gather(1, v.unsqueeze(1)).squeeze(1)
-            # mean over (batch, C) of exp(T + log(C p_c)) = (1/B) sum_k sum_c p_c exp T(u_k, c)
-            c = all_scores.shape[1]
-            return joint, all_scores + torch.log(c * self.prior.clamp_min(1e-30))
+            classes = self.critic.class_scores(u)
+            return Scores(classes.gather(1, v.unsqueeze(1)).squeeze(1), classes=classes,
+                          prior=self.prior)
         if self.marginal == "all":
-            p = self.critic.pair_scores(u, v)
-            return p.diagonal(), _off_diagonal(p)
-        return self.critic.scores(u, v), self.critic.scores(u, v[derangement(v.shape[0], v.device)])
+            p = self._matrix(u, v)
+            if self.spec.pairs == "matrix":
+                return Scores(p.diagonal(), matrix=p)
+            return Scores(p.diagonal(), marginal=_off_diagonal(p), matrix=p)
+        return Scores(self.critic.scores(u, v),
+                      marginal=self.critic.scores(u, v[derangement(v.shape[0], v.device)]))
 
     def value(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """The plain bound on this batch (nats), shape ``()``; differentiable."""
-        if self.bound == "infonce" and self.marginal == "exact":
-            all_scores = self.critic.class_scores(u)
-            joint = all_scores.gather(1, v.unsqueeze(1)).squeeze(1)
-            return bounds.infonce_known_marginal(joint, all_scores, self.prior)
-        if self.bound == "infonce":
-            p = self.critic.pair_scores(u, v)
-            return bounds.infonce_bound(p.T if self.infonce_over == "u" else p)
-        joint, marg = self.scores(u, v)
-        return bounds.BOUNDS[self.bound](joint, marg)
+        return self.spec.batch(self.batch_scores(u, v))
+
+    def row_terms(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Per-row terms ``(batch,)`` of the bound on this batch; their mean is the bound (nats).
+
+        Marginal ``"shuffle"`` is reported on all off-diagonal pairs (same bound, less variance).
+        """
+        if self.marginal == "exact":
+            return self.spec.rows(self.batch_scores(u, v))
+        p = self._matrix(u, v)
+        return self.spec.rows(Scores(p.diagonal(), matrix=p))
 
     def objective(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(surrogate to maximise, plain bound value)`` on this batch.
 
-        For ``dv`` with an EMA, the surrogate's gradient is MINE's corrected
-        gradient; otherwise the surrogate is the bound itself.
+        For DV with an EMA, the surrogate's gradient is MINE's corrected gradient; for a bound
+        with its own training surrogate (``Bound.train``), that; otherwise the bound itself.
         """
-        if self.bound == "infonce" or self.ema is None:
-            v_ = self.value(u, v)
-            return v_, v_
-        joint, marg = self.scores(u, v)
-        return mine_surrogate(joint, marg, self.ema), bounds.dv_bound(joint, marg)
+        s = self.batch_scores(u, v)
+        value = self.spec.batch(s)
+        if self.ema is not None:
+            return mine_surrogate(s.joint, self.spec.marginal_term(s), self.ema), value
+        return (value if self.spec.train is None else self.spec.train(s)), value

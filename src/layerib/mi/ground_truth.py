@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 from layerib.errors import ConfigError
+from layerib.mi.channel import GaussianChannel
 
 _PILOT_DRAWS = 256       # independent extra draws (pairs sharing i) that fit the control coefficient
 _CONTROL_MAX_DIM = 4096  # the Gaussian control variate is used for d <= min(this, n_samples)
@@ -89,7 +90,7 @@ def linear_gaussian_mi(W: torch.Tensor, cov_x: torch.Tensor, noise_var: float) -
     Raises:
         ConfigError: bad ``noise_var``, shapes disagree, or ``cov_x`` is not symmetric PSD.
     """
-    s2 = _check_noise_var(noise_var)
+    s2 = GaussianChannel.check(noise_var)
     w, sx = torch.as_tensor(W, dtype=torch.float64), torch.as_tensor(cov_x, dtype=torch.float64)
     if w.dim() != 2 or sx.shape != (w.shape[1], w.shape[1]):
         raise ConfigError(f"W {tuple(w.shape)}, cov_x {tuple(sx.shape)}: need (d_out, d_in), (d_in, d_in)")
@@ -135,7 +136,7 @@ def mixture_mi(features: torch.Tensor, noise_var: float, n_samples: int = 4096,
     Raises:
         ConfigError: bad ``noise_var``, ``features``, ``n_samples`` or ``batch_size``.
     """
-    s2, feats = _check_noise_var(noise_var), _check_features(features)
+    s2, feats = GaussianChannel.check(noise_var), _check_features(features)
     if n_samples < 2 or (batch_size is not None and batch_size < 1):
         raise ConfigError(f"n_samples={n_samples}, batch_size={batch_size}: need >= 2 and >= 1 (or None)")
     n = feats.shape[0]
@@ -226,10 +227,10 @@ class _Mixture:
 def _evaluate(mix: _Mixture, rows: torch.Tensor, generator: torch.Generator | None,
               batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrand ``f`` and zero-mean control ``h``, each ``(R,)``, at input rows ``rows`` ``(R,)``."""
-    fs, hs = [], []
+    fs, hs, channel = [], [], GaussianChannel(mix.s2)
     for k in mix.inverse[rows].split(batch_size):
-        eps = torch.empty((len(k), mix.points.shape[1]), dtype=torch.float64,
-                          device=mix.points.device).normal_(std=math.sqrt(mix.s2), generator=generator)
+        eps = channel.sample(torch.empty((len(k), mix.points.shape[1]), dtype=torch.float64,
+                                             device=mix.points.device), generator)
         fs.append(_log_ratio(mix, k, eps))
         hs.append(mix.control(k, eps) if mix.chol is not None else torch.zeros_like(fs[-1]))
     return torch.cat(fs), torch.cat(hs)
@@ -277,7 +278,7 @@ def kde_mi_bounds(features: torch.Tensor, noise_var: float, block_size: int = 10
     Raises:
         ConfigError: bad ``noise_var``, ``features`` or ``block_size``.
     """
-    s2 = _check_noise_var(noise_var)
+    s2 = GaussianChannel.check(noise_var)
     points, weights, _ = _distinct_rows(_check_features(features))
     if block_size < 1:
         raise ConfigError(f"block_size={block_size} must be >= 1")
@@ -321,13 +322,6 @@ def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
     if int(info) != 0:
         raise ConfigError(f"{name} {tuple(cov.shape)} is not a positive-definite square matrix; pass a covariance")
     return chol
-
-
-def _check_noise_var(noise_var: float) -> float:
-    s2 = float(noise_var)
-    if not (math.isfinite(s2) and s2 > 0.0):
-        raise ConfigError(f"noise_var={noise_var} must be finite and > 0; pass the noise variance sigma^2")
-    return s2
 
 
 def _check_features(features: torch.Tensor) -> torch.Tensor:

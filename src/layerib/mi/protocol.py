@@ -17,29 +17,26 @@ from typing import Callable
 
 import torch
 
-from layerib.utils.optim import adam
-from layerib.errors import NumericalError
+from layerib.mi.channel import GaussianChannel
 from layerib.mi.estimators import MIEstimator
+from layerib.mi.fit import check_finite, fit_critic
 from layerib.mi.result import MIResult  # re-exported: the one result type
 
 __all__ = ["MIResult", "heldout_estimate", "train_estimator", "reported_estimate",
            "shuffled_baseline", "reporting_estimator", "steps_to_epochs", "check_finite"]
 
 
-def _noisy(v: torch.Tensor, noise_var: float | None, g: torch.Generator | None) -> torch.Tensor:
-    if noise_var is None:
-        return v
-    eps = torch.randn(v.shape, generator=g, device=v.device, dtype=v.dtype)
-    return v + math.sqrt(noise_var) * eps
+def _channel(noise_var: float | None) -> GaussianChannel | None:
+    return None if noise_var is None else GaussianChannel(noise_var)
 
 
-def _batch_values(est: MIEstimator, u, v, batch_size, noise_var, g, shuffle: bool = False) -> torch.Tensor:
+def _batch_values(est: MIEstimator, u, v, batch_size, channel, g, shuffle: bool = False) -> torch.Tensor:
     n = (len(u) // batch_size) * batch_size
     order = torch.randperm(len(u), generator=g, device=u.device)[:n] if shuffle else None
     out = []
     for s in range(0, n, batch_size):
         idx = order[s:s + batch_size] if shuffle else slice(s, s + batch_size)
-        out.append(est.value(u[idx], _noisy(v[idx], noise_var, g)))
+        out.append(est.value(u[idx], v[idx] if channel is None else channel.add(v[idx], g)))
     return torch.stack(out)
 
 
@@ -76,10 +73,11 @@ def heldout_estimate(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, batch_s
                          "use a smaller batch size or more samples")
     if passes < 1:
         raise ValueError(f"passes={passes} must be >= 1")
+    channel = _channel(noise_var)
     g = torch.Generator(device=u.device).manual_seed(seed)
     was_training = est.training
     est.eval()
-    vals = torch.cat([_batch_values(est, u, v, batch_size, noise_var, g, shuffle)
+    vals = torch.cat([_batch_values(est, u, v, batch_size, channel, g, shuffle)
                       for _ in range(passes)])
     est.train(was_training)
     value = float(vals.mean())
@@ -93,7 +91,7 @@ def heldout_estimate(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, batch_s
 def train_estimator(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, *, epochs: int,
                     batch_size: int, lr: float = 1e-3, noise_var: float | None = None,
                     seed: int = 0, grad_clip: float | None = None) -> list[float]:
-    """Fit the estimator's critic on fixed samples by maximising its training objective.
+    """Fit the estimator's critic on fixed samples for whole epochs (:func:`~layerib.mi.fit.fit_critic`).
 
     Args:
         est: the estimator to train (in place).
@@ -108,45 +106,9 @@ def train_estimator(est: MIEstimator, u: torch.Tensor, v: torch.Tensor, *, epoch
         NumericalError: the bound, its surrogate or the critic's weights became non-finite
             (named with the bound and the step; e.g. NWJ's ``exp`` on heavy-tailed data).
     """
-    g = torch.Generator(device=u.device).manual_seed(seed)
-    opt = adam(est.parameters(), lr=lr)
-    history = []
-    n = len(u)
-    bs = min(batch_size, n)
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=g, device=u.device)
-        for s in range(0, n - bs + 1, bs):
-            idx = perm[s:s + bs]
-            surrogate, value = est.objective(u[idx], _noisy(v[idx], noise_var, g))
-            check_finite(est, len(history), surrogate, value)
-            opt.zero_grad(set_to_none=True)
-            (-surrogate).backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(est.parameters(), grad_clip)
-            opt.step()
-            history.append(float(value.detach()))
-    check_finite(est, len(history), weights=True)
-    return history
-
-
-def check_finite(est: MIEstimator, step: int, *values: torch.Tensor, weights: bool = False) -> None:
-    """Raise :class:`NumericalError` if a training value (or, with ``weights``, a critic weight)
-    is not finite. Non-finite weights give non-finite values at the next step, so checking
-    the values every step and the weights now and then misses nothing.
-
-    Args:
-        est: the estimator being trained (its ``bound`` names the culprit).
-        step: the training step, for the message.
-        values: scalar tensors of this step (surrogate, plain bound).
-        weights: also check every parameter.
-    """
-    bad = [float(v.detach()) for v in values if not torch.isfinite(v.detach()).all()]
-    if not bad and not (weights and not all(torch.isfinite(p).all() for p in est.parameters())):
-        return
-    what = f"value {bad[0]}" if bad else "critic weights"
-    raise NumericalError(f"{est.bound} bound: {what} not finite at training step {step}; "
-                         "use bound='dv' or 'infonce' (NWJ's exp overflows on heavy tails) "
-                         "or a lower learning rate")
+    bs = min(batch_size, len(u))
+    return fit_critic(est, u, v, steps=epochs * (len(u) // bs), batch_size=batch_size, lr=lr,
+                      channel=_channel(noise_var), seed=seed, grad_clip=grad_clip).history
 
 
 def steps_to_epochs(steps: int, n: int, batch_size: int) -> int:

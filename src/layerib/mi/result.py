@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from layerib.mi.bounds import BOUNDS
+
 #: How far below ln B an InfoNCE value counts as saturated (nats). InfoNCE cannot exceed
 #: ln B; with the optimal critic it is about ``I - log(1 + (B - 1) exp(-I))`` below the
 #: truth, which is already 0.3 nats short at ``I = ln B - 1``.
@@ -90,7 +92,8 @@ class MIResult:
         v = self.value
         set_ = object.__setattr__
         set_(self, "exceeds_ln_batch", bool(self.exceeds_ln_batch or v > self.ln_batch))
-        set_(self, "saturated", bool(self.bound == "infonce" and self.critic != "heads"
+        capped = self.bound in BOUNDS and BOUNDS[self.bound].capped_at_ln_b
+        set_(self, "saturated", bool(capped and self.critic != "heads"
                                      and v > self.ln_batch - SATURATION_MARGIN))
         set_(self, "negative", bool(v < 0))
         set_(self, "below_baseline", bool(self.shuffled is not None and v < self.shuffled))

@@ -8,7 +8,7 @@ protocol of the trainer's final report and of :func:`layerib.measure_layers`: cr
 on the training features (split into training and validation rows, early stopping on the
 validation bound, several restarts), the value on the held-out features with a 95 %
 interval over test rows and restarts, a shuffled-pairs baseline and flags. A named
-critic/bound pair that :data:`~layerib.mi.estimate_settings.CANDIDATES` registers (e.g.
+critic/bound pair that :data:`~layerib.mi.settings.CANDIDATES` registers (e.g.
 ``mixture``/``dv``, ``gaussian``/``infonce``, ``concat``/``dv``) runs the same protocol with
 that one candidate; the rest (the ``mine`` critic on the images, NWJ for labels, and noise
 variance 0) are trained and reported by the held-out-batch recipes of :mod:`layerib.mi.recipes`
@@ -25,7 +25,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -34,9 +34,10 @@ from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, DataError, RunDirError
 from layerib.mi.estimate import estimate_mi
-from layerib.mi.estimate_settings import CANDIDATES
+from layerib.mi.channel import GaussianChannel
+from layerib.mi.settings import CANDIDATES, EstimatorSettings
 from layerib.mi.ground_truth import mixture_mi
-from layerib.mi.recipes import CriticSettings, check_names, estimate_x, estimate_y
+from layerib.mi.recipes import RECIPE_SETTINGS, check_names, estimate_x, estimate_y
 from layerib.models.layered import LayeredNet
 from layerib.models.mlp import mlp
 from layerib.runs.folder import atomic_write_json, versions
@@ -60,7 +61,7 @@ class EstimateConfig:
     n_train: int = 10000              # at most this many training-split images fit the critics
     n_test: int = 10000               # at most this many test-split images: held-out set and truth
     mc_samples: int = 4096            # Monte-Carlo samples of the truth
-    critic: CriticSettings = field(default_factory=CriticSettings)  # training and reporting
+    critic: EstimatorSettings = RECIPE_SETTINGS  # training and reporting (the recipes' values)
     data_root: str | None = None      # folder holding MNIST/raw; None: the run's, $LAYERIB_DATA_ROOT or a cache
     download: bool = True             # fetch missing MNIST files
 
@@ -69,8 +70,7 @@ class EstimateConfig:
         if not self.x_critics and not self.estimate_y:
             raise ConfigError("nothing to estimate: give at least one critic or keep I(Y;L)")
         for v in self.noise_vars or ():
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ConfigError(f"noise variance {v!r} must be a finite number >= 0")
+            GaussianChannel.check(v, zero_ok=True)  # 0: no noise (the recipes' H(L))
         for name in ("n_train", "n_test", "mc_samples"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= 2):
@@ -307,7 +307,7 @@ def _named(bounds) -> tuple[str, ...]:
     return tuple(dict.fromkeys("dv" if b == "auto" else b for b in bounds))
 
 
-def _options(s: CriticSettings) -> dict:
+def _options(s: EstimatorSettings) -> dict:
     """:func:`estimate_mi` options from the critic settings (``steps`` and ``passes`` belong
     to the held-out-batch recipes: estimate_mi stops its critics early)."""
     return dict(eval_batch_size=s.batch_size, hidden=s.hidden, n_centers=s.n_centers, lr=s.lr,
