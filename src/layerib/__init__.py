@@ -15,6 +15,11 @@ The public API (imported on first use, so ``import layerib`` stays cheap):
   integer labels; ``noise_var=`` for I(X; X + eps)), with a validated critic, an interval
   and flags.
 * :class:`MIResult`: an MI estimate with its interval, batch size, ln B and flags.
+* :class:`LayerwiseTrainer`, :class:`EndToEndCE`: the trainers behind ``train_layerwise``
+  and ``layerib train``, as objects (``.fit(train, test, callbacks=...)``).
+* :class:`Callback`: the trainers' callback protocol (``on_step``, ``on_eval``,
+  ``on_stage_end``, state for resume); :class:`TensorBoardCallback` is one (optional
+  ``tensorboard`` dependency).
 """
 
 __version__ = "0.2.0"
@@ -24,6 +29,8 @@ _EXPORTS = {
     "measure_layers": "layerib.api.measure", "LayerMI": "layerib.api.result",
     "InfoPlaneRecorder": "layerib.ib.infoplane", "TrainConfig": "layerib.config",
     "MIResult": "layerib.mi.protocol", "estimate_mi": "layerib.mi.estimate",
+    "LayerwiseTrainer": "layerib.ib.trainers", "EndToEndCE": "layerib.ib.trainers",
+    "Callback": "layerib.ib.callbacks", "TensorBoardCallback": "layerib.ib.callbacks",
 }
 __all__ = sorted(_EXPORTS)
 
