@@ -206,7 +206,9 @@ def run(out: str | Path, *, setting: str, preset: str = "default", data_root: st
         What ``claim.json`` holds: ``experiment, setting, label, budget, grids, base,
         tune_fraction, tune_seeds, test_seeds, validation`` (``"method/tag"`` -> accuracy
         fractions per tuning seed), ``chosen`` (method -> setting), ``cells`` (per method
-        the test accuracies in %), ``paired`` (IB - iy and IB - CE), ``wall_seconds``, ``argv``.
+        the test accuracies in %), ``paired`` (IB - iy and IB - CE), ``summary`` (one line
+        per contrast), ``run_seconds`` (the runs' training time, summed), ``wall_seconds``
+        (this call), ``argv`` (``argv[0]`` the program).
 
     Raises:
         ConfigError: an unknown setting or preset, a seed given, or an unfair setting.
@@ -234,22 +236,20 @@ def run(out: str | Path, *, setting: str, preset: str = "default", data_root: st
             shutil.rmtree(out / phase, ignore_errors=True)
     validation, chosen, tuned = {}, {}, {}
     for m in METHODS:
-        spec = tuning_spec(s, m, base)
-        _sweep(spec, out / "tune" / m, workers, progress)
-        tuned[m] = _by_setting(spec, out / "tune" / m)
-        scores = {tag(g): [outside_subset_accuracy(tuned[m][(tag(g), k)], data_root)["val_accuracy"]
-                           for k in s.tune_seeds] for g in s.grids[m]}
+        tuned[m], scores = _tune(s, m, base, out, workers, progress)
         validation.update({f"{m}/{t}": v for t, v in scores.items()})
         best = select(scores)
         chosen[m] = next(g for g in s.grids[m] if tag(g) == best)
     cells = [_test_cell(s, setting, m, chosen[m], base, tuned[m], out, workers, progress)
              for m in METHODS]
+    runs = {f for m in METHODS for f in tuned[m].values()} | {out / r for c in cells for r in c["runs"]}
     table = {"experiment": "claim", "setting": setting, "label": s.label, "budget": s.budget,
              "grids": {m: list(g) for m, g in s.grids.items()}, "base": dict(s.base),
              "tune_fraction": s.tuning_fraction, "tune_seeds": list(s.tune_seeds),
              "test_seeds": list(s.test_seeds), "validation": validation, "chosen": chosen,
              "cells": cells,
              "paired": paired_differences(cells, cells, labels={setting: s.label}),
+             "run_seconds": sum(_result(f)["wall_seconds"] for f in runs),
              "wall_seconds": time.perf_counter() - t0, "argv": list(argv or [])}
     table["summary"] = [f"{d['label']} {d['contrast']}: {_num(d['mean_percent'])} points "
                         f"[{_num(d['low_percent'])}, {_num(d['high_percent'])}], {d['verdict']}"
@@ -257,6 +257,17 @@ def run(out: str | Path, *, setting: str, preset: str = "default", data_root: st
     atomic_write_json(out / "claim.json", table)
     atomic_write_text(out / "claim.md", render_markdown(table))
     return table
+
+
+def _tune(s: ClaimSetting, method: str, base: dict, out: Path, workers: int,
+          progress: bool) -> tuple[dict, dict[str, list[float]]]:
+    """Run one method's tuning sweep; ``(folders by (tag, seed), validation accuracies by tag)``."""
+    spec = tuning_spec(s, method, base)
+    _sweep(spec, out / "tune" / method, workers, progress)
+    folders = _by_setting(spec, out / "tune" / method)
+    scores = {tag(g): [outside_subset_accuracy(folders[(tag(g), k)], base.get("data_root"))
+                       ["val_accuracy"] for k in s.tune_seeds] for g in s.grids[method]}
+    return folders, scores
 
 
 def _test_cell(s: ClaimSetting, name: str, method: str, chosen: dict, base: dict,
@@ -309,7 +320,8 @@ def render_markdown(table: dict) -> str:
                      f"| {statistics.fmean(acc):.2f} | {statistics.stdev(acc):.2f} |")
     lines += paired_markdown(table["paired"], "Paired differences (test accuracy points, 95 % "
                                               "Student-t interval)")
+    lines += ["", f"Training time: {table['run_seconds']:.0f} s summed over the study's runs "
+                  f"(each one thread); this invocation took {table['wall_seconds']:.0f} s."]
     if table["argv"]:
-        lines += ["", f"Command: `{' '.join(table['argv'])}`; wall time "
-                      f"{table['wall_seconds']:.0f} s (this invocation)."]
+        lines += ["", f"Command: `layerib {' '.join(table['argv'][1:])}`"]
     return "\n".join(lines) + "\n"
