@@ -48,7 +48,13 @@ METHODS = ("ib", "iy", "ce")
 
 @dataclass(frozen=True)
 class ClaimSetting:
-    """One data setting of the claim study: data, net, schedule, tuning grids and seeds."""
+    """One data setting of the claim study: data, net, schedule, tuning grids and seeds.
+
+    Example:
+        >>> s = SETTINGS["digits"]
+        >>> s.budget, s.train_fraction, s.tuning_fraction
+        (12, 1.0, 0.75)
+    """
 
     label: str             # the row label in the tables, e.g. "MNIST 1%"
     base: dict             # TrainConfig keys of every run (dataset, train_fraction, net, schedule)
@@ -133,19 +139,37 @@ SETTINGS: dict[str, ClaimSetting] = {
 
 
 def tag(setting: dict) -> str:
-    """A grid setting as a short label, e.g. ``beta0.001_noise_var100``."""
+    """A grid setting as a short label.
+
+    Example:
+        >>> tag({"beta": 1e-3, "noise_var": 100.0})
+        'beta0.001_noise_var100'
+    """
     return "_".join(f"{k}{v:g}" for k, v in setting.items())
 
 
 def tuning_spec(s: ClaimSetting, method: str, base: dict) -> SweepSpec:
-    """The tuning sweep of one method: every setting of its grid at every tuning seed."""
+    """The tuning sweep of one method: every setting of its grid at every tuning seed.
+
+    ``base`` adds run-wide keys (``data_root``, ``download``, ``device``).
+
+    Example:
+        >>> len(expand(tuning_spec(SETTINGS["mnist1"], "ib", {})))
+        18
+    """
     return SweepSpec(base={**s.base, **base, "method": method, "train_fraction": s.tuning_fraction},
                      grids=tuple({**{k: [v] for k, v in g.items()}, "seed": list(s.tune_seeds)}
                                  for g in s.grids[method]))
 
 
 def seeds_to_test(s: ClaimSetting) -> tuple[int, ...]:
-    """Test seeds not already run by the tuning (the tuning reuses the test subset)."""
+    """Test seeds not already run by the tuning (a subset setting's tuning runs are its
+    test runs at the tuning seeds; a whole-set setting's tuning runs train on less).
+
+    Example:
+        >>> seeds_to_test(SETTINGS["mnist1"]), seeds_to_test(SETTINGS["mnist100"])
+        ((3, 4), (0, 1, 2, 3, 4))
+    """
     reused = s.tune_seeds if s.tune_fraction is None else ()
     return tuple(k for k in s.test_seeds if k not in reused)
 
