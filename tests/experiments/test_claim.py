@@ -106,6 +106,23 @@ def test_the_choice_never_reads_test_labels_or_test_accuracies(study, tmp_path):
     assert again["validation"] == table["validation"] and again["chosen"] == table["chosen"]
 
 
+def test_force_deletes_the_runs_before_training_again(study, tmp_path, monkeypatch):
+    root, done, table = study
+    out = tmp_path / "study"
+    shutil.copytree(done, out)
+
+    class Stop(Exception):
+        pass
+
+    def first_sweep(spec, folder, workers, progress):  # the first sweep finds no earlier run
+        assert not (out / "tune").exists() and not (out / "test").exists()
+        raise Stop
+
+    monkeypatch.setattr(claim, "_sweep", first_sweep)
+    with pytest.raises(Stop):
+        claim.run(out, setting="tiny", data_root=str(root), force=True)
+
+
 def test_select_takes_the_best_mean_and_the_first_of_equals():
     assert claim.select({"a": [0.5, 0.9], "b": [0.8, 0.7], "c": [0.75, 0.75]}) == "b"
     assert claim.select({"x": [0.6], "y": [0.6]}) == "x"
