@@ -13,7 +13,7 @@ from layerib.data.cifar10 import CIFAR10_CLASSES
 from layerib.data.registry import DATASETS, check_dataset_name, dataset_forms, load_dataset
 from layerib.errors import ConfigError, DataError
 
-FORMS = "mnist, fashion-mnist, kmnist, cifar10, cifar100, folder:PATH, npz:PATH"
+FORMS = "mnist, fashion-mnist, kmnist, cifar10, cifar100, digits, folder:PATH, npz:PATH"
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,7 @@ def cache_home(tmp_path, monkeypatch):
 
 
 def test_registered_names_and_forms():
-    assert list(DATASETS) == ["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100"]
+    assert list(DATASETS) == ["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "digits"]
     assert ", ".join(dataset_forms()) == FORMS
     for name in (*DATASETS, "folder:/data/x", "npz:rel/set.npz", "folder:C:/x"):
         check_dataset_name(name)

@@ -1,7 +1,7 @@
 """Validation accuracy of a subset run on the training images it never saw.
 
-A run on a fraction of MNIST's training set (``--train-fraction 0.01``: the paper's
-600 images) leaves the other 59400 training images unseen: a validation set from the
+A run on a fraction of a training set (MNIST with ``--train-fraction 0.01``: the paper's
+600 images) leaves the other training images (59400) unseen: a validation set from the
 same distribution as the training subset, disjoint from it and from the test set. This
 is how the Table 1 preset's MNIST 1 % schedule was chosen (docs/results/table1.md, early_stopping.md): settings
 are compared by this accuracy, never by the test accuracy.
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from layerib.analysis.runs import read_json
-from layerib.data.mnist import load_mnist
+from layerib.data.registry import load_dataset
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, RunDirError
 from layerib.runs.estimation import load_run
@@ -23,7 +23,7 @@ from layerib.runs.estimation import load_run
 @torch.inference_mode()
 def outside_subset_accuracy(run_dir: str | Path, data_root: str | None = None,
                             chunk: int = 8192) -> dict:
-    """Accuracy of a finished MNIST run on the training images outside its subset.
+    """Accuracy of a finished run on the training images outside its subset.
 
     The subset is re-drawn exactly as training drew it
     (:func:`layerib.data.subsets.stratified_subset` with the run's fraction and seed);
@@ -32,7 +32,7 @@ def outside_subset_accuracy(run_dir: str | Path, data_root: str | None = None,
 
     Args:
         run_dir: a finished run folder of ``layerib train`` (``model.pt``, ``result.json``).
-        data_root: folder holding ``MNIST/raw`` (None: ``$LAYERIB_DATA_ROOT`` or the cache).
+        data_root: folder holding the run's data set (None: ``$LAYERIB_DATA_ROOT`` or the cache).
 
     Returns:
         ``{"run", "method", "seed", "train_fraction", "n_val", "val_accuracy",
@@ -40,7 +40,7 @@ def outside_subset_accuracy(run_dir: str | Path, data_root: str | None = None,
 
     Raises:
         RunDirError: no finished run in ``run_dir`` (missing or unreadable files).
-        ConfigError: the run is not on MNIST, or used the whole training set (nothing unseen).
+        ConfigError: the run used the whole training set (nothing unseen).
     """
     run_dir = Path(run_dir)
     result = read_json(run_dir / "result.json")
@@ -57,7 +57,8 @@ def outside_subset_accuracy(run_dir: str | Path, data_root: str | None = None,
         w = state["head"]["weight"]
         head = torch.nn.Linear(w.shape[1], w.shape[0])
         head.load_state_dict(state["head"])
-    train = load_mnist(data_root, "train", download=False)
+    train = load_dataset(cfg["dataset"], "train", data_root=data_root, download=False,
+                         cifar_source=cfg.get("cifar_source", "auto"))
     unseen = torch.ones(len(train.labels), dtype=torch.bool)
     unseen[stratified_subset(train.labels, fraction, cfg["seed"])] = False
     x, y = train.images[unseen], train.labels[unseen]

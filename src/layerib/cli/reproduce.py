@@ -35,6 +35,11 @@ def add(sub) -> None:
                    help="table1 only: train the layer-wise cells (iy, ib) with this estimator "
                         "bundle (paper: MINE, the MLP AA-MINE critic, DV, alternating updates) "
                         "and write a second table, table1-estimators-NAME.md, beside ours")
+    p.add_argument("--setting", default=None,
+                   help="claim only (required): the data setting, e.g. mnist1, digits, tiny "
+                        "(layerib.experiments.claim.SETTINGS)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="claim only: runs side by side, one thread each (default 1)")
     p.add_argument("--force", action="store_true", help="overwrite a finished reproduction")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -43,14 +48,20 @@ def run(args) -> int:
     """Run the chosen reproduction; print its summary lines; exit status 0.
 
     Raises:
-        ConfigError: ``--seeds`` or ``--estimators`` given for a reproduction other than table1.
+        ConfigError: ``--seeds`` or ``--estimators`` given for a reproduction other than
+            table1, ``--setting`` or ``--workers`` for one other than claim, or claim
+            without ``--setting``.
     """
     kw = {}
-    for flag in ("seeds", "estimators"):
+    for flag, owner in (("seeds", "table1"), ("estimators", "table1"), ("setting", "claim"),
+                        ("workers", "claim")):
         if getattr(args, flag) is not None:
-            if args.name != "table1":
-                raise ConfigError(f"--{flag} applies to table1 only, not {args.name}")
+            if args.name != owner:
+                raise ConfigError(f"--{flag} applies to {owner} only, not {args.name}")
             kw[flag] = getattr(args, flag)
+    if args.name == "claim" and args.setting is None:
+        raise ConfigError("reproduce claim needs --setting NAME, e.g. --setting mnist1 "
+                          "(tiny: a seconds-long smoke test)")
     res = EXPERIMENTS[args.name](
         args.out, preset=args.preset, data_root=args.data_root,
         download=False if args.offline else None, device=args.device, seed=args.seed,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from layerib.data.cifar10 import load_cifar10, normalize_cifar10
 from layerib.data.cifar100 import load_cifar100
 from layerib.data.dataset import ImageDataset
+from layerib.data.digits import load_digits
 from layerib.data.fashion_mnist import load_fashion_mnist
 from layerib.data.folder import load_image_folder
 from layerib.data.kmnist import load_kmnist
@@ -64,6 +65,7 @@ DATASETS: dict[str, Callable[[LoadRequest], ImageDataset]] = {
     "kmnist": lambda r: load_kmnist(r.data_root, r.split, r.download),
     "cifar10": _cifar10,
     "cifar100": lambda r: load_cifar100(r.data_root, r.split, r.download),
+    "digits": lambda r: load_digits(r.split),  # scikit-learn's bundled 8x8 digits, fixed split
 }
 #: prefix -> loader of ``prefix:PATH`` (PATH relative to the working folder or absolute).
 PATH_KINDS: dict[str, Callable[[str, LoadRequest], ImageDataset]] = {

@@ -7,7 +7,8 @@ numbers beside ours). Every runner takes the same keyword arguments::
     run(out, *, preset="default", data_root=None, download=None, device=None,
         seed=None, force=False, progress=False, argv=None) -> dict
 
-(``table1`` also takes ``seeds``, the number of seeds.)
+(``table1`` also takes ``seeds``, the number of seeds; ``claim`` requires ``setting``,
+the data setting, and takes ``workers``.)
 
 ``preset`` names a settings bundle of that experiment (``"quick"`` is a
 seconds-long smoke test on any data; an unknown name is a ConfigError);
@@ -19,6 +20,11 @@ their modules lazily, so listing the registry costs nothing.
 from __future__ import annotations
 
 from typing import Callable
+
+
+def _claim(out, **kw) -> dict:
+    from layerib.experiments.claim import run
+    return run(out, **kw)
 
 
 def _fig1(out, **kw) -> dict:
@@ -48,6 +54,7 @@ def _table1(out, **kw) -> dict:
 
 #: name -> runner (see the module doc for the shared signature).
 EXPERIMENTS: dict[str, Callable[..., dict]] = {
+    "claim": _claim,          # does the bottleneck help? ib vs iy and ce, tuned alike, per --setting
     "fig1": _fig1,            # I(X; L_3 + eps) vs noise variance: MINE, AA-MINE and the Monte-Carlo truth
     "fig3": _fig3,            # t-SNE of layer 1 at beta = 1e2 and 1e-3, with quantisation measures
     "ibcurve": _ibcurve,      # test accuracy and per-layer MI against beta (sweep over seeds), CE baseline

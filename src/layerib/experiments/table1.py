@@ -342,7 +342,8 @@ CONTRASTS = (("ib", "iy"), ("ib", "ce"))
 
 def paired_differences(cells: list[dict], reference: list[dict], *,
                        pairs: tuple[tuple[str, str], ...] = CONTRASTS,
-                       name: str = "{a} - {b}", level: float = 0.95) -> list[dict]:
+                       name: str = "{a} - {b}", level: float = 0.95,
+                       labels: dict[str, str] | None = None) -> list[dict]:
     """Paired test-accuracy differences, in points, with Student-t confidence intervals.
 
     For each data setting and each pair ``(a, b)`` of methods, the seeds run in both
@@ -359,6 +360,7 @@ def paired_differences(cells: list[dict], reference: list[dict], *,
         pairs: ``(method in cells, method in reference)``; default :data:`CONTRASTS`
             (IB - iy and IB - CE).
         name: the row's ``contrast`` label, formatted with ``a`` and ``b``.
+        labels: data setting -> its label, in row order (None: :data:`SETTINGS`'s).
 
     Returns:
         One dict per (setting, pair): ``setting, label, contrast, seeds, n,
@@ -369,7 +371,8 @@ def paired_differences(cells: list[dict], reference: list[dict], *,
     by_a = {(c["setting"], c["method"]): c for c in cells}
     by_b = {(c["setting"], c["method"]): c for c in reference}
     out = []
-    for setting, (_, _, label) in SETTINGS.items():
+    labels = labels if labels is not None else {s: lab for s, (_, _, lab) in SETTINGS.items()}
+    for setting, label in labels.items():
         for a_m, b_m in pairs:
             a, b = by_a.get((setting, a_m)), by_b.get((setting, b_m))
             if a is None or b is None:
