@@ -60,7 +60,7 @@ class TrainConfig:
     """
 
     # --- data
-    dataset: str = "mnist"            # data set: a registered name (mnist, fashion-mnist, kmnist, cifar10, cifar100) or folder:PATH / npz:PATH
+    dataset: str = "mnist"            # data set: a registered name (mnist, fashion-mnist, kmnist, cifar10, cifar100, digits) or folder:PATH / npz:PATH
     train_fraction: float = 1.0       # stratified seeded subset of the training set, in (0, 1]
     cifar_source: str = "auto"        # cifar10 copy: auto (python batches if present, else the JPEG zip/folder), batches, folder
     data_root: str | None = None      # folder holding the data sets (MNIST/raw, ...); None: $LAYERIB_DATA_ROOT or a cache
