@@ -10,9 +10,11 @@ from torch import nn
 from layerib.api.data import as_labelled
 from layerib.api.result import LayerMI, layer_mi_from_report
 from layerib.mi.channel import GaussianChannel
+from layerib.mi.rng import keeps_global_rng
 from layerib.models.taps import LayerTaps
 
 
+@keeps_global_rng
 def measure_layers(model: nn.Module, data: Any, layers: Sequence[str], *, noise_var: float,
                    train_data: Any = None, seed: int = 0, labels: bool = True,
                    max_rows: int = 10000, **options) -> list[LayerMI]:

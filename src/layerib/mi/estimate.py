@@ -43,6 +43,7 @@ from layerib.mi.evaluation import heldout_terms, marginal_ess
 from layerib.mi.factory import make_estimator
 from layerib.mi.fit import Validation, fit_critic
 from layerib.mi.result import MIResult
+from layerib.mi.rng import keeps_global_rng, seed_init
 from layerib.mi.settings import AUTO, CANDIDATES, RECIPE_FIELDS, EstimatorSettings, settings_from_options
 from layerib.mi.transforms import MarginalMap
 
@@ -301,7 +302,7 @@ class _Problem:
             y = _Rows(y, derangement(self.n, generator=torch.Generator().manual_seed(seed + 5)))
         if critic in ("gauss", "gauss2"):
             return self._fit_gauss(name, critic, bound, tr, va, te, y, seed)
-        torch.manual_seed(seed)
+        seed_init(seed)  # the critic's initial weights (global CPU generator; kept by estimate_mi)
         u_tr, v_tr = self._rows(y, tr)  # each split's rows read per batch from self.x, self.y
         labels = "labels" in CRITICS[critic].kinds
         # the heads critic's prior starts uniform and is replaced by the training frequencies
@@ -428,6 +429,7 @@ def _interval(runs: list[_Run]) -> tuple[float, float, str]:
     return float(terms.mean()), math.sqrt(se_rows2 + se_train2), method
 
 
+@keeps_global_rng
 def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=None,
                 overwrite: bool = False, **options) -> MIResult:
     """I(X; Y) in nats from paired samples, by the protocol of this module.
