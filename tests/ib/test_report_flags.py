@@ -26,7 +26,10 @@ def test_off_truth_needs_the_interval_to_miss_the_truth():
     assert mi_flags(0.084, 0.047, LN_B, "dv", (0.070, 0.098), 0.002) == ["off_truth"]
     assert mi_flags(0.084, 0.047, LN_B, "dv", (0.070, 0.098), 0.012) == []  # 0.070 - 0.024 < 0.047
     assert mi_flags(0.30, 0.52, LN_B, "dv", (0.20, 0.40), 0.0) == ["off_truth"]
-    assert mi_flags(-31.4, 9.18, LN_B, "dv", (-60.0, 20.0), 0.1) == ["negative", "truth_beyond_ln_batch"]
+    # "negative" only when the interval lies below 0 (one holding 0 is consistent with an MI >= 0)
+    assert mi_flags(-31.4, 9.18, LN_B, "dv", (-60.0, 20.0), 0.1) == ["truth_beyond_ln_batch"]
+    assert mi_flags(-31.4, 9.18, LN_B, "dv", (-60.0, -2.0), 0.1) == ["negative", "truth_beyond_ln_batch"]
+    assert mi_flags(-0.002, 0.0, LN_B, "dv", (-0.006, 0.002), 0.0) == []
 
 
 def test_measure_layer_on_disk_rows_equals_tensors_and_leaves_the_callers_tensors(tmp_path,

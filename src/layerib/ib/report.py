@@ -41,7 +41,8 @@ HEAP_RELEASE_BYTES = 256 << 20
 
 def mi_flags(value: float, truth: float | None, ln_b: float, bound: str,
              interval: tuple[float, float] | None = None, truth_stderr: float = 0.0) -> list[str]:
-    """Flags of one reported I(X; L + eps) estimate (nats): ``non_finite``, ``negative``,
+    """Flags of one reported I(X; L + eps) estimate (nats): ``non_finite``, ``negative`` (the
+    95 % ``interval`` lies below 0; without one, the value does),
     ``exceeds_ln_batch``, ``saturated`` (InfoNCE within 1 % of ln B), ``off_truth`` (more than
     :data:`TRUTH_TOLERANCE` from a Monte-Carlo truth that is below ln B - 1, and, when the
     estimate's 95 % ``interval`` is given, that interval widened by two of the truth's
@@ -52,7 +53,7 @@ def mi_flags(value: float, truth: float | None, ln_b: float, bound: str,
     if not math.isfinite(value):
         return ["non_finite"]
     flags = []
-    if value < 0:
+    if (interval[1] if interval is not None else value) < 0:  # an interval holding 0: no flag
         flags.append("negative")
     if value > ln_b:
         flags.append("exceeds_ln_batch")
@@ -65,6 +66,50 @@ def mi_flags(value: float, truth: float | None, ln_b: float, bound: str,
                                       <= interval[1] + 2 * truth_stderr):
             flags.append("off_truth")
     return flags
+
+
+#: reason and remedy of each :func:`mi_flags` flag of an I(X; L + eps) estimate beside its
+#: Monte-Carlo truth (formatted by :func:`truth_flag_reasons`)
+TRUTH_FLAG_REASONS = {
+    "non_finite": "the neural estimate is not finite: read the Monte-Carlo value {truth:.3f}",
+    "negative": "the neural estimate's 95 % interval [{low:.3f}, {high:.3f}] lies below 0: the "
+                "critic failed; read the Monte-Carlo value {truth:.3f}",
+    "exceeds_ln_batch": "the neural estimate {value:.3f} > ln B = {ln_b:.2f} of its batches of "
+                        "B = {b}: batches that small cannot certify it; read the Monte-Carlo value",
+    "saturated": "InfoNCE estimate within 1 % of its ceiling ln B = {ln_b:.2f}: a lower bound only; "
+                 "read the Monte-Carlo value {truth:.3f}",
+    "off_truth": "the neural estimate {value:.3f} [{low:.3f}, {high:.3f}] misses the Monte-Carlo "
+                 "value {truth:.3f} +- {truth_se:.3f} (exact for these rows, paper Eq. 5) by more "
+                 "than 10 %: read the Monte-Carlo value; for a closer neural check pass more rows",
+    "truth_beyond_ln_batch": "noise variance too small for B: the Monte-Carlo value {truth:.3f} "
+                             "is within 1 nat of or above ln B = {ln_b:.2f} (B = {b}), which a "
+                             "neural estimate from batches of B rows cannot reach; read the "
+                             "Monte-Carlo value, or raise --noise-var (noise_var=) for a neural "
+                             "check",
+}
+
+
+def truth_flag_reasons(result, truth: float | None, truth_stderr: float = 0.0) -> dict[str, str]:
+    """:func:`mi_flags` of an I(X; L + eps) estimate against its Monte-Carlo truth (nats), each
+    with its reason and remedy (:data:`TRUTH_FLAG_REASONS`); the flags ``result`` (an
+    :class:`~layerib.mi.result.MIResult`) raises itself keep its own reasons.
+
+    The same checks run for every critic and bound, the defaults and named ones
+    (``layerib estimate --critics/--bounds``, ``candidates=(...)``).
+
+    Example:
+        >>> from layerib.mi.result import MIResult
+        >>> r = MIResult(value=1.744, stderr=0.02, shuffled=None, batch_size=512, ln_batch=6.24,
+        ...              n_points=2000, n_batches=4, noise_var=1.0, bound="dv", exceeds_ln_batch=False)
+        >>> list(truth_flag_reasons(r, 2.857, 0.01))
+        ['off_truth']
+    """
+    names = mi_flags(result.value, truth, result.ln_batch, result.bound, (result.low, result.high),
+                     truth_stderr)
+    fmt = dict(value=result.value, low=result.low, high=result.high, ln_b=result.ln_batch,
+               b=result.batch_size, truth=math.nan if truth is None else truth, truth_se=truth_stderr)
+    own = result.flags
+    return {k: own.get(k) or TRUTH_FLAG_REASONS[k].format(**fmt) for k in names}
 
 
 def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,

@@ -22,10 +22,12 @@ _REASONS = {
                         "reliably show more (McAllester & Stratos 2020); use more samples",
     "saturated": "InfoNCE value within {margin:g} nat of its ceiling ln B = {ln_batch:.2f}: "
                  "the truth may be much higher; a lower bound only",
-    "negative": "value < 0, which no MI is: no dependence found (the MI may be ~0) or the "
-                "critic failed; read it as 0 or less than the interval's upper end",
-    "below_baseline": "value {value:.3f} < shuffled-pairs baseline {shuffled:.3f}: the "
-                      "estimate does not separate dependence from independence",
+    "negative": "the 95 % interval [{low:.3f}, {high:.3f}] lies below 0, which no MI is: the "
+                "critic failed; read the MI as at most {high_0:.3f}, or try more rows or other "
+                "candidates",
+    "below_baseline": "the 95 % interval [{low:.3f}, {high:.3f}] lies below the shuffled-pairs "
+                      "baseline {shuffled:.3f}: the estimate does not separate dependence from "
+                      "independence; give more rows or read the MI as about 0",
     "exceeds_entropy": "value {value:.3f} > H(Y) = {entropy:.3f}, the held-out labels' entropy, "
                        "which no I(Y; L) exceeds: the critic over-fits or the class marginal is "
                        "off; read it as at most H(Y)",
@@ -57,7 +59,9 @@ class MIResult:
         restarts: critic restarts averaged into ``value``.
         candidates: ``(name, validation value, test value)`` of every critic/bound tried.
         saturated: InfoNCE within :data:`SATURATION_MARGIN` of ln B (a lower bound only).
-        negative: value < 0. below_baseline: value < ``shuffled``.
+        negative: the 95 % interval lies below 0 (``high < 0``). below_baseline: it lies
+            below ``shuffled`` (``high < shuffled``); an interval that holds 0 or the
+            baseline raises neither (independent data gives values of either sign).
         entropy: for discrete labels, H(Y) of the held-out labels (nats, plug-in), the
             ceiling of any I(Y; L); None otherwise. exceeds_entropy: value > ``entropy``.
         notes: extra one-line remarks (e.g. a candidate that failed numerically).
@@ -95,8 +99,9 @@ class MIResult:
         capped = self.bound in BOUNDS and BOUNDS[self.bound].capped_at_ln_b
         set_(self, "saturated", bool(capped and self.critic != "heads"
                                      and v > self.ln_batch - SATURATION_MARGIN))
-        set_(self, "negative", bool(v < 0))
-        set_(self, "below_baseline", bool(self.shuffled is not None and v < self.shuffled))
+        # an interval that holds 0 (or the baseline) is consistent with it: no flag
+        set_(self, "negative", bool(self.high < 0))
+        set_(self, "below_baseline", bool(self.shuffled is not None and self.high < self.shuffled))
         set_(self, "exceeds_entropy", bool(self.entropy is not None and v > self.entropy))
 
     @property
@@ -113,7 +118,8 @@ class MIResult:
     def flags(self) -> dict[str, str]:
         """Each raised flag with its one-line reason, e.g. ``{"negative": "value < 0 ..."}``."""
         fmt = dict(ln_batch=self.ln_batch, batch_size=self.batch_size, value=self.value,
-                   shuffled=self.shuffled, margin=SATURATION_MARGIN, entropy=self.entropy)
+                   shuffled=self.shuffled, margin=SATURATION_MARGIN, entropy=self.entropy,
+                   low=self.low, high=self.high, high_0=max(self.high, 0.0))
         return {name: text.format(**fmt) for name, text in _REASONS.items() if getattr(self, name)}
 
     @property

@@ -33,6 +33,7 @@ import torch
 from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, DataError, RunDirError
+from layerib.ib.report import truth_flag_reasons
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.channel import GaussianChannel
 from layerib.mi.settings import CANDIDATES, EstimatorSettings
@@ -278,8 +279,11 @@ def run_estimate(cfg: EstimateConfig, out: str | Path | None = None, *,
                 for bound in (("auto",) if critic == "auto" else _named(cfg.bounds)):
                     t = time.perf_counter()
                     r, protocol = _estimate_x(critic, bound, train, test, f_tr, f_te, nv, s, i)
+                    d = r.to_dict()  # every critic and bound: the same checks against the truth
+                    d["flags"] = {**d["flags"], **truth_flag_reasons(
+                        r, row["truth"]["value"], row["truth"]["stderr"])}
                     row["estimates"][critic if critic == "auto" else f"{critic}/{bound}"] = {
-                        **r.to_dict(), "protocol": protocol, "wall_seconds": time.perf_counter() - t}
+                        **d, "protocol": protocol, "wall_seconds": time.perf_counter() - t}
                 bar.update()
             entry["i_x"].append(row)
         for bound in cfg.bounds if cfg.estimate_y else ():
