@@ -1,4 +1,4 @@
-"""Per-layer MI report of a finished net, by :func:`layerib.estimate_mi`'s protocol, the truth beside it.
+"""Per-layer MI report of a finished net: the Monte-Carlo value first, :func:`layerib.estimate_mi` beside it.
 
 Each layer's I(Y; L_i) and I(X; L_i + eps) are measured the same way for every
 method and whatever estimators trained the net, so CE and IB nets are compared on
@@ -8,9 +8,11 @@ into training and validation rows, with early stopping on the validation bound,
 and reports the value on the test-set features, with an interval over test rows
 and critic restarts, a shuffled-pairs baseline and its flags. I(Y; L) uses the
 labels' exact class marginal; I(X; L + eps) the AA-MINE mixture critic under DV
-(Elad et al. 2019, Sec. 3). The Monte-Carlo ground truth of I(X; L_i + eps) for X
-uniform on the test set and the layer's output scale (RMS) are reported beside the
-estimate, with flags where the estimate is not to be trusted.
+(Elad et al. 2019, Sec. 3). For a deterministic net the Monte-Carlo value of
+I(X; L_i + eps) for X uniform on the test set (Eq. 5) is exact for that empirical input
+distribution, so it is the number reported first, with its Monte-Carlo error; the neural
+estimate is its cross-check, with the layer's output scale (RMS) and flags (each with a
+reason and a remedy) where the neural value is not to be trusted.
 """
 
 from __future__ import annotations
@@ -128,11 +130,15 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         **options: :class:`~layerib.mi.settings.EstimatorSettings` fields.
 
     Returns:
-        ``i_x_nats``, ``i_y_nats`` (None without labels), ``i_x``, ``i_y`` (their
-        :class:`MIResult` dicts), ``i_x_monte_carlo_nats`` / ``_stderr`` (for X uniform on
-        the test rows, :func:`~layerib.mi.ground_truth.mixture_mi`), ``output_rms`` of the
-        test features, ``noise_var``, ``batch_size`` (held-out B) and ``flags``:
-        :func:`mi_flags` of I(X; L + eps) plus the flags of both results (``i_y_`` prefixed).
+        ``i_x_monte_carlo_nats`` / ``_stderr``: the number to read for I(X; L + eps), the
+        Monte-Carlo value for X uniform on the test rows (exact for that empirical input
+        distribution up to its Monte-Carlo error; Elad et al. 2019, Eq. 5;
+        :func:`~layerib.mi.ground_truth.mixture_mi`), marked by ``i_x_first: "monte_carlo"``;
+        ``i_x_nats`` (the neural AA-MINE cross-check), ``i_y_nats`` (None without labels),
+        ``i_x``, ``i_y`` (their :class:`MIResult` dicts), ``output_rms`` of the test
+        features, ``noise_var``, ``batch_size`` (held-out B), ``flags``: :func:`mi_flags` of
+        I(X; L + eps) plus the flags of both results (``i_y_`` prefixed), and
+        ``flag_reasons``: each flag's one-line reason and remedy.
 
     Raises:
         ConfigError: too few rows to split (estimate_mi needs >= 16 per split), bad options.
@@ -176,13 +182,14 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
             ry = dataclasses.replace(ry, notes=ry.notes + note)
     del f, f_test
     release_free_memory()
-    flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound, (rx.low, rx.high), mc.stderr)
-    flags += [k for k in rx.flags if k not in flags]
-    flags += [f"i_y_{k}" for k in (ry.flags if ry is not None else ())]
+    reasons = {**truth_flag_reasons(rx, mc.value, mc.stderr),
+               **rx.flags}
+    reasons.update({f"i_y_{k}": v for k, v in (ry.flags.items() if ry is not None else ())})
     return {"width": width, "i_y_nats": None if ry is None else ry.value,
             "i_x_nats": rx.value, "i_x_monte_carlo_nats": mc.value,
-            "i_x_monte_carlo_stderr": mc.stderr, "batch_size": rx.batch_size,
-            "noise_var": noise_var, "output_rms": rms, "flags": flags,
+            "i_x_monte_carlo_stderr": mc.stderr, "i_x_first": "monte_carlo",
+            "batch_size": rx.batch_size, "noise_var": noise_var, "output_rms": rms,
+            "flags": list(reasons), "flag_reasons": reasons,
             "i_y": None if ry is None else ry.to_dict(), "i_x": rx.to_dict()}
 
 
