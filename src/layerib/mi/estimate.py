@@ -20,6 +20,9 @@ The protocol (every step seeded by ``seed``):
    gives the training variance; ``value +- 1.96 sqrt(se_rows^2 + s_restarts^2 / R)``.
 6. The shuffled-pairs baseline: the chosen candidate trained and tested on pairs made
    independent by one global derangement (truth 0).
+7. Cheap references on the same test rows (:func:`_references`): the Gaussian-copula (CCA)
+   MI and, in low dimension, the KSG k-NN MI (:mod:`layerib.mi.baselines`); a neural value
+   whose interval lies well below them is flagged ``below_reference`` (the reference wins).
 
 Non-finite values never come back: a candidate that diverges (NWJ's exp on heavy tails)
 is dropped with a note in ``MIResult.notes``; if every candidate diverges,
@@ -36,6 +39,7 @@ import numpy as np
 import torch
 
 from layerib.errors import ConfigError, NumericalError
+from layerib.mi.baselines import cca_reference, ksg_mi
 from layerib.mi.channel import GaussianChannel, RowNoise
 from layerib.mi.critics import CRITICS
 from layerib.mi.estimators import derangement
@@ -520,14 +524,46 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     n_test = len(prob.test_idx)
     b = math.ceil(n_test / max(1, math.ceil(n_test / s.eval_batch_size)))
     critic, bound = CANDIDATES[best.name]
+    cca, ksg = _references(prob, kind)
     result = MIResult(value=value, stderr=stderr, shuffled=shuffled, batch_size=b, ln_batch=math.log(b),
                     n_points=n_test, n_batches=math.ceil(n_test / b), noise_var=noise_var, bound=bound,
                     exceeds_ln_batch=False, interval=(value - 1.96 * stderr, value + 1.96 * stderr),
                     interval_method=method, critic=critic, n_train=len(prob.split(0)[0]),
                     n_val=prob.n_val, steps=tuple(r.steps for r in chosen), restarts=len(chosen),
                     candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes),
-                    entropy=_label_entropy(prob.y[prob.test_idx]) if prob.discrete else None)
+                    entropy=_label_entropy(prob.y[prob.test_idx]) if prob.discrete else None,
+                    reference_cca=cca[0], reference_cca_spread=cca[1], reference_ksg=ksg)
     return result
+
+
+#: KSG reference only up to this many dimensions (x and y together; k-NN distances lose
+#: their meaning in high dimension); CCA only with at least this many test rows per dimension
+KSG_MAX_DIM = 10
+CCA_ROWS_PER_DIM = 8
+
+
+def _references(prob: _Problem, kind: str) -> tuple[tuple, float | None]:
+    """``((cca, cca_spread), ksg)``: the cheap references on the test rows the neural value is reported on
+    (nats; copula-mapped rows, on which both are the MI of the original pair; CCA with its
+    first-order bias ``d_x d_y / (2 n)`` removed), or None where
+    one does not apply: with ``noise_var`` (the Gaussian channel's MI is at most the CCA
+    value there, so it is no check of a lower bound; the Monte-Carlo value is the reference
+    of a layer), for I(L; L), CCA for labels (its one-hot Gaussian is not an MI of the
+    pair), KSG above :data:`KSG_MAX_DIM` dimensions, CCA with fewer than
+    :data:`CCA_ROWS_PER_DIM` test rows per dimension."""
+    if kind == "noise" or prob.y is prob.x:
+        return (None, None), None
+    te = prob.test_idx
+    x = prob.x[te].double().numpy()
+    if kind == "labels":
+        y = prob.y[te].numpy()
+        dims = x.shape[1]
+        return (None, None), (ksg_mi(x, y, seed=prob.seed) if dims <= KSG_MAX_DIM else None)
+    y = prob.y[te].double().numpy()
+    dims = x.shape[1] + y.shape[1]
+    cca = cca_reference(x, y, seed=prob.seed) if len(te) >= CCA_ROWS_PER_DIM * dims else (None, None)
+    ksg = ksg_mi(x, y, seed=prob.seed) if dims <= KSG_MAX_DIM else None
+    return cca, ksg
 
 
 def _label_entropy(y: torch.Tensor) -> float:

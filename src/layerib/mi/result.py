@@ -17,6 +17,12 @@ from layerib.mi.bounds import BOUNDS
 #: truth, which is already 0.3 nats short at ``I = ln B - 1``.
 SATURATION_MARGIN = 1.0
 
+#: A neural value is flagged ``below_reference`` when its interval's upper end is below the
+#: reference (the larger of the CCA and KSG values on the same test rows) by more than
+#: ``max(REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * reference)``.
+REFERENCE_SLACK_NATS = 0.05
+REFERENCE_SLACK_FRACTION = 0.10
+
 _REASONS = {
     "exceeds_ln_batch": "value > ln B = {ln_batch:.2f}: a batch of B = {batch_size} cannot "
                         "reliably show more (McAllester & Stratos 2020); use more samples",
@@ -31,6 +37,10 @@ _REASONS = {
     "exceeds_entropy": "value {value:.3f} > H(Y) = {entropy:.3f}, the held-out labels' entropy, "
                        "which no I(Y; L) exceeds: the critic over-fits or the class marginal is "
                        "off; read it as at most H(Y)",
+    "below_reference": "the 95 % interval [{low:.3f}, {high:.3f}] lies well below the {ref_name} "
+                       "reference {reference:.3f} on the same test rows: the neural critics "
+                       "under-fit and the reference wins here; read the reference, or give more "
+                       "rows or other candidates",
 }
 
 
@@ -65,6 +75,14 @@ class MIResult:
         entropy: for discrete labels, H(Y) of the held-out labels (nats, plug-in), the
             ceiling of any I(Y; L); None otherwise. exceeds_entropy: value > ``entropy``.
         notes: extra one-line remarks (e.g. a candidate that failed numerically).
+        reference_cca: Gaussian-copula (CCA) MI of the same test rows less its mean on
+            shuffled pairs (:func:`~layerib.mi.baselines.cca_reference` on the normal scores),
+            or None where it does not apply (``noise_var``, labels, fewer than 8 test rows
+            per dimension). reference_cca_spread: the shuffled values' standard deviation.
+        reference_ksg: KSG k-NN MI of the same test rows (:func:`~layerib.mi.baselines.ksg_mi`;
+            Ross 2014 for labels), in low dimension only (d_x + d_y <= 10), else None.
+        below_reference: the interval's upper end is below the larger reference by more than
+            ``max(0.05 nats, 10 % of it, 2 reference_cca_spread)``: the reference wins there.
     """
 
     value: float
@@ -91,6 +109,10 @@ class MIResult:
     notes: tuple[str, ...] = ()
     entropy: float | None = None
     exceeds_entropy: bool = field(default=False)
+    reference_cca: float | None = None
+    reference_cca_spread: float | None = None
+    reference_ksg: float | None = None
+    below_reference: bool = field(default=False)
 
     def __post_init__(self) -> None:
         v = self.value
@@ -103,6 +125,23 @@ class MIResult:
         set_(self, "negative", bool(self.high < 0))
         set_(self, "below_baseline", bool(self.shuffled is not None and self.high < self.shuffled))
         set_(self, "exceeds_entropy", bool(self.entropy is not None and v > self.entropy))
+        ref = self.reference
+        set_(self, "below_reference", bool(ref is not None and self.high < ref - max(
+            REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * ref,
+            2 * (self.reference_cca_spread or 0.0))))
+
+    @property
+    def reference(self) -> float | None:
+        """The larger of ``reference_cca`` and ``reference_ksg`` (nats), or None without them."""
+        refs = [r for r in (self.reference_cca, self.reference_ksg) if r is not None]
+        return max(refs) if refs else None
+
+    @property
+    def reference_name(self) -> str | None:
+        """``"CCA"`` or ``"KSG"``: which reference :attr:`reference` is."""
+        if self.reference is None:
+            return None
+        return "CCA" if self.reference == self.reference_cca else "KSG"
 
     @property
     def low(self) -> float:
@@ -119,7 +158,8 @@ class MIResult:
         """Each raised flag with its one-line reason, e.g. ``{"negative": "value < 0 ..."}``."""
         fmt = dict(ln_batch=self.ln_batch, batch_size=self.batch_size, value=self.value,
                    shuffled=self.shuffled, margin=SATURATION_MARGIN, entropy=self.entropy,
-                   low=self.low, high=self.high, high_0=max(self.high, 0.0))
+                   low=self.low, high=self.high, high_0=max(self.high, 0.0),
+                   reference=self.reference, ref_name=self.reference_name)
         return {name: text.format(**fmt) for name, text in _REASONS.items() if getattr(self, name)}
 
     @property
@@ -134,7 +174,7 @@ class MIResult:
         return d
 
     def format(self) -> str:
-        """One line: value, interval, B / ln B where it applies, flags."""
+        """One line: value, interval, B / ln B where it applies, the references, flags."""
         text = f"I = {self.value:.3f} nats [{self.low:.3f}, {self.high:.3f}] ({self.bound}"
         text += f", {self.critic})" if self.critic else ")"
         if self.critic != "heads":
@@ -146,6 +186,10 @@ class MIResult:
             text += f", shuffled {self.shuffled:.3f}"
         if self.noise_var is not None:
             text += f", noise var {self.noise_var:g}"
+        refs = [f"{k} {v:.3f}" for k, v in (("CCA", self.reference_cca), ("KSG", self.reference_ksg))
+                if v is not None]
+        if refs:
+            text += f"; reference {', '.join(refs)}"
         flags = list(self.flags)
         return text + (f"; FLAGS: {', '.join(flags)}" if flags else "")
 
