@@ -20,7 +20,7 @@ def test_old_constructor_and_reexport():
 def test_flags_are_derived_and_carry_reasons():
     assert set(_r(-0.2, 0.0).flags) == {"negative", "below_baseline"}
     assert set(_r(0.1, 0.3).flags) == {"below_baseline"}
-    assert set(_r(5.0).flags) == {"exceeds_ln_batch"}
+    assert set(_r(5.0).flags) == {"exceeds_ln_batch", "near_ln_batch"}
     assert set(_r(4.0, bound="infonce").flags) == {"saturated"}
     r = replace(_r(1.0), value=-1.0)  # replace keeps them consistent
     assert r.negative and "no MI is" in r.flags["negative"] and "[-1.196, -0.804]" in r.flags["negative"]

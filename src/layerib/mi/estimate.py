@@ -525,6 +525,9 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     b = math.ceil(n_test / max(1, math.ceil(n_test / s.eval_batch_size)))
     critic, bound = CANDIDATES[best.name]
     cca, ksg = _references(prob, kind)
+    high = value + 1.96 * stderr  # a candidate whose test interval lies above this one's
+    disagree = tuple(r.name for r in usable if r is not best
+                     and r.test - 1.96 * _se(r.terms) > high)
     result = MIResult(value=value, stderr=stderr, shuffled=shuffled, batch_size=b, ln_batch=math.log(b),
                     n_points=n_test, n_batches=math.ceil(n_test / b), noise_var=noise_var, bound=bound,
                     exceeds_ln_batch=False, interval=(value - 1.96 * stderr, value + 1.96 * stderr),
@@ -532,7 +535,8 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
                     n_val=prob.n_val, steps=tuple(r.steps for r in chosen), restarts=len(chosen),
                     candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes),
                     entropy=_label_entropy(prob.y[prob.test_idx]) if prob.discrete else None,
-                    reference_cca=cca[0], reference_cca_spread=cca[1], reference_ksg=ksg)
+                    reference_cca=cca[0], reference_cca_spread=cca[1], reference_ksg=ksg,
+                    candidates_disagree=disagree)
     return result
 
 

@@ -23,6 +23,14 @@ SATURATION_MARGIN = 1.0
 REFERENCE_SLACK_NATS = 0.05
 REFERENCE_SLACK_FRACTION = 0.10
 
+#: Fewer test rows than this raise ``small_n``: the interval covers the spread over test rows
+#: and restarts, not the bias, which grows as rows shrink (10-d Gaussians at 1.44 nats, n = 100:
+#: three of six intervals missed the truth).
+SMALL_N = 500
+
+#: An estimate or reference within this many nats of ln B (or above it) raises ``near_ln_batch``.
+NEAR_LN_B = 0.5
+
 _REASONS = {
     "exceeds_ln_batch": "value > ln B = {ln_batch:.2f}: a batch of B = {batch_size} cannot "
                         "reliably show more (McAllester & Stratos 2020); use more samples",
@@ -37,6 +45,16 @@ _REASONS = {
     "exceeds_entropy": "value {value:.3f} > H(Y) = {entropy:.3f}, the held-out labels' entropy, "
                        "which no I(Y; L) exceeds: the critic over-fits or the class marginal is "
                        "off; read it as at most H(Y)",
+    "small_n": "only {n_points} test rows (< {small_n}): the interval covers the spread over "
+               "rows and restarts, not the estimator's bias, and may miss the truth; fewer than "
+               "{small_n} test rows: pass more rows (a fifth of them are test rows)",
+    "near_ln_batch": "the estimate {value:.3f}{ref_text} is within {near:g} nats of ln B = "
+                     "{ln_batch:.2f} (B = {batch_size}) or above it: batches of B rows cannot "
+                     "certify it and the interval cannot be honest; pass more rows (a larger B)",
+    "candidates_disagree": "candidate(s) {disagree} gave a test value whose 95 % interval lies "
+                           "above this one's [{low:.3f}, {high:.3f}]: lower bounds that disagree "
+                           "beyond their intervals; the value is likely low: read the candidates "
+                           "(MIResult.candidates) or pass more rows",
     "below_reference": "the 95 % interval [{low:.3f}, {high:.3f}] lies well below the {ref_name} "
                        "reference {reference:.3f} on the same test rows: the neural critics "
                        "under-fit and the reference wins here; read the reference, or give more "
@@ -83,6 +101,11 @@ class MIResult:
             Ross 2014 for labels), in low dimension only (d_x + d_y <= 10), else None.
         below_reference: the interval's upper end is below the larger reference by more than
             ``max(0.05 nats, 10 % of it, 2 reference_cca_spread)``: the reference wins there.
+        small_n: fewer than :data:`SMALL_N` test rows (the interval may miss the truth).
+        near_ln_batch: the value or the reference within :data:`NEAR_LN_B` nats of ln B or
+            above it (not for the label critic, which has no ln B ceiling).
+        candidates_disagree: names of candidates whose test value's 95 % interval (over
+            test rows) lies wholly above this interval (all are lower bounds).
     """
 
     value: float
@@ -113,6 +136,9 @@ class MIResult:
     reference_cca_spread: float | None = None
     reference_ksg: float | None = None
     below_reference: bool = field(default=False)
+    small_n: bool = field(default=False)
+    near_ln_batch: bool = field(default=False)
+    candidates_disagree: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         v = self.value
@@ -126,6 +152,12 @@ class MIResult:
         set_(self, "below_baseline", bool(self.shuffled is not None and self.high < self.shuffled))
         set_(self, "exceeds_entropy", bool(self.entropy is not None and v > self.entropy))
         ref = self.reference
+        measured = self.bound != "exact"  # not the exact 0 of a constant variable
+        set_(self, "small_n", bool(measured and self.n_points < SMALL_N))
+        top = max(v, ref) if ref is not None else v
+        set_(self, "near_ln_batch", bool(measured and self.critic != "heads"
+                                         and top > self.ln_batch - NEAR_LN_B))
+        set_(self, "candidates_disagree", tuple(self.candidates_disagree))
         set_(self, "below_reference", bool(ref is not None and self.high < ref - max(
             REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * ref,
             2 * (self.reference_cca_spread or 0.0))))
@@ -159,7 +191,11 @@ class MIResult:
         fmt = dict(ln_batch=self.ln_batch, batch_size=self.batch_size, value=self.value,
                    shuffled=self.shuffled, margin=SATURATION_MARGIN, entropy=self.entropy,
                    low=self.low, high=self.high, high_0=max(self.high, 0.0),
-                   reference=self.reference, ref_name=self.reference_name)
+                   reference=self.reference, ref_name=self.reference_name,
+                   n_points=self.n_points, small_n=SMALL_N, near=NEAR_LN_B,
+                   ref_text=(f" or the {self.reference_name} reference {self.reference:.3f}"
+                             if self.reference is not None else ""),
+                   disagree=", ".join(self.candidates_disagree))
         return {name: text.format(**fmt) for name, text in _REASONS.items() if getattr(self, name)}
 
     @property
