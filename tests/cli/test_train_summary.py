@@ -49,7 +49,7 @@ def test_the_monte_carlo_value_leads_and_flags_name_their_remedy():
         _layer(2, 0.5, 0.49)]}
     lines = format_summary(res)
     head = lines[1]
-    assert head.index("Monte Carlo") < head.index("neural check") < head.index("I(Y;L)")
+    assert head.index("Monte-Carlo truth") < head.index("neural check") < head.index("I(Y;L)")
     row = lines[2].split()
     assert row[:3] == ["1", "5.118+-0.010", "-10.357"]  # Monte Carlo first, the neural check beside
     assert lines[-2:] == ["flags:", "  layer 1 truth_beyond_ln_batch: noise variance too small for "

@@ -186,15 +186,15 @@ def format_summary(res: dict) -> list[str]:
     b = res["layers"][0]["batch_size"]
     ix0 = res["layers"][0]["i_x"]
     how = (f"{ix0['critic']} critic, {ix0['bound']}; " if ix0.get("critic") else "")
-    lines.append(f"{'layer':>5} {'I(X;L+eps) Monte Carlo':>23} {'neural check [95 %]':>24} "
+    lines.append(f"{'layer':>5} {'I(X;L+eps) Monte-Carlo truth':>29} {'neural check [95 %]':>24} "
                  f"{'I(Y;L) nats [95 %]':>22} {'output RMS':>10}   (nats; noise var "
-                 f"{res['noise_var']:g}; Monte Carlo: exact on the test rows, +- its error; neural "
+                 f"{res['noise_var']:g}; Monte-Carlo truth: exact on the test rows, +- its error; neural "
                  f"check: {how}held-out B={b}, ln B={ix0.get('ln_batch', 0):.2f})")
     reasons = []
     for layer in res["layers"]:
         rms = layer.get("output_rms")
         mc = f"{layer['i_x_monte_carlo_nats']:.3f}+-{layer['i_x_monte_carlo_stderr']:.3f}"
-        lines.append(f"{layer['index']:>5} {mc:>23} {_interval(layer['i_x'], layer['i_x_nats']):>24} "
+        lines.append(f"{layer['index']:>5} {mc:>29} {_interval(layer['i_x'], layer['i_x_nats']):>24} "
                      f"{_interval(layer['i_y'], layer['i_y_nats']):>22} "
                      f"{'' if rms is None else f'{rms:10.3g}'}  {' '.join(layer.get('flags', []))}")
         reasons += [f"  layer {layer['index']} {k}: {v}"  # runs before the reasons were stored: none
