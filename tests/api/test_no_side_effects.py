@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -85,4 +86,14 @@ def test_infoplane_record_keeps_the_global_rng():
     rec = InfoPlaneRecorder.for_net(net, (x, y), (x, y), None, lambda r: None, s, steps=[1])
     before = _states()
     rec.record(1)
+    _assert_same(before, _states())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_generators_are_kept_too():
+    torch.zeros(1, device="cuda")  # CUDA initialised: its generators are forked and restored
+    x, y = _pairs()
+    before = _states()
+    assert before[1]  # the CUDA states are compared
+    layerib.estimate_mi(x, y, seed=3, restarts=1, max_steps=50)
     _assert_same(before, _states())
