@@ -132,7 +132,9 @@ def test_measure_layers_matches_the_monte_carlo_truth():
         if r.i_x_truth < r.i_x.ln_batch - 1:
             assert abs(r.relative_error) <= 0.05, str(r)
         assert r.i_y is not None and r.i_y.value > 0.5, str(r)
-        assert "nats" in str(r) and "truth" in str(r)
+        assert "nats" in str(r) and str(r).startswith(f"{r.name}: I(X;L+eps) = {r.i_x_truth:.3f} +- ")
+        assert "Monte Carlo over" in str(r) and "neural check" in str(r) and r.i_x_nats == r.i_x_truth
+        assert set(r.flag_reasons) == set(r.flags)
     with pytest.raises(ConfigError, match="no module named 'nope'"):
         layerib.measure_layers(model, data, ["nope"], noise_var=1.0)
 

@@ -26,7 +26,10 @@ def test_off_truth_needs_the_interval_to_miss_the_truth():
     assert mi_flags(0.084, 0.047, LN_B, "dv", (0.070, 0.098), 0.002) == ["off_truth"]
     assert mi_flags(0.084, 0.047, LN_B, "dv", (0.070, 0.098), 0.012) == []  # 0.070 - 0.024 < 0.047
     assert mi_flags(0.30, 0.52, LN_B, "dv", (0.20, 0.40), 0.0) == ["off_truth"]
-    assert mi_flags(-31.4, 9.18, LN_B, "dv", (-60.0, 20.0), 0.1) == ["negative", "truth_beyond_ln_batch"]
+    # "negative" only when the interval lies below 0 (one holding 0 is consistent with an MI >= 0)
+    assert mi_flags(-31.4, 9.18, LN_B, "dv", (-60.0, 20.0), 0.1) == ["truth_beyond_ln_batch"]
+    assert mi_flags(-31.4, 9.18, LN_B, "dv", (-60.0, -2.0), 0.1) == ["negative", "truth_beyond_ln_batch"]
+    assert mi_flags(-0.002, 0.0, LN_B, "dv", (-0.006, 0.002), 0.0) == []
 
 
 def test_measure_layer_on_disk_rows_equals_tensors_and_leaves_the_callers_tensors(tmp_path,
@@ -53,4 +56,23 @@ def test_measure_layer_on_disk_rows_equals_tensors_and_leaves_the_callers_tensor
     disk = [DiskRows.write(tmp_path / f"{k}.f32", [a]) for k, a in (("f", f), ("ft", ft))]
     got = measure_layer(disk[0], y, disk[1], yt, 4.0, seed=3, max_rows=300, mc_samples=64, **kw)
     assert got == want and in_place == [1]  # I(Y; L) mapped the rows read from disk in place
+    # the Monte-Carlo value is the number to read; every flag has its reason
+    assert want["i_x_first"] == "monte_carlo" and list(want["flag_reasons"]) == want["flags"]
     assert torch.equal(disk[1][0:100], ft)  # the files are read, never written
+
+
+def test_truth_flags_name_their_remedy():
+    from layerib.ib.report import truth_flag_reasons
+    from layerib.mi.result import MIResult
+
+    def r(v, low, high):
+        return MIResult(value=v, stderr=0.1, shuffled=None, batch_size=500, ln_batch=LN_B, n_points=2000,
+                        n_batches=4, noise_var=1.0, bound="dv", exceeds_ln_batch=False,
+                        interval=(low, high))
+    # the README's noise_var on a BN conv-net: -10.357 [-18.26, -2.45] against 5.118 (> ln B - 1)
+    got = truth_flag_reasons(r(-10.357, -18.26, -2.45), 5.75, 0.02)
+    assert list(got) == ["negative", "truth_beyond_ln_batch"]
+    assert "raise --noise-var" in got["truth_beyond_ln_batch"] and "5.750" in got["truth_beyond_ln_batch"]
+    got = truth_flag_reasons(r(1.744, 1.70, 1.79), 2.857, 0.01)  # a named critic 39 % low
+    assert list(got) == ["off_truth"] and "the Monte-Carlo value 2.857" in got["off_truth"]
+    assert truth_flag_reasons(r(2.80, 2.70, 2.90), 2.857, 0.01) == {}

@@ -62,7 +62,8 @@ def test_independent_data_is_near_zero_and_negative_values_are_flagged():
     x, y = rng.standard_normal((2000, 3)), rng.standard_normal((2000, 3))
     r = estimate_mi(x, y, restarts=2)
     assert abs(r.value) < 0.05 and r.low < 0 < r.high + 1e-9
-    assert r.negative == (r.value < 0) and ("negative" in r.flags) == (r.value < 0)
+    assert r.negative == (r.high < 0) and ("negative" in r.flags) == (r.high < 0)
+    assert not r.negative and not r.below_baseline  # the interval holds 0 and the baseline
 
 
 def test_reproducible():

@@ -140,3 +140,29 @@ def test_a_relative_data_path_falls_back_to_the_recorded_one(tmp_path, monkeypat
     data.unlink()
     with _pytest.raises(DataError, match=r"npz:d.npz \(recorded as .*d.npz\) is not found from here"):
         _recorded_path(run, "npz:d.npz")
+
+
+def test_named_critics_run_through_the_same_truth_checks(tiny_mnist, tmp_path, monkeypatch):
+    """A named critic far below its layer's Monte-Carlo truth (seen: gaussian/dv 1.744 against
+    2.857, no flag) is flagged ``off_truth`` with its reason and remedy, as ``auto`` is."""
+    from dataclasses import replace
+
+    import layerib.runs.estimation as est
+    real = est._estimate_x
+
+    def low(*a):  # the real estimate, moved to 40 % of the truth with a tight interval
+        r, protocol = real(*a)
+        truth = est.ground_truth(a[5], a[6], 256, a[7].seed + a[8])["value"]
+        v = 0.4 * truth
+        return replace(r, value=v, stderr=0.01, interval=(v - 0.02, v + 0.02)), protocol
+    monkeypatch.setattr(est, "_estimate_x", low)
+    out = tmp_path / "est.json"
+    assert main(["estimate", "--widths", "16,10", "--noise-var", "0.5", "--layers", "1", "--no-y",
+                 "--critics", "auto,gaussian", "--bounds", "dv,nwj", "--data-root", str(tiny_mnist),
+                 "--out", str(out), *SMALL]) == 0
+    (layer,) = json.loads(out.read_text())["layers"]
+    row = layer["i_x"][0]
+    assert set(row["estimates"]) == {"auto", "gaussian/dv", "gaussian/nwj"}
+    for name, r in row["estimates"].items():
+        assert "off_truth" in r["flags"], name
+        assert "read the Monte-Carlo value" in r["flags"]["off_truth"]

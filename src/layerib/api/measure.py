@@ -10,13 +10,21 @@ from torch import nn
 from layerib.api.data import as_labelled
 from layerib.api.result import LayerMI, layer_mi_from_report
 from layerib.mi.channel import GaussianChannel
+from layerib.mi.rng import keeps_global_rng
 from layerib.models.taps import LayerTaps
 
 
+@keeps_global_rng
 def measure_layers(model: nn.Module, data: Any, layers: Sequence[str], *, noise_var: float,
                    train_data: Any = None, seed: int = 0, labels: bool = True,
                    max_rows: int = 10000, **options) -> list[LayerMI]:
-    """I(X; L + eps) by AA-MINE beside its Monte-Carlo truth, and I(Y; L), per named layer.
+    """I(X; L + eps) by Monte Carlo (exact on the rows) with AA-MINE beside it, and I(Y; L), per named layer.
+
+    For a deterministic net, I(X; L + eps) with X uniform on the held-out rows is computed
+    exactly, up to its Monte-Carlo error, by :func:`~layerib.mi.ground_truth.mixture_mi`
+    (Elad et al. 2019, Eq. 5): :attr:`LayerMI.i_x_nats` and the first number printed. The
+    neural estimate is its cross-check; each flag has a reason and a remedy
+    (:attr:`LayerMI.flag_reasons`). The global RNG states are left as they were.
 
     The layers' outputs come from forward hooks (:class:`~layerib.models.taps.LayerTaps`,
     eval mode, no gradients; the model is left as it was), flattened to ``(N, d)``. Each

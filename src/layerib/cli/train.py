@@ -163,8 +163,10 @@ def _interval(r: dict | None, value: float | None) -> str:
 
 
 def format_summary(res: dict) -> list[str]:
-    """The lines ``layerib train`` prints: accuracy, then per layer I(Y;L) and I(X;L+eps) with
-    their 95 % intervals, the Monte-Carlo truth, B and ln B, flags (never a bare number)."""
+    """The lines ``layerib train`` prints: accuracy, then per layer the Monte-Carlo I(X;L+eps)
+    (exact on the test rows) with its error first, the neural estimate beside it as the check,
+    I(Y;L), each with its 95 % interval, B and ln B, the flags and, where stored, each flag's
+    reason and remedy (never a bare number). Reads ``result.json`` of older runs too."""
     refit = res.get("refit") or {}
     rows = (f"{max(r['rows'] for r in refit.values())} training images: stages early-stopped on "
             f"{res['n_val']} of them, then refitted on all" if refit else f"{res['n_train']} training images")
@@ -183,17 +185,21 @@ def format_summary(res: dict) -> list[str]:
         return lines
     b = res["layers"][0]["batch_size"]
     ix0 = res["layers"][0]["i_x"]
-    how = (f"; {ix0['critic']} critic, {ix0['bound']}" if ix0.get("critic") else "")
-    lines.append(f"{'layer':>5} {'I(Y;L) nats [95 %]':>22} {'I(X;L+eps) nats [95 %]':>24} "
-                 f"{'Monte-Carlo truth':>18} {'output RMS':>10}   (noise var {res['noise_var']:g}; "
-                 f"held-out B={b}, ln B={ix0.get('ln_batch', 0):.2f}{how})")
+    how = (f"{ix0['critic']} critic, {ix0['bound']}; " if ix0.get("critic") else "")
+    lines.append(f"{'layer':>5} {'I(X;L+eps) Monte-Carlo truth':>29} {'neural check [95 %]':>24} "
+                 f"{'I(Y;L) nats [95 %]':>22} {'output RMS':>10}   (nats; noise var "
+                 f"{res['noise_var']:g}; Monte-Carlo truth: exact on the test rows, +- its error; neural "
+                 f"check: {how}held-out B={b}, ln B={ix0.get('ln_batch', 0):.2f})")
+    reasons = []
     for layer in res["layers"]:
         rms = layer.get("output_rms")
-        lines.append(f"{layer['index']:>5} {_interval(layer['i_y'], layer['i_y_nats']):>22} "
-                     f"{_interval(layer['i_x'], layer['i_x_nats']):>24} "
-                     f"{layer['i_x_monte_carlo_nats']:>11.3f}+-{layer['i_x_monte_carlo_stderr']:.3f}"
-                     f" {'' if rms is None else f'{rms:10.3g}'}  {' '.join(layer.get('flags', []))}")
-    return lines
+        mc = f"{layer['i_x_monte_carlo_nats']:.3f}+-{layer['i_x_monte_carlo_stderr']:.3f}"
+        lines.append(f"{layer['index']:>5} {mc:>29} {_interval(layer['i_x'], layer['i_x_nats']):>24} "
+                     f"{_interval(layer['i_y'], layer['i_y_nats']):>22} "
+                     f"{'' if rms is None else f'{rms:10.3g}'}  {' '.join(layer.get('flags', []))}")
+        reasons += [f"  layer {layer['index']} {k}: {v}"  # runs before the reasons were stored: none
+                    for k, v in (layer.get("flag_reasons") or {}).items()]
+    return lines + (["flags:"] + reasons if reasons else [])
 
 
 def run(args) -> int:

@@ -37,6 +37,7 @@ from layerib.ib.layerwise import output_rms
 from layerib.ib.objective import aa_estimator, label_estimator, trainer_settings
 from layerib.mi.channel import GaussianChannel
 from layerib.mi.protocol import heldout_estimate
+from layerib.mi.rng import keeps_global_rng
 from layerib.models.taps import LayerTaps
 from layerib.utils.memory import outputs_in_chunks
 from layerib.utils.optim import adam
@@ -212,6 +213,7 @@ class InfoPlaneRecorder:
             loss.backward()
             self.opt.step()
 
+    @keeps_global_rng
     def record(self, step: int) -> list[dict]:
         """Evaluate every layer now; write and return one record per layer (nats)."""
         self._train_label_critics()

@@ -1,4 +1,4 @@
-"""Per-layer MI report of a finished net, by :func:`layerib.estimate_mi`'s protocol, the truth beside it.
+"""Per-layer MI report of a finished net: the Monte-Carlo value first, :func:`layerib.estimate_mi` beside it.
 
 Each layer's I(Y; L_i) and I(X; L_i + eps) are measured the same way for every
 method and whatever estimators trained the net, so CE and IB nets are compared on
@@ -8,9 +8,11 @@ into training and validation rows, with early stopping on the validation bound,
 and reports the value on the test-set features, with an interval over test rows
 and critic restarts, a shuffled-pairs baseline and its flags. I(Y; L) uses the
 labels' exact class marginal; I(X; L + eps) the AA-MINE mixture critic under DV
-(Elad et al. 2019, Sec. 3). The Monte-Carlo ground truth of I(X; L_i + eps) for X
-uniform on the test set and the layer's output scale (RMS) are reported beside the
-estimate, with flags where the estimate is not to be trusted.
+(Elad et al. 2019, Sec. 3). For a deterministic net the Monte-Carlo value of
+I(X; L_i + eps) for X uniform on the test set (Eq. 5) is exact for that empirical input
+distribution, so it is the number reported first, with its Monte-Carlo error; the neural
+estimate is its cross-check, with the layer's output scale (RMS) and flags (each with a
+reason and a remedy) where the neural value is not to be trusted.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ HEAP_RELEASE_BYTES = 256 << 20
 
 def mi_flags(value: float, truth: float | None, ln_b: float, bound: str,
              interval: tuple[float, float] | None = None, truth_stderr: float = 0.0) -> list[str]:
-    """Flags of one reported I(X; L + eps) estimate (nats): ``non_finite``, ``negative``,
+    """Flags of one reported I(X; L + eps) estimate (nats): ``non_finite``, ``negative`` (the
+    95 % ``interval`` lies below 0; without one, the value does),
     ``exceeds_ln_batch``, ``saturated`` (InfoNCE within 1 % of ln B), ``off_truth`` (more than
     :data:`TRUTH_TOLERANCE` from a Monte-Carlo truth that is below ln B - 1, and, when the
     estimate's 95 % ``interval`` is given, that interval widened by two of the truth's
@@ -52,7 +55,7 @@ def mi_flags(value: float, truth: float | None, ln_b: float, bound: str,
     if not math.isfinite(value):
         return ["non_finite"]
     flags = []
-    if value < 0:
+    if (interval[1] if interval is not None else value) < 0:  # an interval holding 0: no flag
         flags.append("negative")
     if value > ln_b:
         flags.append("exceeds_ln_batch")
@@ -65,6 +68,50 @@ def mi_flags(value: float, truth: float | None, ln_b: float, bound: str,
                                       <= interval[1] + 2 * truth_stderr):
             flags.append("off_truth")
     return flags
+
+
+#: reason and remedy of each :func:`mi_flags` flag of an I(X; L + eps) estimate beside its
+#: Monte-Carlo truth (formatted by :func:`truth_flag_reasons`)
+TRUTH_FLAG_REASONS = {
+    "non_finite": "the neural estimate is not finite: read the Monte-Carlo value {truth:.3f}",
+    "negative": "the neural estimate's 95 % interval [{low:.3f}, {high:.3f}] lies below 0: the "
+                "critic failed; read the Monte-Carlo value {truth:.3f}",
+    "exceeds_ln_batch": "the neural estimate {value:.3f} > ln B = {ln_b:.2f} of its batches of "
+                        "B = {b}: batches that small cannot certify it; read the Monte-Carlo value",
+    "saturated": "InfoNCE estimate within 1 % of its ceiling ln B = {ln_b:.2f}: a lower bound only; "
+                 "read the Monte-Carlo value {truth:.3f}",
+    "off_truth": "the neural estimate {value:.3f} [{low:.3f}, {high:.3f}] misses the Monte-Carlo "
+                 "value {truth:.3f} +- {truth_se:.3f} (exact for these rows, paper Eq. 5) by more "
+                 "than 10 %: read the Monte-Carlo value; for a closer neural check pass more rows",
+    "truth_beyond_ln_batch": "noise variance too small for B: the Monte-Carlo value {truth:.3f} "
+                             "is within 1 nat of or above ln B = {ln_b:.2f} (B = {b}), which a "
+                             "neural estimate from batches of B rows cannot reach; read the "
+                             "Monte-Carlo value, or raise --noise-var (noise_var=) for a neural "
+                             "check",
+}
+
+
+def truth_flag_reasons(result, truth: float | None, truth_stderr: float = 0.0) -> dict[str, str]:
+    """:func:`mi_flags` of an I(X; L + eps) estimate against its Monte-Carlo truth (nats), each
+    with its reason and remedy (:data:`TRUTH_FLAG_REASONS`); the flags ``result`` (an
+    :class:`~layerib.mi.result.MIResult`) raises itself keep its own reasons.
+
+    The same checks run for every critic and bound, the defaults and named ones
+    (``layerib estimate --critics/--bounds``, ``candidates=(...)``).
+
+    Example:
+        >>> from layerib.mi.result import MIResult
+        >>> r = MIResult(value=1.744, stderr=0.02, shuffled=None, batch_size=512, ln_batch=6.24,
+        ...              n_points=2000, n_batches=4, noise_var=1.0, bound="dv", exceeds_ln_batch=False)
+        >>> list(truth_flag_reasons(r, 2.857, 0.01))
+        ['off_truth']
+    """
+    names = mi_flags(result.value, truth, result.ln_batch, result.bound, (result.low, result.high),
+                     truth_stderr)
+    fmt = dict(value=result.value, low=result.low, high=result.high, ln_b=result.ln_batch,
+               b=result.batch_size, truth=math.nan if truth is None else truth, truth_se=truth_stderr)
+    own = result.flags
+    return {k: own.get(k) or TRUTH_FLAG_REASONS[k].format(**fmt) for k in names}
 
 
 def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
@@ -83,11 +130,15 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         **options: :class:`~layerib.mi.settings.EstimatorSettings` fields.
 
     Returns:
-        ``i_x_nats``, ``i_y_nats`` (None without labels), ``i_x``, ``i_y`` (their
-        :class:`MIResult` dicts), ``i_x_monte_carlo_nats`` / ``_stderr`` (for X uniform on
-        the test rows, :func:`~layerib.mi.ground_truth.mixture_mi`), ``output_rms`` of the
-        test features, ``noise_var``, ``batch_size`` (held-out B) and ``flags``:
-        :func:`mi_flags` of I(X; L + eps) plus the flags of both results (``i_y_`` prefixed).
+        ``i_x_monte_carlo_nats`` / ``_stderr``: the number to read for I(X; L + eps), the
+        Monte-Carlo value for X uniform on the test rows (exact for that empirical input
+        distribution up to its Monte-Carlo error; Elad et al. 2019, Eq. 5;
+        :func:`~layerib.mi.ground_truth.mixture_mi`), marked by ``i_x_first: "monte_carlo"``;
+        ``i_x_nats`` (the neural AA-MINE cross-check), ``i_y_nats`` (None without labels),
+        ``i_x``, ``i_y`` (their :class:`MIResult` dicts), ``output_rms`` of the test
+        features, ``noise_var``, ``batch_size`` (held-out B), ``flags``: :func:`mi_flags` of
+        I(X; L + eps) plus the flags of both results (``i_y_`` prefixed), and
+        ``flag_reasons``: each flag's one-line reason and remedy.
 
     Raises:
         ConfigError: too few rows to split (estimate_mi needs >= 16 per split), bad options.
@@ -131,13 +182,14 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
             ry = dataclasses.replace(ry, notes=ry.notes + note)
     del f, f_test
     release_free_memory()
-    flags = mi_flags(rx.value, mc.value, rx.ln_batch, rx.bound, (rx.low, rx.high), mc.stderr)
-    flags += [k for k in rx.flags if k not in flags]
-    flags += [f"i_y_{k}" for k in (ry.flags if ry is not None else ())]
+    reasons = {**truth_flag_reasons(rx, mc.value, mc.stderr),
+               **rx.flags}
+    reasons.update({f"i_y_{k}": v for k, v in (ry.flags.items() if ry is not None else ())})
     return {"width": width, "i_y_nats": None if ry is None else ry.value,
             "i_x_nats": rx.value, "i_x_monte_carlo_nats": mc.value,
-            "i_x_monte_carlo_stderr": mc.stderr, "batch_size": rx.batch_size,
-            "noise_var": noise_var, "output_rms": rms, "flags": flags,
+            "i_x_monte_carlo_stderr": mc.stderr, "i_x_first": "monte_carlo",
+            "batch_size": rx.batch_size, "noise_var": noise_var, "output_rms": rms,
+            "flags": list(reasons), "flag_reasons": reasons,
             "i_y": None if ry is None else ry.to_dict(), "i_x": rx.to_dict()}
 
 

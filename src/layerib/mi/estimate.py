@@ -20,6 +20,9 @@ The protocol (every step seeded by ``seed``):
    gives the training variance; ``value +- 1.96 sqrt(se_rows^2 + s_restarts^2 / R)``.
 6. The shuffled-pairs baseline: the chosen candidate trained and tested on pairs made
    independent by one global derangement (truth 0).
+7. Cheap references on the same test rows (:func:`_references`): the Gaussian-copula (CCA)
+   MI and, in low dimension, the KSG k-NN MI (:mod:`layerib.mi.baselines`); a neural value
+   whose interval lies well below them is flagged ``below_reference`` (the reference wins).
 
 Non-finite values never come back: a candidate that diverges (NWJ's exp on heavy tails)
 is dropped with a note in ``MIResult.notes``; if every candidate diverges,
@@ -36,6 +39,7 @@ import numpy as np
 import torch
 
 from layerib.errors import ConfigError, NumericalError
+from layerib.mi.baselines import cca_reference, ksg_mi
 from layerib.mi.channel import GaussianChannel, RowNoise
 from layerib.mi.critics import CRITICS
 from layerib.mi.estimators import derangement
@@ -43,6 +47,7 @@ from layerib.mi.evaluation import heldout_terms, marginal_ess
 from layerib.mi.factory import make_estimator
 from layerib.mi.fit import Validation, fit_critic
 from layerib.mi.result import MIResult
+from layerib.mi.rng import keeps_global_rng, seed_init
 from layerib.mi.settings import AUTO, CANDIDATES, RECIPE_FIELDS, EstimatorSettings, settings_from_options
 from layerib.mi.transforms import MarginalMap
 
@@ -301,7 +306,7 @@ class _Problem:
             y = _Rows(y, derangement(self.n, generator=torch.Generator().manual_seed(seed + 5)))
         if critic in ("gauss", "gauss2"):
             return self._fit_gauss(name, critic, bound, tr, va, te, y, seed)
-        torch.manual_seed(seed)
+        seed_init(seed)  # the critic's initial weights (global CPU generator; kept by estimate_mi)
         u_tr, v_tr = self._rows(y, tr)  # each split's rows read per batch from self.x, self.y
         labels = "labels" in CRITICS[critic].kinds
         # the heads critic's prior starts uniform and is replaced by the training frequencies
@@ -428,6 +433,7 @@ def _interval(runs: list[_Run]) -> tuple[float, float, str]:
     return float(terms.mean()), math.sqrt(se_rows2 + se_train2), method
 
 
+@keeps_global_rng
 def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=None,
                 overwrite: bool = False, **options) -> MIResult:
     """I(X; Y) in nats from paired samples, by the protocol of this module.
@@ -518,14 +524,50 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     n_test = len(prob.test_idx)
     b = math.ceil(n_test / max(1, math.ceil(n_test / s.eval_batch_size)))
     critic, bound = CANDIDATES[best.name]
+    cca, ksg = _references(prob, kind)
+    high = value + 1.96 * stderr  # a candidate whose test interval lies above this one's
+    disagree = tuple(r.name for r in usable if r is not best
+                     and r.test - 1.96 * _se(r.terms) > high)
     result = MIResult(value=value, stderr=stderr, shuffled=shuffled, batch_size=b, ln_batch=math.log(b),
                     n_points=n_test, n_batches=math.ceil(n_test / b), noise_var=noise_var, bound=bound,
                     exceeds_ln_batch=False, interval=(value - 1.96 * stderr, value + 1.96 * stderr),
                     interval_method=method, critic=critic, n_train=len(prob.split(0)[0]),
                     n_val=prob.n_val, steps=tuple(r.steps for r in chosen), restarts=len(chosen),
                     candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes),
-                    entropy=_label_entropy(prob.y[prob.test_idx]) if prob.discrete else None)
+                    entropy=_label_entropy(prob.y[prob.test_idx]) if prob.discrete else None,
+                    reference_cca=cca[0], reference_cca_spread=cca[1], reference_ksg=ksg,
+                    candidates_disagree=disagree)
     return result
+
+
+#: KSG reference only up to this many dimensions (x and y together; k-NN distances lose
+#: their meaning in high dimension); CCA only with at least this many test rows per dimension
+KSG_MAX_DIM = 10
+CCA_ROWS_PER_DIM = 8
+
+
+def _references(prob: _Problem, kind: str) -> tuple[tuple, float | None]:
+    """``((cca, cca_spread), ksg)``: the cheap references on the test rows the neural value is reported on
+    (nats; copula-mapped rows, on which both are the MI of the original pair; CCA with its
+    first-order bias ``d_x d_y / (2 n)`` removed), or None where
+    one does not apply: with ``noise_var`` (the Gaussian channel's MI is at most the CCA
+    value there, so it is no check of a lower bound; the Monte-Carlo value is the reference
+    of a layer), for I(L; L), CCA for labels (its one-hot Gaussian is not an MI of the
+    pair), KSG above :data:`KSG_MAX_DIM` dimensions, CCA with fewer than
+    :data:`CCA_ROWS_PER_DIM` test rows per dimension."""
+    if kind == "noise" or prob.y is prob.x:
+        return (None, None), None
+    te = prob.test_idx
+    x = prob.x[te].double().numpy()
+    if kind == "labels":
+        y = prob.y[te].numpy()
+        dims = x.shape[1]
+        return (None, None), (ksg_mi(x, y, seed=prob.seed) if dims <= KSG_MAX_DIM else None)
+    y = prob.y[te].double().numpy()
+    dims = x.shape[1] + y.shape[1]
+    cca = cca_reference(x, y, seed=prob.seed) if len(te) >= CCA_ROWS_PER_DIM * dims else (None, None)
+    ksg = ksg_mi(x, y, seed=prob.seed) if dims <= KSG_MAX_DIM else None
+    return cca, ksg
 
 
 def _label_entropy(y: torch.Tensor) -> float:

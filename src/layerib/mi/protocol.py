@@ -21,6 +21,7 @@ from layerib.mi.channel import GaussianChannel
 from layerib.mi.estimators import MIEstimator
 from layerib.mi.fit import check_finite, fit_critic
 from layerib.mi.result import MIResult  # re-exported: the one result type
+from layerib.mi.rng import global_rng_kept, seed_init
 
 __all__ = ["MIResult", "heldout_estimate", "train_estimator", "reported_estimate",
            "shuffled_baseline", "reporting_estimator", "steps_to_epochs", "check_finite"]
@@ -133,14 +134,15 @@ def _fit_and_report(make_estimator: Callable[[], MIEstimator], u, v, u_test, v_t
                     steps: int, batch_size: int, eval_batch_size: int | None, lr: float,
                     noise_var: float | None, seed: int, passes: int,
                     report_marginal: str | None) -> MIResult:
-    torch.manual_seed(seed)
-    est = make_estimator().to(u.device)
-    if steps > 0:
-        train_estimator(est, u, v, epochs=steps_to_epochs(steps, len(u), batch_size),
-                        batch_size=batch_size, lr=lr, noise_var=noise_var, seed=seed)
-    return heldout_estimate(reporting_estimator(est, report_marginal), u_test, v_test,
-                            eval_batch_size or batch_size, noise_var=noise_var, seed=seed + 1,
-                            passes=passes)
+    with global_rng_kept():  # the critic's init and MINE's per-batch shuffle draw from it
+        seed_init(seed)
+        est = make_estimator().to(u.device)
+        if steps > 0:
+            train_estimator(est, u, v, epochs=steps_to_epochs(steps, len(u), batch_size),
+                            batch_size=batch_size, lr=lr, noise_var=noise_var, seed=seed)
+        return heldout_estimate(reporting_estimator(est, report_marginal), u_test, v_test,
+                                eval_batch_size or batch_size, noise_var=noise_var, seed=seed + 1,
+                                passes=passes)
 
 
 def shuffled_baseline(make_estimator: Callable[[], MIEstimator], u: torch.Tensor, v: torch.Tensor,

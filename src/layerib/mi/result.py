@@ -17,18 +17,48 @@ from layerib.mi.bounds import BOUNDS
 #: truth, which is already 0.3 nats short at ``I = ln B - 1``.
 SATURATION_MARGIN = 1.0
 
+#: A neural value is flagged ``below_reference`` when its interval's upper end is below the
+#: reference (the larger of the CCA and KSG values on the same test rows) by more than
+#: ``max(REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * reference)``.
+REFERENCE_SLACK_NATS = 0.05
+REFERENCE_SLACK_FRACTION = 0.10
+
+#: Fewer test rows than this raise ``small_n``: the interval covers the spread over test rows
+#: and restarts, not the bias, which grows as rows shrink (10-d Gaussians at 1.44 nats, n = 100:
+#: three of six intervals missed the truth).
+SMALL_N = 500
+
+#: An estimate or reference within this many nats of ln B (or above it) raises ``near_ln_batch``.
+NEAR_LN_B = 0.5
+
 _REASONS = {
     "exceeds_ln_batch": "value > ln B = {ln_batch:.2f}: a batch of B = {batch_size} cannot "
                         "reliably show more (McAllester & Stratos 2020); use more samples",
     "saturated": "InfoNCE value within {margin:g} nat of its ceiling ln B = {ln_batch:.2f}: "
                  "the truth may be much higher; a lower bound only",
-    "negative": "value < 0, which no MI is: no dependence found (the MI may be ~0) or the "
-                "critic failed; read it as 0 or less than the interval's upper end",
-    "below_baseline": "value {value:.3f} < shuffled-pairs baseline {shuffled:.3f}: the "
-                      "estimate does not separate dependence from independence",
+    "negative": "the 95 % interval [{low:.3f}, {high:.3f}] lies below 0, which no MI is: the "
+                "critic failed; read the MI as at most {high_0:.3f}, or try more rows or other "
+                "candidates",
+    "below_baseline": "the 95 % interval [{low:.3f}, {high:.3f}] lies below the shuffled-pairs "
+                      "baseline {shuffled:.3f}: the estimate does not separate dependence from "
+                      "independence; give more rows or read the MI as about 0",
     "exceeds_entropy": "value {value:.3f} > H(Y) = {entropy:.3f}, the held-out labels' entropy, "
                        "which no I(Y; L) exceeds: the critic over-fits or the class marginal is "
                        "off; read it as at most H(Y)",
+    "small_n": "only {n_points} test rows (< {small_n}): the interval covers the spread over "
+               "rows and restarts, not the estimator's bias, and may miss the truth; fewer than "
+               "{small_n} test rows: pass more rows (a fifth of them are test rows)",
+    "near_ln_batch": "the estimate {value:.3f}{ref_text} is within {near:g} nats of ln B = "
+                     "{ln_batch:.2f} (B = {batch_size}) or above it: batches of B rows cannot "
+                     "certify it and the interval cannot be honest; pass more rows (a larger B)",
+    "candidates_disagree": "candidate(s) {disagree} gave a test value whose 95 % interval lies "
+                           "above this one's [{low:.3f}, {high:.3f}]: lower bounds that disagree "
+                           "beyond their intervals; the value is likely low: read the candidates "
+                           "(MIResult.candidates) or pass more rows",
+    "below_reference": "the 95 % interval [{low:.3f}, {high:.3f}] lies well below the {ref_name} "
+                       "reference {reference:.3f} on the same test rows: the neural critics "
+                       "under-fit and the reference wins here; read the reference, or give more "
+                       "rows or other candidates",
 }
 
 
@@ -57,10 +87,25 @@ class MIResult:
         restarts: critic restarts averaged into ``value``.
         candidates: ``(name, validation value, test value)`` of every critic/bound tried.
         saturated: InfoNCE within :data:`SATURATION_MARGIN` of ln B (a lower bound only).
-        negative: value < 0. below_baseline: value < ``shuffled``.
+        negative: the 95 % interval lies below 0 (``high < 0``). below_baseline: it lies
+            below ``shuffled`` (``high < shuffled``); an interval that holds 0 or the
+            baseline raises neither (independent data gives values of either sign).
         entropy: for discrete labels, H(Y) of the held-out labels (nats, plug-in), the
             ceiling of any I(Y; L); None otherwise. exceeds_entropy: value > ``entropy``.
         notes: extra one-line remarks (e.g. a candidate that failed numerically).
+        reference_cca: Gaussian-copula (CCA) MI of the same test rows less its mean on
+            shuffled pairs (:func:`~layerib.mi.baselines.cca_reference` on the normal scores),
+            or None where it does not apply (``noise_var``, labels, fewer than 8 test rows
+            per dimension). reference_cca_spread: the shuffled values' standard deviation.
+        reference_ksg: KSG k-NN MI of the same test rows (:func:`~layerib.mi.baselines.ksg_mi`;
+            Ross 2014 for labels), in low dimension only (d_x + d_y <= 10), else None.
+        below_reference: the interval's upper end is below the larger reference by more than
+            ``max(0.05 nats, 10 % of it, 2 reference_cca_spread)``: the reference wins there.
+        small_n: fewer than :data:`SMALL_N` test rows (the interval may miss the truth).
+        near_ln_batch: the value or the reference within :data:`NEAR_LN_B` nats of ln B or
+            above it (not for the label critic, which has no ln B ceiling).
+        candidates_disagree: names of candidates whose test value's 95 % interval (over
+            test rows) lies wholly above this interval (all are lower bounds).
     """
 
     value: float
@@ -87,6 +132,13 @@ class MIResult:
     notes: tuple[str, ...] = ()
     entropy: float | None = None
     exceeds_entropy: bool = field(default=False)
+    reference_cca: float | None = None
+    reference_cca_spread: float | None = None
+    reference_ksg: float | None = None
+    below_reference: bool = field(default=False)
+    small_n: bool = field(default=False)
+    near_ln_batch: bool = field(default=False)
+    candidates_disagree: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         v = self.value
@@ -95,9 +147,33 @@ class MIResult:
         capped = self.bound in BOUNDS and BOUNDS[self.bound].capped_at_ln_b
         set_(self, "saturated", bool(capped and self.critic != "heads"
                                      and v > self.ln_batch - SATURATION_MARGIN))
-        set_(self, "negative", bool(v < 0))
-        set_(self, "below_baseline", bool(self.shuffled is not None and v < self.shuffled))
+        # an interval that holds 0 (or the baseline) is consistent with it: no flag
+        set_(self, "negative", bool(self.high < 0))
+        set_(self, "below_baseline", bool(self.shuffled is not None and self.high < self.shuffled))
         set_(self, "exceeds_entropy", bool(self.entropy is not None and v > self.entropy))
+        ref = self.reference
+        measured = self.bound != "exact"  # not the exact 0 of a constant variable
+        set_(self, "small_n", bool(measured and self.n_points < SMALL_N))
+        top = max(v, ref) if ref is not None else v
+        set_(self, "near_ln_batch", bool(measured and self.critic != "heads"
+                                         and top > self.ln_batch - NEAR_LN_B))
+        set_(self, "candidates_disagree", tuple(self.candidates_disagree))
+        set_(self, "below_reference", bool(ref is not None and self.high < ref - max(
+            REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * ref,
+            2 * (self.reference_cca_spread or 0.0))))
+
+    @property
+    def reference(self) -> float | None:
+        """The larger of ``reference_cca`` and ``reference_ksg`` (nats), or None without them."""
+        refs = [r for r in (self.reference_cca, self.reference_ksg) if r is not None]
+        return max(refs) if refs else None
+
+    @property
+    def reference_name(self) -> str | None:
+        """``"CCA"`` or ``"KSG"``: which reference :attr:`reference` is."""
+        if self.reference is None:
+            return None
+        return "CCA" if self.reference == self.reference_cca else "KSG"
 
     @property
     def low(self) -> float:
@@ -113,7 +189,13 @@ class MIResult:
     def flags(self) -> dict[str, str]:
         """Each raised flag with its one-line reason, e.g. ``{"negative": "value < 0 ..."}``."""
         fmt = dict(ln_batch=self.ln_batch, batch_size=self.batch_size, value=self.value,
-                   shuffled=self.shuffled, margin=SATURATION_MARGIN, entropy=self.entropy)
+                   shuffled=self.shuffled, margin=SATURATION_MARGIN, entropy=self.entropy,
+                   low=self.low, high=self.high, high_0=max(self.high, 0.0),
+                   reference=self.reference, ref_name=self.reference_name,
+                   n_points=self.n_points, small_n=SMALL_N, near=NEAR_LN_B,
+                   ref_text=(f" or the {self.reference_name} reference {self.reference:.3f}"
+                             if self.reference is not None else ""),
+                   disagree=", ".join(self.candidates_disagree))
         return {name: text.format(**fmt) for name, text in _REASONS.items() if getattr(self, name)}
 
     @property
@@ -128,7 +210,7 @@ class MIResult:
         return d
 
     def format(self) -> str:
-        """One line: value, interval, B / ln B where it applies, flags."""
+        """One line: value, interval, B / ln B where it applies, the references, flags."""
         text = f"I = {self.value:.3f} nats [{self.low:.3f}, {self.high:.3f}] ({self.bound}"
         text += f", {self.critic})" if self.critic else ")"
         if self.critic != "heads":
@@ -140,6 +222,10 @@ class MIResult:
             text += f", shuffled {self.shuffled:.3f}"
         if self.noise_var is not None:
             text += f", noise var {self.noise_var:g}"
+        refs = [f"{k} {v:.3f}" for k, v in (("CCA", self.reference_cca), ("KSG", self.reference_ksg))
+                if v is not None]
+        if refs:
+            text += f"; reference {', '.join(refs)}"
         flags = list(self.flags)
         return text + (f"; FLAGS: {', '.join(flags)}" if flags else "")
 

@@ -81,16 +81,22 @@ def _mi_rows(layers: list[dict]) -> list[list]:
     rows = []
     for L in layers:
         ix, iy = L.get("i_x") or {}, L.get("i_y") or {}
-        rows.append([L["index"], L.get("width"), L["i_y_nats"], iy.get("stderr"), L["i_x_nats"],
-                     ix.get("stderr"), L.get("i_x_monte_carlo_nats"), L.get("batch_size"),
-                     ix.get("ln_batch"), L.get("noise_var"), " ".join(L.get("flags", []))])
+        rows.append([L["index"], L.get("width"), L.get("i_x_monte_carlo_nats"),
+                     L.get("i_x_monte_carlo_stderr"), L["i_x_nats"], ix.get("stderr"),
+                     L["i_y_nats"], iy.get("stderr"), L.get("batch_size"), ix.get("ln_batch"),
+                     L.get("noise_var"), " ".join(L.get("flags", []))])
     return rows
 
 
 def _flag_reasons(layers: list[dict]) -> str:
-    """The stored one-line reasons of the estimates' flags (:attr:`MIResult.flags`), as a list."""
+    """The stored one-line reasons of a layer's flags (``flag_reasons``, with remedies; older
+    runs: the estimates' own, :attr:`MIResult.flags`), as a list."""
     items = []
     for L in layers:
+        for name, reason in (L.get("flag_reasons") or {}).items():  # the layer's, with remedies
+            items.append(f"<li>layer {_fmt(L['index'])}: <b>{_fmt(name)}</b>: {_fmt(reason)}</li>")
+        if L.get("flag_reasons"):
+            continue  # they hold the estimates' own reasons too
         for what, r in (("I(Y;L)", L.get("i_y")), ("I(X;L+eps)", L.get("i_x"))):
             reasons = (r or {}).get("flags")
             for name, reason in (reasons.items() if isinstance(reasons, dict) else ()):
@@ -150,8 +156,9 @@ def run_section(run_dir: Path, title: str | None = None) -> str:
               paper, res.get("wall_seconds")]]) + f'<p class="muted">{escape(rows_text)}</p>')
         layers = res.get("layers", [])
         parts.append("<h3>Per-layer mutual information (held-out, nats)</h3>" + _table(
-            ["layer", "width", "I(Y;L)", "± s.e.", "I(X;L+eps) AA-MINE", "± s.e.",
-             "I(X;L+eps) Monte-Carlo", "B", "ln B", "noise var", "flags"], _mi_rows(layers))
+            ["layer", "width", "I(X;L+eps) Monte-Carlo (exact on the test rows)", "± MC error",
+             "I(X;L+eps) AA-MINE check", "± s.e.", "I(Y;L)", "± s.e.", "B", "ln B", "noise var",
+             "flags"], _mi_rows(layers))
             + _flag_reasons(layers))
     if run["metrics"]:
         fig = plot_training_curves(run["metrics"])

@@ -1,4 +1,4 @@
-"""``layerib estimate``: I(X; L_i + eps) and I(Y; L_i) of every layer, next to the ground truth.
+"""``layerib estimate``: I(X; L_i + eps) of every layer by Monte Carlo (exact on the data), neural checks beside it, and I(Y; L_i).
 
 For a run folder written by ``layerib train`` (its ``model.pt`` and config) or a fresh
 random-weight MLP on MNIST inputs, every layer's features are computed on ``n_train``
@@ -13,9 +13,12 @@ critic/bound pair that :data:`~layerib.mi.settings.CANDIDATES` registers (e.g.
 that one candidate; the rest (the ``mine`` critic on the images, NWJ for labels, and noise
 variance 0) are trained and reported by the held-out-batch recipes of :mod:`layerib.mi.recipes`
 (held-out average over many batches, its standard error, a shuffled-pairs baseline), and
-every entry records its ``protocol``. The Monte-Carlo truth :func:`~layerib.mi.ground_truth.mixture_mi` is I(X; L_i + eps) for X
-uniform on the held-out images (at noise variance 0: the entropy of their distinct
-features, ln N for distinct points). All MI values are in nats.
+every entry records its ``protocol``. The Monte-Carlo value :func:`~layerib.mi.ground_truth.mixture_mi` is I(X; L_i + eps) for X
+uniform on the held-out images (Elad et al. 2019, Eq. 5; at noise variance 0: the entropy of
+their distinct features, ln N for distinct points): exact for that empirical input
+distribution up to its Monte-Carlo error, it is the number the table leads with; every
+neural estimate, named or ``auto``, is checked against it with the same flags
+(:func:`~layerib.ib.report.truth_flag_reasons`: reason and remedy). All MI values are in nats.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import torch
 from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, DataError, RunDirError
+from layerib.ib.report import truth_flag_reasons
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.channel import GaussianChannel
 from layerib.mi.settings import CANDIDATES, EstimatorSettings
@@ -278,8 +282,11 @@ def run_estimate(cfg: EstimateConfig, out: str | Path | None = None, *,
                 for bound in (("auto",) if critic == "auto" else _named(cfg.bounds)):
                     t = time.perf_counter()
                     r, protocol = _estimate_x(critic, bound, train, test, f_tr, f_te, nv, s, i)
+                    d = r.to_dict()  # every critic and bound: the same checks against the truth
+                    d["flags"] = {**d["flags"], **truth_flag_reasons(
+                        r, row["truth"]["value"], row["truth"]["stderr"])}
                     row["estimates"][critic if critic == "auto" else f"{critic}/{bound}"] = {
-                        **r.to_dict(), "protocol": protocol, "wall_seconds": time.perf_counter() - t}
+                        **d, "protocol": protocol, "wall_seconds": time.perf_counter() - t}
                 bar.update()
             entry["i_x"].append(row)
         for bound in cfg.bounds if cfg.estimate_y else ():
@@ -347,12 +354,15 @@ def format_table(result: dict) -> str:
     """A plain-text table of a :func:`run_estimate` result (nats)."""
     ln_c = math.log(result.get("num_classes", 10))
     lines = [f"N_train={result['n_train']} N_test={result['n_test']} (ln N_test="
-             f"{result['ln_n_test']:.2f})  values in nats: value (95 % interval) [shuffled-pairs "
-             "baseline], ^ = above ln B of its held-out batches; flags after each table"]
+             f"{result['ln_n_test']:.2f})  values in nats. I(X; L+eps): the Monte-Carlo value "
+             "first (exact for X uniform on the held-out images, +- its Monte-Carlo error: the "
+             "number to read), then the neural estimates as cross-checks: value (95 % interval) "
+             "[shuffled-pairs baseline], ^ = above ln B of its held-out batches; flags, with "
+             "their remedies, after each table"]
     for layer in result["layers"]:
         names = list(layer["i_x"][0]["estimates"]) if layer["i_x"] else []
         lines.append(f"layer {layer['index']} (width {layer['width']}): I(X; L+eps)")
-        lines.append(f"  {'noise var':>10} {'truth':>16} " + " ".join(f"{n:>34}" for n in names))
+        lines.append(f"  {'noise var':>10} {'Monte Carlo':>16} " + " ".join(f"{n:>34}" for n in names))
         flagged = []
         for row in layer["i_x"]:
             t = row["truth"]

@@ -1,0 +1,49 @@
+"""Where the interval cannot be honest: ``small_n``, ``near_ln_batch``, ``candidates_disagree``."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from layerib import estimate_mi
+from layerib.mi.result import MIResult
+
+
+def _r(value, n=2000, b=400, **kw):
+    return MIResult(value=value, stderr=0.02, shuffled=None, batch_size=b, ln_batch=float(np.log(b)),
+                    n_points=n, n_batches=max(1, n // b), noise_var=None, bound="dv",
+                    exceeds_ln_batch=False, critic="gauss", **kw)
+
+
+def test_small_n_names_its_remedy():
+    assert not _r(1.0).small_n
+    r = _r(1.0, n=100, b=100)
+    assert r.small_n and "only 100 test rows (< 500)" in r.flags["small_n"]
+    assert "pass more rows" in r.flags["small_n"]
+    assert not replace(r, bound="exact").small_n  # the exact 0 of a constant variable
+
+
+def test_near_ln_batch_reads_the_value_and_the_reference():
+    """A truth of 3.02 just above ln B = 3.00 (B = 20) came back as 1.713: the reference shows it."""
+    assert not _r(1.713, n=20, b=20).near_ln_batch
+    r = _r(1.713, n=20, b=20, reference_ksg=2.9)
+    assert r.near_ln_batch and "KSG reference 2.900" in r.flags["near_ln_batch"]
+    assert "ln B = 3.00 (B = 20)" in r.flags["near_ln_batch"]
+    assert _r(5.8).near_ln_batch and not _r(5.4).near_ln_batch  # ln 400 = 5.99
+    assert not replace(_r(5.8), critic="heads").near_ln_batch  # exact class marginal: no ln B
+
+
+def test_candidates_disagreeing_beyond_their_intervals_are_named():
+    r = _r(0.8, candidates_disagree=("gauss-dv",))
+    assert r.candidates_disagree == ("gauss-dv",)
+    assert "candidate(s) gauss-dv gave a test value" in r.flags["candidates_disagree"]
+    assert "candidates_disagree" not in _r(0.8).flags
+
+
+def test_small_samples_are_flagged_by_estimate_mi():
+    """10-d Gaussians, rho = 0.5, n = 100 (truth 1.438): intervals that missed came unflagged."""
+    g = np.random.default_rng(0)
+    x = g.standard_normal((100, 10))
+    y = 0.5 * x + np.sqrt(0.75) * g.standard_normal((100, 10))
+    r = estimate_mi(x, y, restarts=2)
+    assert r.small_n and "small_n" in r.flags and r.n_points == 20, str(r)
+    assert r.near_ln_batch or r.value < r.ln_batch - 0.5

@@ -1,0 +1,68 @@
+"""The cheap references beside every estimate (CCA, KSG on the same test rows) and ``below_reference``."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from layerib import estimate_mi
+from layerib.mi.baselines import cca_reference
+from layerib.mi.result import MIResult
+
+
+def _r(value, **kw):
+    return MIResult(value=value, stderr=0.01, shuffled=None, batch_size=400, ln_batch=5.99,
+                    n_points=2000, n_batches=5, noise_var=None, bound="dv", exceeds_ln_batch=False,
+                    **kw)
+
+
+def test_below_reference_needs_a_clear_gap_and_names_the_winner():
+    assert not _r(0.48, reference_cca=0.5).below_reference  # within the slack
+    r = _r(0.026, reference_cca=0.5, reference_ksg=0.4)  # a forced concat-dv on a 50-d pair
+    assert r.below_reference and r.reference == 0.5 and r.reference_name == "CCA"
+    assert "CCA reference 0.500" in r.flags["below_reference"]
+    assert "the reference wins here" in r.flags["below_reference"]
+    assert "reference CCA 0.500, KSG 0.400; FLAGS: below_reference" in str(r)
+    # the reference's own noise widens the slack
+    assert not _r(0.026, reference_cca=0.2, reference_cca_spread=0.1).below_reference
+    assert not _r(0.026).below_reference and "reference" not in str(_r(0.026))
+
+
+def test_cca_reference_is_about_zero_on_independent_pairs():
+    g = np.random.default_rng(1)
+    for n, d in ((400, 25), (1000, 25), (205, 10)):
+        value, spread = cca_reference(g.standard_normal((n, d)), g.standard_normal((n, d)))
+        assert value < 0.1 and spread < 0.1, (n, d, value, spread)
+
+
+def test_references_sit_beside_the_estimate_on_the_same_test_rows():
+    g = np.random.default_rng(0)
+    x = g.standard_normal((2000, 3))
+    y = 0.8 * x + 0.6 * g.standard_normal((2000, 3))  # MI = -3/2 ln 0.36 = 1.532 nats
+    r = estimate_mi(x, y, restarts=1, baseline=False)
+    assert abs(r.reference_cca - 1.532) < 0.15 and 0.9 < r.reference_ksg < 1.7
+    assert not r.below_reference and "reference CCA" in str(r) and "KSG" in str(r)
+    wide = estimate_mi(np.repeat(x, 5, 1) + 0.1 * g.standard_normal((2000, 15)), y, restarts=1,
+                       baseline=False, max_steps=100)
+    assert wide.reference_cca is not None and wide.reference_ksg is None  # 18 dimensions: no KSG
+    noisy = estimate_mi(x, x, noise_var=0.5, restarts=1, baseline=False, max_steps=50)
+    assert noisy.reference_cca is None and noisy.reference_ksg is None  # the channel: none
+    labels = estimate_mi(x, (x[:, 0] > 0).astype(np.int64), restarts=1, baseline=False, max_steps=50)
+    assert labels.reference_cca is None and 0.3 < labels.reference_ksg < 0.8
+
+
+def test_independent_pairs_raise_no_reference_flag():
+    g = np.random.default_rng(2)
+    r = estimate_mi(g.standard_normal((2000, 10)), g.standard_normal((2000, 10)), restarts=1)
+    assert r.reference_cca is not None and not r.below_reference, str(r)
+
+
+def test_a_named_critic_far_below_the_reference_is_flagged():
+    """A forced concatenation critic stopped early on a 25-d pair: the CCA reference catches it."""
+    g = np.random.default_rng(3)
+    x = g.standard_normal((3000, 25))
+    y = 0.3 * x + np.sqrt(1 - 0.09) * g.standard_normal((3000, 25))  # 25 * -1/2 ln 0.91 = 1.18
+    r = estimate_mi(x, y, candidates=("concat-dv",), restarts=1, baseline=False, max_steps=20,
+                    eval_every=10, patience=1)
+    assert r.reference_cca == pytest.approx(1.18, abs=0.2)
+    assert r.below_reference and "below_reference" in r.flags, str(r)
