@@ -100,6 +100,7 @@ class TrainConfig:
     epochs_per_layer: int = 5         # IB/IY: epochs for each layer stage (see min_steps_per_layer)
     min_steps_per_layer: int = 600    # IB/IY: at least this many steps per layer (small subsets); also read-out, CE x layers
     ce_epochs: int = 15               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
+    budget_minutes: float | None = None  # train within this wall-clock budget (minutes; None: off): each stage (a layer; the read-out with 0.05 of a layer's share; CE's one stage) gets its share of the time left and plans its steps (and its learning-rate schedule) for it from a timed probe, replacing epochs_per_layer, readout_epochs, ce_epochs and min_steps_per_layer; the final MI report comes on top; not with val_refit (pass --val-refit false or --val-fraction 0) or budget_extend > 1
     readout_epochs: int = 5           # epochs of the linear read-out on the frozen net (CE on cached outputs)
     lr_layer: float = 1e-3            # Adam learning rate of the layer being trained (and of CE training)
     lr_readout: float = 1e-2          # Adam learning rate of the read-out
@@ -375,6 +376,14 @@ def validate(c: TrainConfig) -> None:
     _check(not (c.lr_schedule == "cosine" and c.budget_extend > 1),
            f"lr_schedule 'cosine' ends at the step budget, so budget_extend {c.budget_extend} could "
            "only add steps at a rate of 0; use budget_extend 1 or lr_schedule constant")
+    _check(c.budget_minutes is None or (_finite(c.budget_minutes) and c.budget_minutes > 0),
+           f"budget_minutes must be a number of minutes > 0 (or None: off), got {c.budget_minutes!r}")
+    _check(c.budget_minutes is None or not (c.val_refit and c.val_fraction > 0),
+           "budget_minutes plans each stage once, which a val_refit search and refit cannot "
+           "share; pass --val-refit false (early stopping) or --val-fraction 0")
+    _check(c.budget_minutes is None or c.budget_extend == 1,
+           f"budget_minutes plans each stage's steps for its share, so budget_extend "
+           f"{c.budget_extend} cannot run past them; use budget_extend 1")
     _check(c.precision in PRECISIONS,
            f"precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}")
     _check(c.frozen_cache in FROZEN_CACHES,
