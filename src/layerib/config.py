@@ -67,7 +67,7 @@ class TrainConfig:
     download: bool = True             # fetch missing data from the standard mirrors (checksums checked)
     workers: int = 0                  # layerib train: >= 1 reads every batch of the (loaded) data sets through a torch DataLoader with this many worker processes, the same batches and result as 0 (index the tensors in this process); not with val_refit (pass --val-refit false or --val-fraction 0)
     # --- model
-    arch: str = "mlp"                 # built-in net (layerib.models.registry.MODELS): mlp (784-512-512-10), conv (conv blocks, then FC layers), vgg (six convs 64-64-128-128-256-256 with batch norm in three units, then a linear layer), resnet
+    arch: str = "mlp"                 # built-in net (layerib.models.registry.MODELS): mlp (784-512-512-10), conv (conv blocks, then FC layers), vgg (six convs 64-64-128-128-256-256 with batch norm in three units, then a linear layer), resnet, airbench (a 2x2 patch conv, three conv blocks 64-256-256, a linear head)
     widths: tuple[int, ...] | None = None  # widths of the FC layers (mlp: every layer; conv, vgg, resnet: those after the convs); the last has no nonlinearity; None: the arch's default
     channels: tuple[int, ...] | None = None  # conv, vgg, resnet: output channels of each conv block / conv / stage; None: the arch's default
     arch_params: dict = dataclasses.field(default_factory=dict)  # the arch's other parameters as KEY=VALUE, e.g. vgg pool_after=2,4,6 unit=conv; absent: the arch's default
