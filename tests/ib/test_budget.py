@@ -59,10 +59,12 @@ def _fit(method, data, callbacks=(), **kw):
 def test_the_share_of_each_stage_is_its_weight_over_the_stages_left():
     w = budget.stage_weights(3, "ib")
     assert list(w) == ["layer1", "layer2", "layer3", "readout"]
-    left = 100.0
-    assert budget.stage_share("layer1", w, left) == pytest.approx(100 / 3.05)
-    assert budget.stage_share("readout", w, left) == pytest.approx(100.0)  # the last takes all
-    assert budget.stage_share("layer2", w, -5.0) == 0.0  # overrun: nothing left
+    left = total = 100.0
+    assert budget.stage_share("layer1", w, left, total) == pytest.approx(100 / 3.05)
+    assert budget.stage_share("readout", w, left, total) == pytest.approx(100.0)  # all left
+    assert budget.stage_share("layer3", w, 30.0, total) == pytest.approx(30 / 1.05)
+    # overrun: a quarter of the stage's part of the whole budget, not nothing
+    assert budget.stage_share("layer2", w, -5.0, total) == pytest.approx(0.25 * 100 / 3.05)
     assert budget.stage_weights(3, "ce") == {"ce": 1.0}
     assert budget.plan_steps(10.0, 0.5) == 20 and budget.plan_steps(0.1, 0.5) == 1
 
@@ -75,7 +77,7 @@ def test_the_budget_sets_each_stage_plan_and_the_stage_runs_it(fake_clock, metho
     weights = budget.stage_weights(2, method)
     assert list(plans) == list(weights) and fitted.result["budget"]["minutes"] == 0.02
     for unit, plan in plans.items():
-        share = budget.stage_share(unit, weights, 1.2)
+        share = budget.stage_share(unit, weights, 1.2, 1.2)
         assert plan["seconds_per_step"] == TICK
         assert plan["share_seconds"] == pytest.approx(share)
         assert plan["steps"] == int(share / TICK)

@@ -2,14 +2,16 @@
 
 A budgeted run gives every stage (each layer of layer-wise training, the read-out; the one
 stage of end-to-end cross-entropy) a share of the time left when it starts, in proportion
-to :func:`stage_weights`, and *plans* the stage for that share before its first step: a
+to :func:`stage_weights` (never less than :data:`MIN_SHARE` of its part of the whole
+budget), and *plans* the stage for that share before its first step: a
 short timed probe (:func:`probe_seconds_per_step`: :data:`PROBE_STEPS` steps of the same
 stage on a copy of its module, with its own generator, the global RNG restored after it)
 measures seconds per step, and the stage's step count -- and with it the length of its
 cosine or constant learning-rate schedule -- is ``share / seconds per step``
 (:func:`plan_steps`). No schedule is cut mid-way; evaluations, checkpoints and the final
 MI report come on top of the steps and are absorbed by the later stages' shares (each
-stage plans with the time *left*). The trainer keeps every plan in its resumable state,
+stage plans with the time *left*; with the floor, a run that overran its budget goes on
+past it rather than starve its last stages). The trainer keeps every plan in its resumable state,
 so a resumed run continues the same plan and ends bit-identical to an uninterrupted run
 with that plan. :func:`machine` describes what a run ran on (``result.json``'s ``machine``).
 """
@@ -34,6 +36,9 @@ PROBE_STEPS, WARMUP_STEPS = 8, 3
 #: a read-out stage's weight beside a layer stage's 1: a linear layer on cached features
 #: needs a small part of the time to converge
 READOUT_WEIGHT = 0.05
+#: a stage's least share, as a fraction of its share of the whole budget: a run whose
+#: earlier stages overran (evaluations, frozen-output passes) still trains every stage
+MIN_SHARE = 0.25
 
 
 def stage_weights(n_layers: int, method: str) -> dict[str, float]:
@@ -49,21 +54,24 @@ def stage_weights(n_layers: int, method: str) -> dict[str, float]:
     return {**{f"layer{i}": 1.0 for i in range(1, n_layers + 1)}, "readout": READOUT_WEIGHT}
 
 
-def stage_share(unit: str, weights: dict[str, float], left_seconds: float) -> float:
-    """Seconds of ``left_seconds`` (the budget not yet spent) for stage ``unit``: its weight
-    over the weights of it and the stages after it (``weights`` in stage order); 0 when
-    nothing is left.
+def stage_share(unit: str, weights: dict[str, float], left_seconds: float,
+                total_seconds: float) -> float:
+    """Seconds for stage ``unit``: its weight over the weights of it and the stages after
+    it (``weights`` in stage order), of ``left_seconds`` (the budget of ``total_seconds`` not
+    yet spent), but at least :data:`MIN_SHARE` of its weight's part of ``total_seconds``.
 
     Raises:
         KeyError: ``unit`` is not in ``weights``.
 
     Example:
-        >>> stage_share("layer2", {"layer1": 1.0, "layer2": 1.0, "readout": 0.5}, 60.0)
-        40.0
+        >>> w = {"layer1": 1.0, "layer2": 1.0, "readout": 0.5}
+        >>> stage_share("layer2", w, 60.0, 100.0), stage_share("layer2", w, -3.0, 100.0)
+        (40.0, 10.0)
     """
     names = list(weights)
     later = names[names.index(unit):]
-    return max(left_seconds, 0.0) * weights[unit] / sum(weights[n] for n in later)
+    floor = MIN_SHARE * total_seconds * weights[unit] / sum(weights.values())
+    return max(max(left_seconds, 0.0) * weights[unit] / sum(weights[n] for n in later), floor)
 
 
 def plan_steps(share_seconds: float, seconds_per_step: float) -> int:

@@ -216,7 +216,8 @@ class _Trainer:
             return steps
         if unit not in self.plans:
             weights = stage_weights(len(self.net), self.cfg.method)
-            share = stage_share(unit, weights, 60.0 * self.cfg.budget_minutes - self.elapsed())
+            total = 60.0 * self.cfg.budget_minutes
+            share = stage_share(unit, weights, total - self.elapsed(), total)
             per_step = probe_seconds_per_step(probe, unit, self.settings.device)
             self.plans[unit] = {"share_seconds": share, "seconds_per_step": per_step,
                                 "steps": plan_steps(share, per_step)}
