@@ -79,7 +79,7 @@ class TrainConfig:
     # --- estimators
     y_bound: str = "infonce"          # bound on I(Y;L): infonce (per-sample over the exact classes) or dv (MINE, the paper)
     x_bound: str = "infonce"          # bound on I(X;L+eps) the layer minimises: infonce (unexploitable) or dv (the paper)
-    y_critic: str = "concat"          # I(Y;L) critic: concat MLP on (l, onehot y) (the paper) or heads (MLP(l)_y, faster)
+    y_critic: str = "concat"          # I(Y;L) critic: concat MLP on (l, onehot y) (the paper), heads (MLP(l)_y, faster) or convhead (3x3 conv, BN, ReLU, average pool, linear on the map y_pool gives: the greedy layer-wise papers' auxiliary head; needs y_pool >= 1)
     x_critic: str = "gaussian"        # AA-MINE inner critic: gaussian (exact Gaussian term + learnt q(z)) or concat MLP (the paper)
     x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle (a derangement)
     critic_hidden: int = 128          # hidden width of the critics' MLPs
@@ -352,6 +352,9 @@ def validate(c: TrainConfig) -> None:
            f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),
            f"val_metric must be 'i_y' or 'accuracy', got {c.val_metric!r}")
+    _check(c.y_critic != "convhead" or c.y_pool >= 1,
+           "y_critic convhead reads a conv layer's map through y_pool's grid; pass --y-pool K "
+           "(K >= the map's side: the whole map)")
     _check(c.y_critic in TRAINER_Y_CRITICS,
            f"y_critic must be one of {', '.join(TRAINER_Y_CRITICS)}, got {c.y_critic!r}")
     _check(c.x_critic in TRAINER_X_CRITICS,
