@@ -29,6 +29,7 @@ IN_MEMORY = "python"
 OBJECT_MODEL = "object"
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
+CE_OPTIMIZERS = ("adam", "nesterov")  #: layerib.ib.endtoend.ce_optimizer's optimisers
 LR_SCHEDULES = ("constant", "cosine")  #: layerib.utils.optim.scheduled_lr's schedules
 PRECISIONS = ("float32", "bfloat16")  #: layerib.utils.precision.training_autocast's precisions
 AUGMENTS = ("none", "crop_flip")
@@ -100,7 +101,9 @@ class TrainConfig:
     epochs_per_layer: int = 5         # IB/IY: epochs for each layer stage (see min_steps_per_layer)
     min_steps_per_layer: int = 600    # IB/IY: at least this many steps per layer (small subsets); also read-out, CE x layers
     ce_epochs: int = 15               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
-    budget_minutes: float | None = None  # train within this wall-clock budget (minutes; None: off): each stage (a layer; the read-out with 0.05 of a layer's share; CE's one stage) gets its share of the time left and plans its steps (and its learning-rate schedule) for it from a timed probe, replacing epochs_per_layer, readout_epochs, ce_epochs and min_steps_per_layer; the final MI report comes on top; not with val_refit (pass --val-refit false or --val-fraction 0) or budget_extend > 1
+    budget_minutes: float | None = None  # train within this wall-clock budget (minutes; None: off): each stage (a layer; the read-out with 0.05 of a layer's share; CE's one stage) gets its share of the time left (at least a quarter of its part of the whole budget) and plans its steps (and its learning-rate schedule) for it from a timed probe, replacing epochs_per_layer, readout_epochs, ce_epochs and min_steps_per_layer; the final MI report comes on top; not with val_refit (pass --val-refit false or --val-fraction 0) or budget_extend > 1
+    ce_optimizer: str = "adam"        # CE: adam, or nesterov (SGD with Nesterov momentum 0.9: give it an SGD rate, e.g. --lr-layer 0.05, with --lr-schedule cosine); the read-out keeps Adam
+    label_smoothing: float = 0.0      # CE: label smoothing of the end-to-end cross-entropy, in [0, 1) (airbench's recipe: 0.2); the read-out has none
     readout_epochs: int = 5           # epochs of the linear read-out on the frozen net (CE on cached outputs)
     lr_layer: float = 1e-3            # Adam learning rate of the layer being trained (and of CE training)
     lr_readout: float = 1e-2          # Adam learning rate of the read-out
@@ -387,6 +390,10 @@ def validate(c: TrainConfig) -> None:
     _check(c.budget_minutes is None or c.budget_extend == 1,
            f"budget_minutes plans each stage's steps for its share, so budget_extend "
            f"{c.budget_extend} cannot run past them; use budget_extend 1")
+    _check(c.ce_optimizer in CE_OPTIMIZERS,
+           f"ce_optimizer must be one of {', '.join(CE_OPTIMIZERS)}, got {c.ce_optimizer!r}")
+    _check(_finite(c.label_smoothing) and 0 <= c.label_smoothing < 1,
+           f"label_smoothing must be in [0, 1), got {c.label_smoothing!r}")
     _check(c.precision in PRECISIONS,
            f"precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}")
     _check(c.frozen_cache in FROZEN_CACHES,

@@ -165,6 +165,7 @@ def shared(tmp_path_factory):
 
 
 BF16 = {"precision": "bfloat16"}
+NESTEROV = {"ce_optimizer": "nesterov", "label_smoothing": 0.2, "lr_layer": 0.05}
 DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE's EMA, global RNG
 
 
@@ -187,6 +188,7 @@ DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE
     ("ib", "layer2.refit:5", dict(REFIT, **COSINE)),
     ("ib", "layer2:5", BF16),         # bfloat16 training passes resume bit-identically too
     ("ce", "ce:7", BF16),
+    ("ce", "ce:7", NESTEROV),         # SGD's momentum buffers resume too
 ])
 def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
                                                               method, stop, kw):

@@ -608,7 +608,7 @@ class EndToEndCE(_Trainer):
                                      cfg.min_steps_per_layer * len(net))
         opts = CEOptions(cfg.batch_size, cfg.lr_layer, cfg.weight_decay, cfg.grad_clip,
                          AUGMENTATIONS[cfg.augment], cfg.lr_schedule, cfg.precision,
-                         cfg.val_checks, cfg.patience)
+                         cfg.val_checks, cfg.patience, cfg.ce_optimizer, cfg.label_smoothing)
 
         def run(spec: StageSpec, xs, ys, per, **kw) -> int | None:
             """CE over ``(xs, ys)`` with the recorder (a fit or refit) as a stage hook."""
