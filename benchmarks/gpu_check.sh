@@ -21,8 +21,8 @@
 # ../shared/data beside the repository). --cpu-smoke (or GPU_CHECK_CPU_SMOKE=1) runs every
 # piece on the CPU at tiny sizes (1-2 % subsets, a few steps, a 0.2-minute budget) to prove
 # the script works where no GPU is lent: its figures mean nothing (torch.compile there
-# uses the aot_eager backend, which traces without generating code). It ran so in 4.2
-# minutes on a 2-core CPU shared with other jobs (load 6), most of it interpreter start-up,
+# uses the aot_eager backend, which traces without generating code). It ran so in 3.6
+# minutes on a 2-core CPU shared with other jobs (load 5), most of it interpreter start-up,
 # loading CIFAR-10 and the runs' MI evaluations on its 10 000 test images; the GPU run has
 # not been made yet (no GPU was lent to the session that wrote it).
 # Each step has its own timeout, so one slow step cannot hold the rest; a failed step is
