@@ -29,6 +29,7 @@ IN_MEMORY = "python"
 OBJECT_MODEL = "object"
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
+CE_OPTIMIZERS = ("adam", "nesterov")  #: layerib.ib.endtoend.ce_optimizer's optimisers
 LR_SCHEDULES = ("constant", "cosine")  #: layerib.utils.optim.scheduled_lr's schedules
 PRECISIONS = ("float32", "bfloat16")  #: layerib.utils.precision.training_autocast's precisions
 AUGMENTS = ("none", "crop_flip")
@@ -67,7 +68,7 @@ class TrainConfig:
     download: bool = True             # fetch missing data from the standard mirrors (checksums checked)
     workers: int = 0                  # layerib train: >= 1 reads every batch of the (loaded) data sets through a torch DataLoader with this many worker processes, the same batches and result as 0 (index the tensors in this process); not with val_refit (pass --val-refit false or --val-fraction 0)
     # --- model
-    arch: str = "mlp"                 # built-in net (layerib.models.registry.MODELS): mlp (784-512-512-10), conv (conv blocks, then FC layers), vgg (six convs 64-64-128-128-256-256 with batch norm in three units, then a linear layer), resnet
+    arch: str = "mlp"                 # built-in net (layerib.models.registry.MODELS): mlp (784-512-512-10), conv (conv blocks, then FC layers), vgg (six convs 64-64-128-128-256-256 with batch norm in three units, then a linear layer), resnet, airbench (a 2x2 patch conv, three conv blocks 64-256-256, a linear head)
     widths: tuple[int, ...] | None = None  # widths of the FC layers (mlp: every layer; conv, vgg, resnet: those after the convs); the last has no nonlinearity; None: the arch's default
     channels: tuple[int, ...] | None = None  # conv, vgg, resnet: output channels of each conv block / conv / stage; None: the arch's default
     arch_params: dict = dataclasses.field(default_factory=dict)  # the arch's other parameters as KEY=VALUE, e.g. vgg pool_after=2,4,6 unit=conv; absent: the arch's default
@@ -79,7 +80,7 @@ class TrainConfig:
     # --- estimators
     y_bound: str = "infonce"          # bound on I(Y;L): infonce (per-sample over the exact classes) or dv (MINE, the paper)
     x_bound: str = "infonce"          # bound on I(X;L+eps) the layer minimises: infonce (unexploitable) or dv (the paper)
-    y_critic: str = "concat"          # I(Y;L) critic: concat MLP on (l, onehot y) (the paper) or heads (MLP(l)_y, faster)
+    y_critic: str = "concat"          # I(Y;L) critic: concat MLP on (l, onehot y) (the paper), heads (MLP(l)_y, faster) or convhead (3x3 conv, BN, ReLU, average pool, linear on the map y_pool gives: the greedy layer-wise papers' auxiliary head; needs y_pool >= 1)
     x_critic: str = "gaussian"        # AA-MINE inner critic: gaussian (exact Gaussian term + learnt q(z)) or concat MLP (the paper)
     x_marginal: str = "all"           # AA-MINE marginal pairs: all off-diagonal pairs, or one shuffle (a derangement)
     critic_hidden: int = 128          # hidden width of the critics' MLPs
@@ -100,6 +101,9 @@ class TrainConfig:
     epochs_per_layer: int = 5         # IB/IY: epochs for each layer stage (see min_steps_per_layer)
     min_steps_per_layer: int = 600    # IB/IY: at least this many steps per layer (small subsets); also read-out, CE x layers
     ce_epochs: int = 15               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
+    budget_minutes: float | None = None  # train within this wall-clock budget (minutes; None: off): each stage (a layer; the read-out with 0.05 of a layer's share; CE's one stage) gets its share of the time left (at least a quarter of its part of the whole budget) and plans its steps (and its learning-rate schedule) for it from a timed probe, replacing epochs_per_layer, readout_epochs, ce_epochs and min_steps_per_layer; the final MI report comes on top; not with val_refit (pass --val-refit false or --val-fraction 0) or budget_extend > 1
+    ce_optimizer: str = "adam"        # CE: adam, or nesterov (SGD with Nesterov momentum 0.9: give it an SGD rate, e.g. --lr-layer 0.05, with --lr-schedule cosine); the read-out keeps Adam
+    label_smoothing: float = 0.0      # CE: label smoothing of the end-to-end cross-entropy, in [0, 1) (airbench's recipe: 0.2); the read-out has none
     readout_epochs: int = 5           # epochs of the linear read-out on the frozen net (CE on cached outputs)
     lr_layer: float = 1e-3            # Adam learning rate of the layer being trained (and of CE training)
     lr_readout: float = 1e-2          # Adam learning rate of the read-out
@@ -351,6 +355,9 @@ def validate(c: TrainConfig) -> None:
            f"y_input_norm must be none, rms or standard, got {c.y_input_norm!r}")
     _check(c.val_metric in ("i_y", "accuracy"),
            f"val_metric must be 'i_y' or 'accuracy', got {c.val_metric!r}")
+    _check(c.y_critic != "convhead" or c.y_pool >= 1,
+           "y_critic convhead reads a conv layer's map through y_pool's grid; pass --y-pool K "
+           "(K >= the map's side: the whole map)")
     _check(c.y_critic in TRAINER_Y_CRITICS,
            f"y_critic must be one of {', '.join(TRAINER_Y_CRITICS)}, got {c.y_critic!r}")
     _check(c.x_critic in TRAINER_X_CRITICS,
@@ -375,6 +382,18 @@ def validate(c: TrainConfig) -> None:
     _check(not (c.lr_schedule == "cosine" and c.budget_extend > 1),
            f"lr_schedule 'cosine' ends at the step budget, so budget_extend {c.budget_extend} could "
            "only add steps at a rate of 0; use budget_extend 1 or lr_schedule constant")
+    _check(c.budget_minutes is None or (_finite(c.budget_minutes) and c.budget_minutes > 0),
+           f"budget_minutes must be a number of minutes > 0 (or None: off), got {c.budget_minutes!r}")
+    _check(c.budget_minutes is None or not (c.val_refit and c.val_fraction > 0),
+           "budget_minutes plans each stage once, which a val_refit search and refit cannot "
+           "share; pass --val-refit false (early stopping) or --val-fraction 0")
+    _check(c.budget_minutes is None or c.budget_extend == 1,
+           f"budget_minutes plans each stage's steps for its share, so budget_extend "
+           f"{c.budget_extend} cannot run past them; use budget_extend 1")
+    _check(c.ce_optimizer in CE_OPTIMIZERS,
+           f"ce_optimizer must be one of {', '.join(CE_OPTIMIZERS)}, got {c.ce_optimizer!r}")
+    _check(_finite(c.label_smoothing) and 0 <= c.label_smoothing < 1,
+           f"label_smoothing must be in [0, 1), got {c.label_smoothing!r}")
     _check(c.precision in PRECISIONS,
            f"precision must be one of {', '.join(PRECISIONS)}, got {c.precision!r}")
     _check(c.frozen_cache in FROZEN_CACHES,

@@ -82,5 +82,5 @@ def test_cli_choices_and_help_come_from_the_registry(monkeypatch, capsys):
     assert arch_params("tiny") == {"widths": (512, 512, 10)}
     assert build_model("tiny", (1, 4, 4), widths=(3,)).feature_dims == [3]
     assert registry.MODELS is MODELS
-    with pytest.raises(ConfigError, match="choose one of mlp, conv, vgg, resnet, tiny"):
+    with pytest.raises(ConfigError, match="choose one of mlp, conv, vgg, resnet, airbench, tiny"):
         arch_params("nope")

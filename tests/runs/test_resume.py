@@ -165,6 +165,7 @@ def shared(tmp_path_factory):
 
 
 BF16 = {"precision": "bfloat16"}
+NESTEROV = {"ce_optimizer": "nesterov", "label_smoothing": 0.2, "lr_layer": 0.05}
 DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE's EMA, global RNG
 
 
@@ -187,6 +188,7 @@ DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE
     ("ib", "layer2.refit:5", dict(REFIT, **COSINE)),
     ("ib", "layer2:5", BF16),         # bfloat16 training passes resume bit-identically too
     ("ce", "ce:7", BF16),
+    ("ce", "ce:7", NESTEROV),         # SGD's momentum buffers resume too
 ])
 def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
                                                               method, stop, kw):
@@ -282,3 +284,52 @@ def test_a_checkpoint_from_before_the_redesign_is_refused_in_one_line(tmp_path):
     torch.save({"format": 1, "config": cfg}, tmp_path / CHECKPOINT)
     with pytest.raises(RunDirError, match="written by layerib 0.1.*pass --force"):
         find_resume_state(tmp_path, cfg)
+
+
+@pytest.mark.parametrize("method,stop,kw", [
+    ("ib", "layer2:5", {}),
+    ("ib", "readout:4", COSINE),
+    ("ce", "ce:7", COSINE),
+    ("ib", "layer2:5", dict(ES, val_refit=False)),  # early stopping within the planned steps
+])
+def test_a_budgeted_run_stopped_and_resumed_keeps_its_plan(shared, tmp_path, monkeypatch,
+                                                           method, stop, kw):
+    """The plan (each stage's steps for its share of budget_minutes) is in the checkpoint:
+    the resumed run probes only the stages not yet planned and ends bit-identical to the
+    uninterrupted run. The probes' clock ticks 1/64 s a call and no time passes between
+    stages, so both runs make the same plan."""
+    import itertools
+    import layerib.ib.budget as budget
+    import layerib.ib.trainers as trainers
+    data, _ = shared
+    monkeypatch.setattr(trainers._Trainer, "elapsed", lambda self: 0.0)
+    real_probe, probed = trainers.probe_seconds_per_step, []
+
+    def probe(run, unit, device):
+        probed.append(unit)
+        return real_probe(run, unit, device)
+    monkeypatch.setattr(trainers, "probe_seconds_per_step", probe)
+    cfg = _cfg(data, method=method, budget_minutes=0.02, **kw)
+
+    def ticking():
+        ticks = itertools.count()
+        monkeypatch.setattr(budget, "clock", lambda: next(ticks) / 64)
+    ticking()
+    ref = run_training(cfg, tmp_path / "ref")
+    assert ref["budget"]["stages"] and probed == list(ref["budget"]["stages"])
+    out = tmp_path / "run"
+    ticking()
+    monkeypatch.setattr(checkpoint_mod, "kill_point",
+                        lambda point: (_ for _ in ()).throw(_Stop(point)) if point == stop else None)
+    with pytest.raises(_Stop):
+        run_training(cfg, out)
+    ck = load_checkpoint(out / CHECKPOINT)
+    planned = list(ck["plans"])
+    assert planned and ck["plans"] == {u: ref["budget"]["stages"][u] for u in planned}
+    monkeypatch.setattr(checkpoint_mod, "kill_point", lambda point: None)
+    probed.clear()
+    ticking()
+    run_training(cfg, out, resume=True)
+    assert probed == [u for u in ref["budget"]["stages"] if u not in planned]
+    assert _without_wall_time(out / "result.json") == _without_wall_time(tmp_path / "ref" / "result.json")
+    assert (out / "metrics.jsonl").read_bytes() == (tmp_path / "ref" / "metrics.jsonl").read_bytes()

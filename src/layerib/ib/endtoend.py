@@ -41,6 +41,9 @@ class CEOptions:
         val_checks, patience: early stopping on a validation split (accuracy), checked
             ``val_checks`` times per budget, stopping after ``patience`` checks without a
             better score (:class:`~layerib.utils.early.EarlyStopping`).
+        optimizer: ``"adam"`` or ``"nesterov"`` (SGD with Nesterov momentum 0.9 and the
+            same weight decay; :data:`CE_OPTIMIZERS`).
+        label_smoothing: the cross-entropy's label smoothing (``F.cross_entropy``), in [0, 1).
 
     Example:
         >>> CEOptions(batch_size=64, lr=1e-2).lr_schedule
@@ -56,6 +59,35 @@ class CEOptions:
     precision: str = "float32"
     val_checks: int = 20
     patience: int = 5
+    optimizer: str = "adam"
+    label_smoothing: float = 0.0
+
+
+#: CE optimisers: Adam, or SGD with Nesterov momentum (the recipes CE is usually trained
+#: with on CIFAR-10, e.g. airbench's: Jordan 2024, arXiv:2404.00498)
+CE_OPTIMIZERS = ("adam", "nesterov")
+#: the Nesterov SGD's momentum
+NESTEROV_MOMENTUM = 0.9
+
+
+def ce_optimizer(params: list, opts: CEOptions) -> torch.optim.Optimizer:
+    """The optimiser ``opts.optimizer`` names over ``params`` at ``opts.lr``.
+
+    Raises:
+        ValueError: an unknown optimiser.
+
+    Example:
+        >>> p = [nn.Parameter(torch.zeros(2))]
+        >>> type(ce_optimizer(p, CEOptions(8, 0.1, optimizer="nesterov"))).__name__
+        'SGD'
+    """
+    if opts.optimizer == "adam":
+        return adam(params, lr=opts.lr, weight_decay=opts.weight_decay)
+    if opts.optimizer == "nesterov":
+        return torch.optim.SGD(params, lr=opts.lr, momentum=NESTEROV_MOMENTUM, nesterov=True,
+                               weight_decay=opts.weight_decay)
+    raise ValueError(f"CE optimizer must be one of {', '.join(CE_OPTIMIZERS)}, "
+                     f"got {opts.optimizer!r}")
 
 
 def ce_stage(model: nn.Module, x: torch.Tensor, y: torch.Tensor, g: torch.Generator,
@@ -78,7 +110,7 @@ def ce_stage(model: nn.Module, x: torch.Tensor, y: torch.Tensor, g: torch.Genera
         NumericalError: the loss became non-finite (names the stage and step).
     """
     params = list(model.parameters())
-    opt = adam(params, lr=opts.lr, weight_decay=opts.weight_decay)
+    opt = ce_optimizer(params, opts)
     horizon = lr_horizon or spec.steps
     stopper = EarlyStopping(model, opts.patience) if val is not None else None
     loop = BatchLoop(len(x), opts.batch_size, spec.limit, g, x.device)
@@ -98,7 +130,7 @@ def ce_stage(model: nn.Module, x: torch.Tensor, y: torch.Tensor, g: torch.Genera
         xb = x[idx] if opts.transform is None else opts.transform(x[idx], g)
         with training_autocast(xb.device, opts.precision):  # bfloat16: the forward pass only
             logits = model(xb)
-        loss = F.cross_entropy(logits.float(), y[idx])
+        loss = F.cross_entropy(logits.float(), y[idx], label_smoothing=opts.label_smoothing)
         if not torch.isfinite(loss):
             raise NumericalError(f"non-finite cross-entropy loss in stage {what} at step "
                                  f"{loop.step - 1}; lower the learning rate or set grad_clip "

@@ -34,6 +34,7 @@ from layerib.data.dataset import Uint8Images, cat_rows, take_rows
 from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError
+from layerib.ib.budget import machine, plan_steps, probe_seconds_per_step, stage_share, stage_weights
 from layerib.ib.cache import FrozenCache
 from layerib.ib.callbacks import Callback, CallbackList, Hooks
 from layerib.ib.endtoend import CEOptions, accuracy, ce_stage, stage_limit, steps_for
@@ -180,6 +181,7 @@ class _Trainer:
         # val_refit: stage -> its best step and refit steps; the search net (and its saved state)
         self.refits, self.search_net, self.search_state = {}, None, None
         self.elapsed0, self.t0, self.g = 0.0, time.perf_counter(), None
+        self.plans = {}  # budget_minutes: stage -> its plan (share, seconds per step, steps)
 
     def elapsed(self) -> float:
         """Wall seconds of the run so far, over all its attempts."""
@@ -194,15 +196,36 @@ class _Trainer:
         return {"done": self.done, "local": local, "net": self.net.state_dict(),
                 "head": self.head_state, "refits": self.refits, "rng": rng_state(self.g),
                 "search_net": None if self.search_net is None else self.search_net.state_dict(),
-                "elapsed": self.elapsed()}
+                "elapsed": self.elapsed(), "plans": self.plans}
 
     def _load(self, state: dict, callbacks: CallbackList) -> None:
         self.done, self.local, self.head_state = state["done"], state["local"], state["head"]
         self.refits, self.search_state = state.get("refits", {}), state.get("search_net")
-        self.elapsed0 = state["elapsed"]
+        self.elapsed0, self.plans = state["elapsed"], state.get("plans", {})
         self.net.load_state_dict(state["net"])
         callbacks.load_state_dict(state)
         set_rng_state(self.g, state["rng"])
+
+    def _planned(self, unit: str, steps: int, probe) -> int:
+        """Stage ``unit``'s steps: ``steps`` without a budget; with ``budget_minutes`` its
+        plan (:mod:`layerib.ib.budget`), made once before its first step -- its share of the
+        time left, over the seconds per step that ``probe(spec, callbacks)`` (the stage on a
+        copy, :func:`~layerib.ib.budget.probe_seconds_per_step`) measures -- and kept in the
+        trainer's state, so a resumed stage keeps its plan."""
+        if self.cfg.budget_minutes is None:
+            return steps
+        if unit not in self.plans:
+            weights = stage_weights(len(self.net), self.cfg.method)
+            total = 60.0 * self.cfg.budget_minutes
+            share = stage_share(unit, weights, total - self.elapsed(), total)
+            per_step = probe_seconds_per_step(probe, unit, self.settings.device)
+            self.plans[unit] = {"share_seconds": share, "seconds_per_step": per_step,
+                                "steps": plan_steps(share, per_step)}
+        return self.plans[unit]["steps"]
+
+    def _probe_generator(self) -> torch.Generator:
+        """A timing probe's own generator (the run's is never drawn from by a probe)."""
+        return torch.Generator(device=self.settings.device).manual_seed(self.cfg.seed + 1)
 
     def _stage_done(self, callbacks: CallbackList, name: str, steps: int) -> None:
         self.done += 1
@@ -309,9 +332,12 @@ class _Trainer:
             "seed": cfg.seed, "wall_seconds": self.elapsed(), "device": str(self.settings.device),
             "data_source": source, "config": cfg.to_dict(), "layers": layers,
             "units": self.net.unit_descriptions,  # where the layer-wise units fell
+            "machine": machine(self.settings.device),  # CPU or GPU model and threads
         }
         if self.refits:
             result["refit"] = self.refits
+        if cfg.budget_minutes is not None:  # the plan of every stage
+            result["budget"] = {"minutes": cfg.budget_minutes, "stages": self.plans}
         return result
 
     def _train(self, x, y, test, prior, val, cache, cbs, num_classes):
@@ -370,10 +396,11 @@ class LayerwiseTrainer(_Trainer):
         return self.cfg.frozen_cache == "recompute" or (self.cfg.frozen_cache == "auto"
                                                         and transform is not None)
 
-    def _prefix_rows(self, net: LayeredNet, x, i: int) -> RecomputedPrefix:
+    def _prefix_rows(self, net: LayeredNet, x, i: int,
+                     g: torch.Generator | None = None) -> RecomputedPrefix:
         prefix = net.prefix(i - 1) if i > 1 else nn.Sequential()
-        return RecomputedPrefix(x, prefix, AUGMENTATIONS[self.cfg.augment], self.g,
-                                self.cfg.precision)
+        return RecomputedPrefix(x, prefix, AUGMENTATIONS[self.cfg.augment],
+                                self.g if g is None else g, self.cfg.precision)
 
     def _layers(self, x, y, test, prior, val, cache, cbs):
         """Train every unit in turn. Its input is the frozen prefix's output, cached once
@@ -388,15 +415,21 @@ class LayerwiseTrainer(_Trainer):
         feats, feats_test, feats_val = [], [], []
         for i, layer in enumerate(net.layers, start=1):
             if self.done < i:  # else trained before an interruption; its weights are loaded
-                spec = StageSpec(f"layer{i}", steps, stage_limit(steps, cfg.budget_extend,
-                                                                 val is not None),
+                def probe(spec, probe_cbs, i=i, layer=layer, h=h):  # budget_minutes: timing
+                    g = self._probe_generator()
+                    rows = h if not recompute else self._prefix_rows(net, x, i, g)
+                    layer_stage(copy.deepcopy(layer), i, rows, y, prior, cfg, g, spec, probe_cbs,
+                                critic_update=self.settings.critic_update)
+                n_steps = self._planned(f"layer{i}", steps, probe)
+                spec = StageSpec(f"layer{i}", n_steps, stage_limit(n_steps, cfg.budget_extend,
+                                                                   val is not None),
                                  resume=self.local_for(i - 1))
                 layer_stage(layer, i, h if not recompute else self._prefix_rows(net, x, i), y,
                             prior, cfg, self.g, spec, cbs, heldout=(h_test, y_test),
                             val=None if val is None else (h_val, val[1]),
                             critic_update=self.settings.critic_update)
                 net.freeze(i)  # before the checkpoint: a resumed run re-freezes it below
-                self._stage_done(cbs, f"layer{i}", steps)
+                self._stage_done(cbs, f"layer{i}", n_steps)
             net.freeze(i)
             h_test = cache.forward(layer, h_test)
             feats_test.append(h_test.flatten(1))
@@ -503,6 +536,11 @@ class LayerwiseTrainer(_Trainer):
                 head.eval()
             self._search_then_refit(cbs, stage, "readout", head, find, fit, len(y), len(y_all))
         else:
+            def probe(spec, probe_cbs):  # budget_minutes: a fresh read-out's steps, timed
+                twin = nn.Linear(features.shape[1], num_classes).to(features.device)
+                ce_stage(twin.train(), features, y, self._probe_generator(), opts, spec,
+                         probe_cbs, what="read-out")
+            steps = self._planned("readout", steps, probe)
             spec = StageSpec("readout", steps, stage_limit(steps, cfg.budget_extend, val is not None),
                              resume=self.local_for(stage))
             ce_stage(head.train(), features, y, self.g, opts, spec, cbs, val=val, what="read-out")
@@ -570,7 +608,7 @@ class EndToEndCE(_Trainer):
                                      cfg.min_steps_per_layer * len(net))
         opts = CEOptions(cfg.batch_size, cfg.lr_layer, cfg.weight_decay, cfg.grad_clip,
                          AUGMENTATIONS[cfg.augment], cfg.lr_schedule, cfg.precision,
-                         cfg.val_checks, cfg.patience)
+                         cfg.val_checks, cfg.patience, cfg.ce_optimizer, cfg.label_smoothing)
 
         def run(spec: StageSpec, xs, ys, per, **kw) -> int | None:
             """CE over ``(xs, ys)`` with the recorder (a fit or refit) as a stage hook."""
@@ -603,6 +641,10 @@ class EndToEndCE(_Trainer):
                     x_all, y_all, per, lr_horizon=refit_steps(steps, len(y), len(y_all)))
             self._search_then_refit(cbs, 0, "ce", net, search, fit, len(y), len(y_all))
         else:
+            def probe(spec, probe_cbs):  # budget_minutes: CE steps on a copy of the net, timed
+                ce_stage(copy.deepcopy(net).train(), x, y, self._probe_generator(), opts, spec,
+                         probe_cbs, what="cross-entropy")
+            steps = self._planned("ce", steps, probe)
             run(StageSpec("ce", steps, stage_limit(steps, cfg.budget_extend, val is not None),
                           resume=self.local_for(0)), x, y, per_epoch, val=val)
         self._stage_done(cbs, "ce", steps)

@@ -27,6 +27,7 @@ from torch import nn
 from layerib.errors import ConfigError
 from layerib.models.conv import conv_net
 from layerib.models.layered import LayeredNet
+from layerib.models.airbench import airbench
 from layerib.models.mlp import mlp
 from layerib.models.resnet import resnet
 from layerib.models.units import group_units
@@ -54,6 +55,8 @@ MODELS: dict[str, ModelSpec] = {
     "vgg": ModelSpec(vgg, "six 3x3 convs 64-64-128-128-256-256 with batch norm in three "
                           "max-pooled units, then a linear layer (models/vgg.py)"),
     "resnet": ModelSpec(resnet, "a stem, then one residual stage per unit (models/resnet.py)"),
+    "airbench": ModelSpec(airbench, "airbench-style: a 2x2 patch conv, three conv-pool-BN-GELU-conv "
+                                    "blocks 64-256-256 (one unit each), max-pool, linear (models/airbench.py)"),
 }
 
 

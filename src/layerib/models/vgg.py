@@ -68,6 +68,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from layerib.models.blocks import DOWNSAMPLES, downsample_layer, downsampled_channels
 from layerib.models.layered import LayeredNet
 from layerib.models.mlp import mlp
 
@@ -112,7 +113,7 @@ def default_pools(n_convs: int) -> tuple[int, ...]:
 
 def vgg(input_shape: tuple[int, ...], channels: tuple[int, ...] = (64, 64, 128, 128, 256, 256),
         widths: tuple[int, ...] = (10,), *, pool_after: tuple[int, ...] | None = None,
-        batch_norm: bool = True, unit: str = "block") -> LayeredNet:
+        batch_norm: bool = True, unit: str = "block", downsample: str = "pool") -> LayeredNet:
     """Build the VGG-style net: conv units, then FC layers (the last linear).
 
     Args:
@@ -125,6 +126,9 @@ def vgg(input_shape: tuple[int, ...], channels: tuple[int, ...] = (64, 64, 128, 
             every second conv and the last (:func:`default_pools`).
         batch_norm: ``BatchNorm2d`` after every conv (the conv then has no bias).
         unit: ``"block"`` (convs up to each pool form one unit) or ``"conv"``.
+        downsample: what halves the map after the convs of ``pool_after``: ``pool`` (2x2
+            max-pool) or ``space_to_depth`` (lossless, 4x the channels: the unit's output
+            keeps all it computed; :func:`~layerib.models.blocks.downsample_layer`).
 
     Returns:
         A net mapping ``(batch, C, H, W)`` to ``(batch, widths[-1])``; unit k outputs
@@ -132,14 +136,21 @@ def vgg(input_shape: tuple[int, ...], channels: tuple[int, ...] = (64, 64, 128, 
         entry per FC layer.
 
     Raises:
-        ValueError: a bad shape, size, pool index or unit name, or an input that
-            cannot be halved ``len(pool_after)`` times.
+        ValueError: a bad shape, size, pool index, unit name or downsample, or an input
+            that cannot be halved ``len(pool_after)`` times.
+
+    Example:
+        >>> vgg((3, 32, 32), (8, 8), downsample="space_to_depth").feature_dims
+        [8192, 10]
     """
     c, h, w = check_image_shape("vgg", input_shape, channels, widths)
     pools = default_pools(len(channels)) if pool_after is None else tuple(pool_after)
     if len(set(pools)) != len(pools) or any(not 1 <= p <= len(channels) for p in pools):
         raise ValueError(f"vgg: pool_after must name distinct convs 1..{len(channels)}, "
                          f"got {pools}")
+    if downsample not in DOWNSAMPLES:
+        raise ValueError(f"vgg: downsample must be one of {', '.join(DOWNSAMPLES)}, "
+                         f"got {downsample!r}")
     if unit not in VGG_UNITS:
         raise ValueError(f"vgg: unit must be one of {VGG_UNITS}, got {unit!r}")
     scale = 2 ** len(pools)
@@ -154,10 +165,10 @@ def vgg(input_shape: tuple[int, ...], channels: tuple[int, ...] = (64, 64, 128, 
         if batch_norm:
             mods.append(nn.BatchNorm2d(c_out))
         mods.append(nn.ReLU())
-        if k in pools:
-            mods.append(nn.MaxPool2d(2))
-            h, w = h // 2, w // 2
         c = c_out
+        if k in pools:
+            mods.append(downsample_layer(downsample))
+            h, w, c = h // 2, w // 2, downsampled_channels(downsample, c_out)
         if unit == "conv" or k in pools or k == len(channels):
             units.append(Unit(*mods))
             dims.append(c * h * w)

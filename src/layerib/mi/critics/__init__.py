@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from layerib.mi.channel import GaussianChannel
+from layerib.mi.critics.convhead import ConvHeadCritic, view_map_shape
 from layerib.mi.critics.gaussian_ratio import GaussianRatioCritic
 from layerib.mi.critics.labels import (INPUT_NORMS, LabelCritic, LabelHeadsCritic, MapPool,
                                        label_view, normalise_batch)
@@ -131,9 +132,13 @@ CRITICS: dict[str, CriticSpec] = {
     "heads": CriticSpec(lambda c: LabelHeadsCritic(c.dim_u, c.dim_v, c.settings.hidden,
                                                    input_norm=c.settings.input_norm, view=c.view),
                         _LABELS, doc="MLP(l)_y, one output per class"),
+    "convhead": CriticSpec(lambda c: ConvHeadCritic(view_map_shape(c.dim_u, c.view), c.dim_v,
+                                                    c.settings.hidden, c.settings.input_norm,
+                                                    c.view),
+                           _LABELS, doc="conv 3x3-BN-ReLU-avgpool-linear head on the map"),
 }
 
 #: ``TrainConfig.y_critic`` -> CRITICS name: the trainer's label critics.
-TRAINER_Y_CRITICS = {"concat": "label", "heads": "heads"}
+TRAINER_Y_CRITICS = {"concat": "label", "heads": "heads", "convhead": "convhead"}
 #: ``TrainConfig.x_critic`` -> CRITICS name: the trainer's AA-MINE critics.
 TRAINER_X_CRITICS = {"gaussian": "gaussian", "concat": "concat"}
