@@ -13,7 +13,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from layerib.config import (AUGMENTS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, FROZEN_CACHES,
+from layerib.config import (AUGMENTS, CE_OPTIMIZERS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, FROZEN_CACHES,
                             LR_SCHEDULES, METHODS, PRECISIONS, SECTIONS,
                             TrainConfig, config_from_dict, field_help)
 from layerib.errors import ConfigError
@@ -29,7 +29,7 @@ CHOICES = {"method": METHODS, "cifar_source": CIFAR_SOURCES, "augment": AUGMENTS
            "y_critic": tuple(TRAINER_Y_CRITICS), "x_critic": tuple(TRAINER_X_CRITICS),
            "val_metric": ("i_y", "accuracy"), "y_input_norm": ("none", "rms", "standard"),
            "frozen_cache": FROZEN_CACHES, "lr_schedule": LR_SCHEDULES,
-           "precision": PRECISIONS}
+           "precision": PRECISIONS, "ce_optimizer": CE_OPTIMIZERS}
 
 
 def _ints(text: str) -> tuple[int, ...]:
