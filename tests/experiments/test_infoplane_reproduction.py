@@ -1,5 +1,6 @@
 """`layerib reproduce infoplane --preset quick` end to end on the tiny fake MNIST."""
 
+import pytest
 import json
 
 from html_checks import check_html
@@ -12,6 +13,7 @@ def _records(path, stage):
     return [r for r in map(json.loads, path.read_text().splitlines()) if r["stage"] == stage]
 
 
+@pytest.mark.slow  # heavier; run with -m slow
 def test_infoplane_quick_end_to_end(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "ip"
     assert main(["reproduce", "infoplane", "--preset", "quick", "--data-root", str(tiny_mnist),

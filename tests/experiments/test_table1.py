@@ -246,6 +246,7 @@ def test_paired_differences_t_interval_and_verdicts():
     assert any(line.startswith("| MNIST 1% | ib - iy | 5 |") for line in md)
 
 
+@pytest.mark.slow  # heavier; run with -m slow
 def test_estimators_paper_writes_a_second_table(tiny_root, tmp_path, capsys):
     out = tmp_path / "t1"
     res = table1.run(out, preset="quick", seeds=2, data_root=str(tiny_root), download=False,

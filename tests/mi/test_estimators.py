@@ -18,6 +18,7 @@ def _correlated(n, dim, rho, g):
     return x, rho * x + math.sqrt(1 - rho ** 2) * torch.randn(n, dim, generator=g)
 
 
+@pytest.mark.slow  # heavier; run with -m slow
 def test_mine_on_correlated_gaussian_within_0_1_nats():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)

@@ -12,6 +12,7 @@ SMALL = ["--n-train", "300", "--n-test", "200", "--batch-size", "50", "--steps",
          "--mc-samples", "256", "--hidden", "16", "--n-centers", "100", "--offline", "--no-progress"]
 
 
+@pytest.mark.slow  # heavier; run with -m slow
 def test_fresh_net_every_layer_every_bound(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "est.json"
     rc = main(["estimate", "--widths", "16,8,10", "--noise-var", "0,0.5", "--critics", "mixture,mine",

@@ -174,20 +174,20 @@ DV_SHUFFLE = {"x_bound": "dv", "y_bound": "dv", "x_marginal": "shuffle"}  # MINE
     ("ce", "after:ce", {}),        # CE done, killed before the report
     ("iy", "layer3:9", {}),        # the last layer, checkpoint at 8
     ("ib", "layer2:5", DV_SHUFFLE),
-    ("ib", "readout:4", {}),       # exactly on a checkpoint
+    pytest.param("ib", "readout:4", {}, marks=pytest.mark.slow),  # exactly on a checkpoint
     ("ib", "layer2:5", ES),        # early stopping: its best weights and counters resume too
-    ("ce", "ce:7", ES),
+    pytest.param("ce", "ce:7", ES, marks=pytest.mark.slow),
     ("ib", "layer2:5", REFIT),        # during a stage's search for its best step
     ("ib", "layer2.refit:5", REFIT),  # during its refit on all rows
-    ("ib", "after:layer2", REFIT),    # between two refitted stages
-    ("ib", "readout.refit:6", REFIT),
-    ("ce", "ce:5", REFIT),
+    pytest.param("ib", "after:layer2", REFIT, marks=pytest.mark.slow),  # between two refitted stages
+    pytest.param("ib", "readout.refit:6", REFIT, marks=pytest.mark.slow),
+    pytest.param("ce", "ce:5", REFIT, marks=pytest.mark.slow),
     ("ce", "ce.refit:7", REFIT),      # the information-plane recorder follows the refit
     ("ib", "layer2:5", COSINE),       # the cosine rate is a function of the step alone
-    ("ce", "ce:7", COSINE),
-    ("ib", "layer2.refit:5", dict(REFIT, **COSINE)),
+    pytest.param("ce", "ce:7", COSINE, marks=pytest.mark.slow),
+    pytest.param("ib", "layer2.refit:5", dict(REFIT, **COSINE), marks=pytest.mark.slow),
     ("ib", "layer2:5", BF16),         # bfloat16 training passes resume bit-identically too
-    ("ce", "ce:7", BF16),
+    pytest.param("ce", "ce:7", BF16, marks=pytest.mark.slow),
     ("ce", "ce:7", NESTEROV),         # SGD's momentum buffers resume too
 ])
 def test_stopped_and_resumed_in_process_equals_uninterrupted(shared, tmp_path, monkeypatch,
@@ -288,9 +288,9 @@ def test_a_checkpoint_from_before_the_redesign_is_refused_in_one_line(tmp_path):
 
 @pytest.mark.parametrize("method,stop,kw", [
     ("ib", "layer2:5", {}),
-    ("ib", "readout:4", COSINE),
+    pytest.param("ib", "readout:4", COSINE, marks=pytest.mark.slow),
     ("ce", "ce:7", COSINE),
-    ("ib", "layer2:5", dict(ES, val_refit=False)),  # early stopping within the planned steps
+    pytest.param("ib", "layer2:5", dict(ES, val_refit=False), marks=pytest.mark.slow),  # early stopping within the planned steps
 ])
 def test_a_budgeted_run_stopped_and_resumed_keeps_its_plan(shared, tmp_path, monkeypatch,
                                                            method, stop, kw):
