@@ -39,7 +39,8 @@ def add(sub) -> None:
                    help="claim only (required): the data setting, e.g. mnist1, digits, tiny "
                         "(layerib.experiments.claim.SETTINGS)")
     p.add_argument("--workers", type=int, default=None,
-                   help="claim only: runs side by side, one thread each (default 1)")
+                   help="claim and budget only: runs side by side, one thread each (default: "
+                        "claim 1, budget the preset's)")
     p.add_argument("--force", action="store_true", help="overwrite a finished reproduction")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -49,15 +50,16 @@ def run(args) -> int:
 
     Raises:
         ConfigError: ``--seeds`` or ``--estimators`` given for a reproduction other than
-            table1, ``--setting`` or ``--workers`` for one other than claim, or claim
+            table1, ``--setting`` for one other than claim, ``--workers`` for one other than
+            claim or budget, or claim
             without ``--setting``.
     """
     kw = {}
-    for flag, owner in (("seeds", "table1"), ("estimators", "table1"), ("setting", "claim"),
-                        ("workers", "claim")):
+    for flag, owners in (("seeds", ("table1",)), ("estimators", ("table1",)), ("setting", ("claim",)),
+                         ("workers", ("claim", "budget"))):
         if getattr(args, flag) is not None:
-            if args.name != owner:
-                raise ConfigError(f"--{flag} applies to {owner} only, not {args.name}")
+            if args.name not in owners:
+                raise ConfigError(f"--{flag} applies to {' and '.join(owners)} only, not {args.name}")
             kw[flag] = getattr(args, flag)
     if args.name == "claim" and args.setting is None:
         raise ConfigError("reproduce claim needs --setting NAME, e.g. --setting mnist1 "

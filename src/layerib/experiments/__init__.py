@@ -8,7 +8,7 @@ numbers beside ours). Every runner takes the same keyword arguments::
         seed=None, force=False, progress=False, argv=None) -> dict
 
 (``table1`` also takes ``seeds``, the number of seeds; ``claim`` requires ``setting``,
-the data setting, and takes ``workers``.)
+the data setting, and takes ``workers``; ``budget`` takes ``workers``.)
 
 ``preset`` names a settings bundle of that experiment (``"quick"`` is a
 seconds-long smoke test on any data; an unknown name is a ConfigError);
@@ -20,6 +20,11 @@ their modules lazily, so listing the registry costs nothing.
 from __future__ import annotations
 
 from typing import Callable
+
+
+def _budget(out, **kw) -> dict:
+    from layerib.experiments.budget import run
+    return run(out, **kw)
 
 
 def _claim(out, **kw) -> dict:
@@ -54,6 +59,7 @@ def _table1(out, **kw) -> dict:
 
 #: name -> runner (see the module doc for the shared signature).
 EXPERIMENTS: dict[str, Callable[..., dict]] = {
+    "budget": _budget,        # accuracy within a wall-clock budget: ib, iy and ce on the same net, per budget
     "claim": _claim,          # does the bottleneck help? ib vs iy and ce, tuned alike, per --setting
     "fig1": _fig1,            # I(X; L_3 + eps) vs noise variance: MINE, AA-MINE and the Monte-Carlo truth
     "fig3": _fig3,            # t-SNE of layer 1 at beta = 1e2 and 1e-3, with quantisation measures

@@ -104,11 +104,15 @@ def format_value(v: Any) -> str:
     """A value as it appears in a folder name: exact floats, ``a-b-c`` lists, safe characters."""
     if isinstance(v, (list, tuple)):
         return "-".join(format_value(x) for x in v)
+    if isinstance(v, dict):  # arch_params: key-value pairs
+        return "_".join(f"{format_value(k)}-{format_value(x)}" for k, x in v.items())
     text = "none" if v is None else repr(v) if isinstance(v, float) else str(v)
     return re.sub(r"[^A-Za-z0-9.+-]", "_", text)
 
 
 def _hashable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return tuple((k, _hashable(x)) for k, x in sorted(v.items()))
     return tuple(_hashable(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 
