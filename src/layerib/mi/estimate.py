@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from layerib.errors import ConfigError, NumericalError
-from layerib.mi.baselines import cca_reference, ksg_mi
+from layerib.mi.baselines import cca_reference, cca_se, ksg_reference
 from layerib.mi.channel import GaussianChannel, RowNoise
 from layerib.mi.critics import CRITICS
 from layerib.mi.estimators import derangement
@@ -148,6 +148,7 @@ class _Run:
     terms: torch.Tensor    # (n_test,) per-row test terms
     steps: int
     ess: float = math.inf  # smallest effective number of marginal pairs (validation, test)
+    train: float = math.nan  # the same bound on the rows the critic was fitted on (biased up)
 
     @property
     def val_low(self) -> float:
@@ -331,7 +332,16 @@ class _Problem:
                                  f"{fit.best_step} steps; use another bound")
         ess = min(marginal_ess(est, u_va, v_va, s.eval_batch_size, self.val_noise(va), seed + 1),
                   marginal_ess(est, u_te, v_te, s.eval_batch_size, self.test_noise, seed + 2))
-        return _Run(name, float(val_terms.mean()), _se(val_terms), terms, fit.best_step, ess)
+        train = heldout_terms(est, u_tr, v_tr, s.eval_batch_size, self.row_noise(tr, 31), seed + 3)
+        return _Run(name, float(val_terms.mean()), _se(val_terms), terms, fit.best_step, ess,
+                    float(train.mean()))
+
+    def row_noise(self, rows: np.ndarray, offset: int) -> RowNoise | None:
+        """Fixed channel noise for ``rows`` (seed ``seed + offset``), None without a channel."""
+        if self.channel is None:
+            return None
+        shape = self._rows_shape(rows)
+        return self.channel.row_noise(shape[0], shape[1:], self.seed + offset)
 
     def val_noise(self, va: np.ndarray) -> RowNoise | None:
         if self.channel is None:
@@ -358,7 +368,8 @@ class _Problem:
                              options={"shrink": shrink, "sparse": sparse})
         terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
         ess = marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
-        return _Run(name, best[0], best[1], terms, 0, ess)
+        train = heldout_terms(est, self.x[pool], y[pool], s.eval_batch_size, None, seed + 3)
+        return _Run(name, best[0], best[1], terms, 0, ess, float(train.mean()))
 
 
 class _StackedRows:
@@ -524,7 +535,7 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     n_test = len(prob.test_idx)
     b = math.ceil(n_test / max(1, math.ceil(n_test / s.eval_batch_size)))
     critic, bound = CANDIDATES[best.name]
-    cca, ksg = _references(prob, kind)
+    refs = _references(prob, kind)
     high = value + 1.96 * stderr  # a candidate whose test interval lies above this one's
     disagree = tuple(r.name for r in usable if r is not best
                      and r.test - 1.96 * _se(r.terms) > high)
@@ -535,8 +546,8 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
                     n_val=prob.n_val, steps=tuple(r.steps for r in chosen), restarts=len(chosen),
                     candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes),
                     entropy=_label_entropy(prob.y[prob.test_idx]) if prob.discrete else None,
-                    reference_cca=cca[0], reference_cca_spread=cca[1], reference_ksg=ksg,
-                    candidates_disagree=disagree)
+                    candidates_disagree=disagree, value_train=float(np.mean([r.train for r in chosen])),
+                    **refs)
     return result
 
 
@@ -546,28 +557,31 @@ KSG_MAX_DIM = 10
 CCA_ROWS_PER_DIM = 8
 
 
-def _references(prob: _Problem, kind: str) -> tuple[tuple, float | None]:
-    """``((cca, cca_spread), ksg)``: the cheap references on the test rows the neural value is reported on
-    (nats; copula-mapped rows, on which both are the MI of the original pair; CCA with its
-    first-order bias ``d_x d_y / (2 n)`` removed), or None where
-    one does not apply: with ``noise_var`` (the Gaussian channel's MI is at most the CCA
-    value there, so it is no check of a lower bound; the Monte-Carlo value is the reference
-    of a layer), for I(L; L), CCA for labels (its one-hot Gaussian is not an MI of the
-    pair), KSG above :data:`KSG_MAX_DIM` dimensions, CCA with fewer than
-    :data:`CCA_ROWS_PER_DIM` test rows per dimension."""
+def _references(prob: _Problem, kind: str) -> dict:
+    """The cheap references on the test rows the neural value is reported on, as
+    :class:`MIResult` fields: ``reference_cca`` (with its ``_spread`` and ``_se``) and
+    ``reference_ksg`` (with its ``_se``), nats, on the copula-mapped rows, on which both are
+    the MI of the original pair; CCA less its mean on shuffled pairs
+    (:func:`~layerib.mi.baselines.cca_reference`). None where one does not apply: with
+    ``noise_var`` (the Gaussian channel's MI is at most the CCA value there, so it is no check
+    of a lower bound; the Monte-Carlo value is the reference of a layer), for I(L; L), CCA for
+    labels (its one-hot Gaussian is not an MI of the pair), KSG above :data:`KSG_MAX_DIM`
+    dimensions, CCA with fewer than :data:`CCA_ROWS_PER_DIM` test rows per dimension."""
+    out = {}
     if kind == "noise" or prob.y is prob.x:
-        return (None, None), None
+        return out
     te = prob.test_idx
     x = prob.x[te].double().numpy()
-    if kind == "labels":
-        y = prob.y[te].numpy()
-        dims = x.shape[1]
-        return (None, None), (ksg_mi(x, y, seed=prob.seed) if dims <= KSG_MAX_DIM else None)
-    y = prob.y[te].double().numpy()
-    dims = x.shape[1] + y.shape[1]
-    cca = cca_reference(x, y, seed=prob.seed) if len(te) >= CCA_ROWS_PER_DIM * dims else (None, None)
-    ksg = ksg_mi(x, y, seed=prob.seed) if dims <= KSG_MAX_DIM else None
-    return cca, ksg
+    y = prob.y[te].numpy() if kind == "labels" else prob.y[te].double().numpy()
+    dims = x.shape[1] + (1 if kind == "labels" else y.shape[1])
+    if kind != "labels" and len(te) >= CCA_ROWS_PER_DIM * dims:
+        value, spread = cca_reference(x, y, seed=prob.seed)
+        out.update(reference_cca=value, reference_cca_spread=spread,
+                   reference_cca_se=math.sqrt(cca_se(x, y) ** 2 + spread ** 2))
+    if dims <= KSG_MAX_DIM:
+        value, se = ksg_reference(x, y, seed=prob.seed)
+        out.update(reference_ksg=value, reference_ksg_se=se)
+    return out
 
 
 def _label_entropy(y: torch.Tensor) -> float:

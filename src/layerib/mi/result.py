@@ -139,6 +139,9 @@ class MIResult:
     small_n: bool = field(default=False)
     near_ln_batch: bool = field(default=False)
     candidates_disagree: tuple[str, ...] = ()
+    value_train: float | None = None
+    reference_cca_se: float | None = None
+    reference_ksg_se: float | None = None
 
     def __post_init__(self) -> None:
         v = self.value
