@@ -143,7 +143,8 @@ def run_grid(grid: str, ns, seeds) -> list[dict]:
                         ref_cca=r.reference_cca, ref_cca_se=getattr(r, "reference_cca_se", None),
                         ref_ksg=r.reference_ksg, ref_ksg_se=getattr(r, "reference_ksg_se", None),
                         candidates=" ".join(f"{c}:{v:.4f}:{te:.4f}" for c, v, te in r.candidates),
-                        method=(getattr(r, "interval_kind", None) or ""),
+                        reported=getattr(r, "reported", "neural"),
+                        upper_end=(r.interval_method or "").split("here ")[-1].split(";")[0],
                         ksg=ksg, cca=cca, cpu_s=cpu))
                     print(f"{task.name:>32} n={n:>5} seed={seed}: truth {task.mi:.3f}  {r}", flush=True)
     return rows
