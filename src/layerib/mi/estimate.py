@@ -332,7 +332,9 @@ class _Problem:
                                  f"{fit.best_step} steps; use another bound")
         ess = min(marginal_ess(est, u_va, v_va, s.eval_batch_size, self.val_noise(va), seed + 1),
                   marginal_ess(est, u_te, v_te, s.eval_batch_size, self.test_noise, seed + 2))
-        train = heldout_terms(est, u_tr, v_tr, s.eval_batch_size, self.row_noise(tr, 31), seed + 3)
+        fitted = tr[:len(te)]  # as many training rows as test rows (tr is shuffled): the bias,
+        u_fi, v_fi = self._rows(y, fitted)  # not the noise, is what the in-sample value shows
+        train = heldout_terms(est, u_fi, v_fi, s.eval_batch_size, self.row_noise(fitted, 31), seed + 3)
         return _Run(name, float(val_terms.mean()), _se(val_terms), terms, fit.best_step, ess,
                     float(train.mean()))
 
@@ -368,7 +370,8 @@ class _Problem:
                              options={"shrink": shrink, "sparse": sparse})
         terms = heldout_terms(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
         ess = marginal_ess(est, self.x[te], y[te], s.eval_batch_size, self.test_noise, seed + 2)
-        train = heldout_terms(est, self.x[pool], y[pool], s.eval_batch_size, None, seed + 3)
+        fitted = pool[:len(te)]  # as many fitted rows as test rows (see fit)
+        train = heldout_terms(est, self.x[fitted], y[fitted], s.eval_batch_size, None, seed + 3)
         return _Run(name, best[0], best[1], terms, 0, ess, float(train.mean()))
 
 
