@@ -15,14 +15,23 @@ The protocol (every step seeded by ``seed``):
    statistic the choice reads is DV's effective number of marginal pairs (``min_ess``).
 4. The chosen candidate is retrained ``restarts - 1`` more times (new split of the pool,
    new initialisation); ``value`` is the mean of the restarts' test values.
-5. Interval (see :func:`_interval`): per-row terms of the test bound (delta method,
-   :mod:`layerib.mi.evaluation`) give the test-row variance; the spread of the restarts
-   gives the training variance; ``value +- 1.96 sqrt(se_rows^2 + s_restarts^2 / R)``.
+5. Interval (see :func:`_bias_aware`), 95 %, asymmetric: per-row terms of the test bound
+   (delta method, :mod:`layerib.mi.evaluation`) give the test-row variance and the spread of
+   the restarts the training variance: ``se = sqrt(se_rows^2 + s_restarts^2 / R)``. The lower
+   end is ``value - 1.96 se``; since every candidate is a lower bound (biased low), the upper
+   end is the largest of ``value + 1.96 se``, the chosen critic's in-sample value (on as many
+   training rows as there are test rows; biased up), the best candidate's value times
+   ``1 + BIAS_ALLOWANCE`` plus ``1.96 se``, and each reference's ``value + 1.96 se``.
+   ``interval_method`` names the term that made it.
 6. The shuffled-pairs baseline: the chosen candidate trained and tested on pairs made
    independent by one global derangement (truth 0).
 7. Cheap references on the same test rows (:func:`_references`): the Gaussian-copula (CCA)
-   MI and, in low dimension, the KSG k-NN MI (:mod:`layerib.mi.baselines`); a neural value
-   whose interval lies well below them is flagged ``below_reference`` (the reference wins).
+   MI (a population lower bound on the MI of copula-mapped continuous rows; used only where
+   the test rows have no ties) and, in low dimension, the KSG k-NN MI
+   (:mod:`layerib.mi.baselines`). A reference whose interval lies wholly above the neural
+   value's rows interval is reported as ``value`` (``reported``, flag ``below_reference``;
+   the neural value stays in ``value_neural``). Measured on the coverage grid
+   (``benchmarks/bench_coverage.py``, ``benchmarks/results/coverage.md``).
 
 Non-finite values never come back: a candidate that diverges (NWJ's exp on heavy tails)
 is dropped with a note in ``MIResult.notes``; if every candidate diverges,
