@@ -32,6 +32,7 @@ from scipy.stats import norm
 
 from layerib import estimate_mi
 from layerib.mi.baselines import cca_mi, ksg_mi
+from layerib.mi.ground_truth import rho_for_mi
 from layerib.mi.tasks import Task, gaussian_task, mixture_task, student_task, transformed_task
 
 OUT = Path(__file__).parent / "results"
@@ -50,74 +51,176 @@ def additive_noise_task(dim: int, noise_sd: float) -> Task:
     return Task(f"noise_d{dim}_{mi:.2f}nats", mi, dim, dim, sample)
 
 
-def families(small: bool) -> dict[str, list[Task]]:
-    if small:
-        return {"gaussian": [gaussian_task(1, 0.5), gaussian_task(10, 1.5)],
-                "heavy tails": [student_task(3, 1.0, 3.0)],
-                "transform": [transformed_task(gaussian_task(5, 1.0), "cube"),
-                              transformed_task(gaussian_task(25, 2.0), "asinh")],
-                "additive noise": [additive_noise_task(1, 0.1)],
-                "discrete-continuous": [mixture_task(4, 5, 1.0)]}
-    return {"gaussian": [gaussian_task(1, 0.5), gaussian_task(5, 2.0), gaussian_task(10, 1.5),
-                         gaussian_task(25, 4.0), gaussian_task(20, 2.0, mixed=True)],
+def sparse_gaussian_task(dim: int, mi: float, pairs: int = 3) -> Task:
+    """``dim``-d Gaussians a side of which only the first ``pairs`` coordinate pairs are correlated
+    (the rest independent noise), true MI ``mi`` nats."""
+    rho = rho_for_mi(mi, pairs)
+
+    def sample(n, rng):
+        x = rng.standard_normal((n, dim))
+        y = rng.standard_normal((n, dim))
+        y[:, :pairs] = rho * x[:, :pairs] + math.sqrt(1 - rho * rho) * y[:, :pairs]
+        return x, y
+    return Task(f"sparse{pairs}_d{dim}_{mi:g}nats", mi, dim, dim, sample)
+
+
+def spiral(a: np.ndarray, speed: float | None = None) -> np.ndarray:
+    """Rotate the plane of coordinates 0 and 1 by ``speed * |a|^2`` radians (default
+    ``speed = 0.5 / dim``: 1 rad at the mean |a|^2 of a standard normal), row by row: a smooth
+    invertible map (|a| is unchanged, so the angle is known from the image), MI-preserving but
+    not per coordinate (the copula map does not undo it)."""
+    t = (0.5 / a.shape[1] if speed is None else speed) * (a ** 2).sum(1)
+    out = a.copy()
+    out[:, 0] = np.cos(t) * a[:, 0] - np.sin(t) * a[:, 1]
+    out[:, 1] = np.sin(t) * a[:, 0] + np.cos(t) * a[:, 1]
+    return out
+
+
+def mapped_task(base: Task, name: str, fx, fy) -> Task:
+    """``base`` with ``fx`` applied to x and ``fy`` to y (invertible maps: MI unchanged)."""
+    def sample(n, rng):
+        x, y = base.sampler(n, rng)
+        return fx(x), fy(y)
+    dx = fx(np.zeros((2, base.dim_x))).shape[1]
+    return Task(f"{name}({base.name})", base.mi, dx, base.dim_y, sample)
+
+
+def swiss_roll(a: np.ndarray) -> np.ndarray:
+    """1-d -> 2-d: the normal CDF onto (0, 1), then ``t (cos t, sin t) / 21``, ``t = 1.5 pi (1 + 2 u)``
+    (injective: MI unchanged)."""
+    t = 1.5 * math.pi * (1 + 2 * norm.cdf(a[:, :1]))
+    return np.hstack([t * np.cos(t), t * np.sin(t)]) / 21
+
+
+def families(grid: str) -> dict[str, list[Task]]:
+    """The task families of the grid ``"small"`` (the one the library's settings are checked on)
+    or ``"full"`` (more tasks of each family)."""
+    fams = {"gaussian": [gaussian_task(1, 0.5), gaussian_task(5, 0.0), gaussian_task(10, 1.5),
+                         gaussian_task(3, 4.0), gaussian_task(100, 1.0)],
             "heavy tails": [student_task(3, 1.0, 3.0), student_task(5, 0.0, 2.0)],
-            "transform": [transformed_task(gaussian_task(5, 1.0), t) for t in ("cube", "asinh", "halfcube")]
-                         + [transformed_task(gaussian_task(25, 2.0), "asinh")],
-            "additive noise": [additive_noise_task(1, 0.1), additive_noise_task(5, 0.3)],
+            "transform": [mapped_task(sparse_gaussian_task(25, 1.0), "spiral", spiral, spiral),
+                          mapped_task(gaussian_task(5, 1.5), "cdf-spiral", lambda a: norm.cdf(spiral(a)),
+                                      lambda a: norm.cdf(spiral(a))),
+                          transformed_task(gaussian_task(25, 2.0), "asinh"),
+                          mapped_task(gaussian_task(1, 1.0), "swissroll", swiss_roll, lambda a: a)],
+            "additive noise": [additive_noise_task(1, 0.1), additive_noise_task(2, 0.2)],
             "discrete-continuous": [mixture_task(4, 5, 1.0), mixture_task(10, 10, 1.0)]}
+    if grid == "full":
+        fams["gaussian"] += [gaussian_task(20, 2.0, mixed=True), gaussian_task(25, 5.0)]
+        fams["heavy tails"] += [student_task(5, 1.0, 3.0), student_task(2, 1.0, 1.0)]
+        fams["transform"] += [transformed_task(gaussian_task(5, 1.0), t) for t in ("cube", "halfcube")]
+        fams["transform"] += [mapped_task(sparse_gaussian_task(25, 1.0), "cdf", norm.cdf, norm.cdf)]
+        fams["additive noise"] += [additive_noise_task(5, 0.3)]
+        fams["discrete-continuous"] += [mixture_task(2, 5, 1.0)]
+    return fams
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--small", action="store_true", help="the reduced grid (< 10 min, one thread)")
-    args = ap.parse_args()
-    ns = (100, 500, 2000, 5000) if args.small else (100, 500, 2000, 5000, 20000)
-    seeds = (0, 1) if args.small else (0, 1, 2)
-    rows, t0 = [], time.perf_counter()
-    for family, tasks in families(args.small).items():
+#: KSG on the benchmark's samples only up to this many dimensions (x and y together): above it
+#: the k-d tree search is brute force and slow, and the estimate meaningless
+BENCH_KSG_MAX_DIM = 60
+
+
+def run_grid(grid: str, ns, seeds) -> list[dict]:
+    rows = []
+    for family, tasks in families(grid).items():
         for task in tasks:
             for n in ns:
                 for seed in seeds:
                     x, y = task.sample(n, seed=100 + seed)
+                    t = time.process_time()
                     r = estimate_mi(x, y, seed=seed)
-                    ksg = ksg_mi(x, y, seed=seed)
-                    cca = cca_mi(x, y)
-                    rows.append(dict(family=family, task=task.name, n=n, seed=seed, dim=task.dim_x + task.dim_y,
-                                     truth=task.mi, value=r.value, low=r.low, high=r.high,
-                                     covered=r.low <= task.mi <= r.high, flags=" ".join(r.flags),
-                                     ref_cca=r.reference_cca, ref_ksg=r.reference_ksg, ksg=ksg, cca=cca))
+                    cpu = time.process_time() - t
+                    dims = task.dim_x + task.dim_y
+                    ksg = ksg_mi(x, y, seed=seed) if dims <= BENCH_KSG_MAX_DIM else None
+                    cca = None if task.discrete_y else cca_mi(x, y)
+                    rows.append(dict(
+                        family=family, task=task.name, n=n, seed=seed, dim=dims, truth=task.mi,
+                        value=r.value, low=r.low, high=r.high, covered=r.low <= task.mi <= r.high,
+                        flags=" ".join(r.flags), stderr=r.stderr, critic=r.critic, bound=r.bound,
+                        n_test=r.n_points, ln_batch=r.ln_batch, shuffled=r.shuffled,
+                        value_neural=getattr(r, "value_neural", r.value),
+                        value_train=getattr(r, "value_train", None),
+                        ref_cca=r.reference_cca, ref_cca_se=getattr(r, "reference_cca_se", None),
+                        ref_ksg=r.reference_ksg, ref_ksg_se=getattr(r, "reference_ksg_se", None),
+                        candidates=" ".join(f"{c}:{v:.4f}:{te:.4f}" for c, v, te in r.candidates),
+                        reported=getattr(r, "reported", "neural"),
+                        upper_end=(r.interval_method or "").split("here ")[-1].split(";")[0],
+                        ksg=ksg, cca=cca, cpu_s=cpu))
                     print(f"{task.name:>32} n={n:>5} seed={seed}: truth {task.mi:.3f}  {r}", flush=True)
-    wall = time.perf_counter() - t0
+    return rows
+
+
+def _mean(values) -> str:
+    values = [v for v in values if v is not None and v != ""]
+    return f"{np.mean(values):+.3f}" if values else "n/a"
+
+
+def table(rows: list[dict], order: list[str]) -> list[str]:
+    """The markdown table of ``rows`` (family x n, then all)."""
+    lines = ["| family | n | estimates | coverage | flagged | flagged beyond small_n | unflagged misses | "
+             "mean error | mean abs error | mean KSG error | mean CCA error |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["family"], int(r["n"])) for r in rows}, key=lambda k: (order.index(k[0]), k[1]))
+    for fam, n in keys + [("all", None)]:
+        sel = [r for r in rows if fam == "all" or (r["family"] == fam and int(r["n"]) == n)]
+        cov = np.mean([str(r["covered"]) == "True" for r in sel])
+        flagged = np.mean([bool(r["flags"]) for r in sel])
+        other = np.mean([bool(set(r["flags"].split()) - {"small_n"}) for r in sel])
+        silent = sum(1 for r in sel if str(r["covered"]) != "True" and not r["flags"])
+        err = [float(r["value"]) - float(r["truth"]) for r in sel]
+        ek = [float(r["ksg"]) - float(r["truth"]) for r in sel if r["ksg"] not in (None, "")]
+        ec = [float(r["cca"]) - float(r["truth"]) for r in sel if r["cca"] not in (None, "")]
+        lines.append(f"| {fam} | {'' if n is None else n} | {len(sel)} | {cov:.0%} | {flagged:.0%} | "
+                     f"{other:.0%} | {silent} | {np.mean(err):+.3f} | {np.mean(np.abs(err)):.3f} | "
+                     f"{_mean(ek)} | {_mean(ec)} |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true",
+                    help="the full grid (more tasks, n up to 50 000, 3 seeds; hours on one thread)")
+    ap.add_argument("--out", default="coverage", help="name of the .md / .csv written to benchmarks/results/")
+    ap.add_argument("--before", default=None,
+                    help="a CSV of an earlier run of the same grid (e.g. coverage_before.csv): its "
+                         "table is written beside this run's")
+    args = ap.parse_args()
+    grid = "full" if args.full else "small"
+    ns = (100, 500, 2000, 5000, 20000, 50000) if args.full else (100, 500, 2000, 5000)
+    seeds = (0, 1, 2) if args.full else (0, 1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    rows = run_grid(grid, ns, seeds)
+    wall, cpu_total = time.perf_counter() - t0, time.process_time() - c0
     OUT.mkdir(exist_ok=True)
-    with open(OUT / "coverage.csv", "w", newline="") as fh:
+    with open(OUT / f"{args.out}.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     cpu = next((ln.split(":", 1)[1].strip() for ln in subprocess.run(
         ["lscpu"], capture_output=True, text=True).stdout.splitlines() if ln.startswith("Model name")), "?")
-    lines = [f"# Coverage of estimate_mi's 95 % interval ({'SMALL grid' if args.small else 'full grid'})", "",
-             f"Made by `OMP_NUM_THREADS=1 PYTHONPATH=src python3 benchmarks/bench_coverage.py"
-             f"{' --small' if args.small else ''}`: {len(rows)} estimates, {len(seeds)} seeds, "
-             f"n = {', '.join(map(str, ns))}, {wall:.0f} s on one thread of {cpu}. MI in nats; "
-             "errors are estimate - truth (mean over tasks and seeds); KSG (k = 3) and CCA on "
-             "all n rows of the same samples. `unflagged misses`: intervals that miss the truth "
-             "with no flag raised.", "",
-             "| family | n | estimates | coverage | flagged | flagged beyond small_n | unflagged misses | "
-             "mean error | mean KSG error | mean CCA error |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    keys = sorted({(r["family"], r["n"]) for r in rows}, key=lambda k: (list(families(args.small)).index(k[0]), k[1]))
-    for fam, n in keys + [("all", None)]:
-        sel = [r for r in rows if fam == "all" or (r["family"] == fam and r["n"] == n)]
-        cov = np.mean([r["covered"] for r in sel])
-        flagged = np.mean([bool(r["flags"]) for r in sel])
-        other = np.mean([bool(set(r["flags"].split()) - {"small_n"}) for r in sel])
-        silent = sum(1 for r in sel if not r["covered"] and not r["flags"])
-        err = np.mean([r["value"] - r["truth"] for r in sel])
-        ek = np.mean([r["ksg"] - r["truth"] for r in sel])
-        ec = np.mean([r["cca"] - r["truth"] for r in sel])
-        lines.append(f"| {fam} | {'' if n is None else n} | {len(sel)} | {cov:.0%} | {flagged:.0%} | {other:.0%} | {silent} | "
-                     f"{err:+.3f} | {ek:+.3f} | {ec:+.3f} |")
-    (OUT / "coverage.md").write_text("\n".join(lines) + "\n")
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    order = list(families(grid))
+    cmd = ("OMP_NUM_THREADS=1 PYTHONPATH=src python3 benchmarks/bench_coverage.py"
+           + (" --full" if args.full else "") + (f" --out {args.out}" if args.out != "coverage" else "")
+           + (f" --before {args.before}" if args.before else ""))
+    tasks = sum(len(t) for t in families(grid).values())
+    lines = [f"# Coverage of estimate_mi's 95 % interval ({grid} grid)", "",
+             f"Made by `{cmd}`: {len(rows)} estimates ({tasks} tasks x n = {', '.join(map(str, ns))} x "
+             f"{len(seeds)} seeds), {wall:.0f} s wall, {cpu_total:.0f} s CPU on one thread of {cpu} "
+             f"(load at the end: `{load}`). MI in nats; errors are estimate - truth (mean over "
+             "tasks and seeds); KSG (k = 3; up to "
+             f"{BENCH_KSG_MAX_DIM} dimensions) and CCA (plug-in Gaussian MI; not for labels) on all n "
+             "rows of the same samples. `coverage`: share of 95 % intervals holding the truth. "
+             "`flagged`: any flag raised. `unflagged misses`: intervals that miss the truth with "
+             "no flag raised.", "", "Tasks: " + "; ".join(
+                 f"{fam}: {', '.join(t.name for t in ts)}" for fam, ts in families(grid).items()) + ".", ""]
+    lines += table(rows, order)
+    if args.before:
+        with open(OUT / args.before) as fh:
+            before = list(csv.DictReader(fh))
+        lines += ["", f"## Before: the same grid with the earlier interval and flags (`{args.before}`)", ""]
+        lines += table(before, order)
+    (OUT / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -66,3 +66,6 @@ def test_a_named_critic_far_below_the_reference_is_flagged():
                     eval_every=10, patience=1)
     assert r.reference_cca == pytest.approx(1.18, abs=0.2)
     assert r.below_reference and "below_reference" in r.flags, str(r)
+    # the reference's interval lies above the neural one: it is the reported value
+    assert r.reported == "CCA" and r.value == r.reference_cca and r.value_neural < 0.5 * r.value
+    assert r.low <= 1.18 <= r.high and "the CCA reference; neural" in str(r), str(r)

@@ -17,16 +17,17 @@ from layerib.mi.bounds import BOUNDS
 #: truth, which is already 0.3 nats short at ``I = ln B - 1``.
 SATURATION_MARGIN = 1.0
 
-#: A neural value is flagged ``below_reference`` when its interval's upper end is below the
-#: reference (the larger of the CCA and KSG values on the same test rows) by more than
-#: ``max(REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * reference)``.
+#: A neural value is flagged ``below_reference`` when its rows interval's upper end
+#: (``value_neural + 1.96 stderr``) is below a reference's lower end, ``ref - max(1.96 se,
+#: REFERENCE_SLACK_NATS)`` with the reference's standard error, or (a reference without one)
+#: below it by more than ``max(REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * reference)``.
 REFERENCE_SLACK_NATS = 0.05
 REFERENCE_SLACK_FRACTION = 0.10
 
-#: Fewer test rows than this raise ``small_n``: the interval covers the spread over test rows
-#: and restarts, not the bias, which grows as rows shrink (10-d Gaussians at 1.44 nats, n = 100:
-#: three of six intervals missed the truth).
-SMALL_N = 500
+#: Fewer test rows than this raise ``small_n``. Measured on the coverage grid
+#: (``benchmarks/results/coverage.md``): with 20 test rows (n = 100) the bias-aware interval
+#: held the truth on about 83 % of estimates, with 100 or more test rows (n >= 500) on 95-100 %.
+SMALL_N = 100
 
 #: An estimate or reference within this many nats of ln B (or above it) raises ``near_ln_batch``.
 NEAR_LN_B = 0.5
@@ -45,9 +46,9 @@ _REASONS = {
     "exceeds_entropy": "value {value:.3f} > H(Y) = {entropy:.3f}, the held-out labels' entropy, "
                        "which no I(Y; L) exceeds: the critic over-fits or the class marginal is "
                        "off; read it as at most H(Y)",
-    "small_n": "only {n_points} test rows (< {small_n}): the interval covers the spread over "
-               "rows and restarts, not the estimator's bias, and may miss the truth; fewer than "
-               "{small_n} test rows: pass more rows (a fifth of them are test rows)",
+    "small_n": "only {n_points} test rows (< {small_n}): the estimate and its interval rest on "
+               "too few rows to be trusted (on the coverage grid such intervals missed the truth "
+               "on 1 in 6); pass at least {small_rows} rows (a fifth of them are test rows)",
     "near_ln_batch": "the estimate {value:.3f}{ref_text} is within {near:g} nats of ln B = "
                      "{ln_batch:.2f} (B = {batch_size}) or above it: batches of B rows cannot "
                      "certify it and the interval cannot be honest; pass more rows (a larger B)",
@@ -55,10 +56,10 @@ _REASONS = {
                            "above this one's [{low:.3f}, {high:.3f}]: lower bounds that disagree "
                            "beyond their intervals; the value is likely low: read the candidates "
                            "(MIResult.candidates) or pass more rows",
-    "below_reference": "the 95 % interval [{low:.3f}, {high:.3f}] lies well below the {ref_name} "
-                       "reference {reference:.3f} on the same test rows: the neural critics "
-                       "under-fit and the reference wins here; read the reference, or give more "
-                       "rows or other candidates",
+    "below_reference": "the neural value {neural:.3f} (interval over rows {neural_low:.3f} .. "
+                       "{neural_high:.3f}) lies well below the {ref_name} reference {reference:.3f} "
+                       "on the same test rows: the neural critics under-fit and the reference wins "
+                       "here{swap}; give more rows or other candidates for a neural value",
 }
 
 
@@ -80,8 +81,11 @@ class MIResult:
         noise_var: sigma^2 of the noise added to v (I(U; V + eps)), or None.
         bound: ``"dv"``, ``"nwj"`` or ``"infonce"``.
         exceeds_ln_batch: value > ln B (flagged, not hidden).
-        interval: ``(low, high)`` nats, a 95 % interval; None: ``value +- 1.96 stderr``.
-        interval_method: how the interval was made (one line).
+        interval: ``(low, high)`` nats, a 95 % interval; None: ``value +- 1.96 stderr``. For
+            :func:`~layerib.mi.estimate.estimate_mi` it is bias-aware and asymmetric (the upper
+            end reaches the in-sample value, the references and a 10 % allowance for what the
+            critic family misses: :func:`layerib.mi.estimate._bias_aware`).
+        interval_method: how the interval was made (one line; names what made the upper end).
         critic: critic name; n_train, n_val: rows that trained / early-stopped the critic.
         steps: training steps of the restored (best) critic, per restart.
         restarts: critic restarts averaged into ``value``.
@@ -99,9 +103,15 @@ class MIResult:
             per dimension). reference_cca_spread: the shuffled values' standard deviation.
         reference_ksg: KSG k-NN MI of the same test rows (:func:`~layerib.mi.baselines.ksg_mi`;
             Ross 2014 for labels), in low dimension only (d_x + d_y <= 10), else None.
-        below_reference: the interval's upper end is below the larger reference by more than
-            ``max(0.05 nats, 10 % of it, 2 reference_cca_spread)``: the reference wins there.
+        below_reference: the neural rows interval's upper end (``value_neural + 1.96 stderr``)
+            is below :attr:`reference_low`: the reference wins there (and is reported).
         small_n: fewer than :data:`SMALL_N` test rows (the interval may miss the truth).
+        value_train: the chosen critic's value on its own training rows (in-sample, biased up).
+        reference_cca_se, reference_ksg_se: the references' standard errors (nats; CCA: its
+            delta-method error and the shuffled spread; KSG: its per-row terms'), None where a
+            reference is only shown (CCA on rows with ties, where it is no lower bound).
+        value_neural: the neural estimate (restarts' mean test value); ``value`` unless a
+            reference is reported. reported: ``"neural"``, ``"CCA"`` or ``"KSG"``: what ``value`` is.
         near_ln_batch: the value or the reference within :data:`NEAR_LN_B` nats of ln B or
             above it (not for the label critic, which has no ln B ceiling).
         candidates_disagree: names of candidates whose test value's 95 % interval (over
@@ -139,6 +149,11 @@ class MIResult:
     small_n: bool = field(default=False)
     near_ln_batch: bool = field(default=False)
     candidates_disagree: tuple[str, ...] = ()
+    value_train: float | None = None
+    reference_cca_se: float | None = None
+    reference_ksg_se: float | None = None
+    value_neural: float | None = None
+    reported: str = "neural"
 
     def __post_init__(self) -> None:
         v = self.value
@@ -154,19 +169,36 @@ class MIResult:
         ref = self.reference
         measured = self.bound != "exact"  # not the exact 0 of a constant variable
         set_(self, "small_n", bool(measured and self.n_points < SMALL_N))
+        neural = self.value if self.value_neural is None else self.value_neural
         top = max(v, ref) if ref is not None else v
         set_(self, "near_ln_batch", bool(measured and self.critic != "heads"
                                          and top > self.ln_batch - NEAR_LN_B))
         set_(self, "candidates_disagree", tuple(self.candidates_disagree))
-        set_(self, "below_reference", bool(ref is not None and self.high < ref - max(
-            REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * ref,
-            2 * (self.reference_cca_spread or 0.0))))
+        set_(self, "below_reference", bool(ref is not None and neural + 1.96 * self.stderr
+                                           < self.reference_low))
 
     @property
     def reference(self) -> float | None:
         """The larger of ``reference_cca`` and ``reference_ksg`` (nats), or None without them."""
         refs = [r for r in (self.reference_cca, self.reference_ksg) if r is not None]
         return max(refs) if refs else None
+
+    @property
+    def reference_low(self) -> float | None:
+        """The lower end a neural value must reach not to be ``below_reference`` (nats): the
+        highest of the references' ``ref - max(1.96 se, 0.05)``, or for a reference without a
+        standard error ``ref - max(0.05, 10 % of it, 2 reference_cca_spread)``; None without one."""
+        lows = []
+        for ref, se in ((self.reference_cca, self.reference_cca_se),
+                        (self.reference_ksg, self.reference_ksg_se)):
+            if ref is None:
+                continue
+            if se is not None:
+                lows.append(ref - max(1.96 * se, REFERENCE_SLACK_NATS))
+            else:
+                lows.append(ref - max(REFERENCE_SLACK_NATS, REFERENCE_SLACK_FRACTION * ref,
+                                      2 * (self.reference_cca_spread or 0.0)))
+        return max(lows) if lows else None
 
     @property
     def reference_name(self) -> str | None:
@@ -192,7 +224,14 @@ class MIResult:
                    shuffled=self.shuffled, margin=SATURATION_MARGIN, entropy=self.entropy,
                    low=self.low, high=self.high, high_0=max(self.high, 0.0),
                    reference=self.reference, ref_name=self.reference_name,
-                   n_points=self.n_points, small_n=SMALL_N, near=NEAR_LN_B,
+                   n_points=self.n_points, small_n=SMALL_N, near=NEAR_LN_B, small_rows=5 * SMALL_N,
+                   neural=self.value if self.value_neural is None else self.value_neural,
+                   neural_low=(self.value if self.value_neural is None else self.value_neural)
+                   - 1.96 * self.stderr,
+                   neural_high=(self.value if self.value_neural is None else self.value_neural)
+                   + 1.96 * self.stderr,
+                   swap=(f": the {self.reported} value is reported" if self.reported != "neural"
+                         else ": read the reference"),
                    ref_text=(f" or the {self.reference_name} reference {self.reference:.3f}"
                              if self.reference is not None else ""),
                    disagree=", ".join(self.candidates_disagree))
@@ -211,8 +250,10 @@ class MIResult:
 
     def format(self) -> str:
         """One line: value, interval, B / ln B where it applies, the references, flags."""
-        text = f"I = {self.value:.3f} nats [{self.low:.3f}, {self.high:.3f}] ({self.bound}"
-        text += f", {self.critic})" if self.critic else ")"
+        text = f"I = {self.value:.3f} nats [{self.low:.3f}, {self.high:.3f}] ("
+        if self.reported != "neural":
+            text += f"the {self.reported} reference; neural {self.value_neural:.3f} by "
+        text += f"{self.bound}, {self.critic})" if self.critic else f"{self.bound})"
         if self.critic != "heads":
             text += f", B = {self.batch_size}, ln B = {self.ln_batch:.2f}"
         else:  # the label bounds normalise over the exact classes: H(Y) bounds them, not ln B
