@@ -174,17 +174,27 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
                               check_restarts=check_restarts, **options)
 
 
-def _check_options(options: dict, restarts: int) -> dict:
-    """estimate_mi options of the I(X; L + eps) cross-check (:data:`CHECK_FIT`)."""
+def check_subset(f: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """At most ``n`` rows of ``f`` ``(N, d)``: a seeded random subset (all of them if fewer)."""
+    if len(f) <= n:
+        return f
+    return f[torch.randperm(len(f), generator=torch.Generator().manual_seed(seed + 1))[:n]]
+
+
+def check_options(options: dict, restarts: int = 1) -> dict:
+    """estimate_mi options of the I(X; L + eps) cross-check: ``options`` with
+    :data:`CHECK_FIT` (where not given), ``restarts`` and no baseline."""
     fit = {k: v for k, v in CHECK_FIT.items() if k not in options}
     if "eval_every" in fit:  # no later than the step limit
         fit["eval_every"] = min(fit["eval_every"], options.get("max_steps", fit["eval_every"]))
     return {**options, **fit, "restarts": restarts, "baseline": False}
 
 
-def _estimate_y(x, y, *, seed: int, test=None, overwrite: bool = False, **options):
-    """:func:`estimate_mi` of I(Y; L), its baseline only where the interval needs one
-    (:data:`BASELINE_BELOW`): the same fits again with the baseline (same seed, same values)."""
+def estimate_y_report(x, y, *, seed: int, test=None, overwrite: bool = False, **options):
+    """:func:`estimate_mi` of I(Y; L) (integer ``y``); with ``baseline=True`` (the default)
+    its shuffled-pairs baseline only where the interval needs one (lower end below
+    :data:`BASELINE_BELOW` nats): then the same fits again with it (same seed, same value);
+    otherwise a note says why there is none."""
     want = options.pop("baseline", True)
     r = estimate_mi(x, y, seed=seed, test=test, overwrite=overwrite, baseline=False, **options)
     if not want:
@@ -213,24 +223,25 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
         f, y = f[keep], (None if y is None else y[keep])
     f = as_tensor(f).flatten(1)
     width = f.shape[1]
-    x_opts = _check_options(options, check_restarts)
-    note_x = (f"the cross-check of the Monte-Carlo value: {check_restarts} critic training(s) "
-              f"on at most {check_rows} rows, no baseline (the Monte-Carlo value is the reference)",)
+    x_opts = check_options(options, check_restarts)
+    def note_x(rows: int) -> tuple[str]:
+        return (f"the cross-check of the Monte-Carlo value: {check_restarts} critic training(s) "
+                f"on {rows} rows, no baseline (the Monte-Carlo value is the reference)",)
     if len(f) >= 48:  # the critics fit on training rows, the value is on the test rows
-        fx = f[:check_rows]  # the first rows of the seeded subset: a seeded subset
+        fx = check_subset(f, check_rows, seed)
         rx = estimate_mi(fx, fx, noise_var=noise_var, seed=seed, test=(f_test, f_test), **x_opts)
-        rx = dataclasses.replace(rx, notes=rx.notes + note_x)
+        rx = dataclasses.replace(rx, notes=rx.notes + note_x(len(fx)))
         del fx
-        ry = (_estimate_y(f, y, seed=seed, test=(f_test, y_test), overwrite=owned and owned_test,
+        ry = (estimate_y_report(f, y, seed=seed, test=(f_test, y_test), overwrite=owned and owned_test,
                           **options) if y is not None else None)
     else:  # too few training rows to split: estimate_mi splits the test rows itself (noted)
         note = (f"only {len(f)} training rows: critics fitted and tested on splits of the "
                 f"{len(f_test)} test rows",)
         rx = estimate_mi(f_test, f_test, noise_var=noise_var, seed=seed, **x_opts)
-        rx = dataclasses.replace(rx, notes=rx.notes + note_x + note)
+        rx = dataclasses.replace(rx, notes=rx.notes + note_x(len(f_test)) + note)
         ry = None
         if y is not None:
-            ry = _estimate_y(f_test, y_test, seed=seed, **options)
+            ry = estimate_y_report(f_test, y_test, seed=seed, **options)
             ry = dataclasses.replace(ry, notes=ry.notes + note)
     del f, f_test
     release_free_memory()
