@@ -61,7 +61,10 @@ def test_default_is_estimate_mi_auto(tiny_mnist, tmp_path, capsys):
     (layer,) = json.loads(out.read_text())["layers"]
     r = layer["i_x"][0]["estimates"]["auto"]
     assert r["protocol"] == "estimate_mi" and r["critic"] == "mixture" and r["bound"] == "dv"
-    assert r["low"] < r["value"] < r["high"] and r["shuffled"] is not None
+    assert r["low"] < r["value"] < r["high"]
+    # the cross-check of the Monte-Carlo value: one training, no baseline (the truth is its reference)
+    assert r["shuffled"] is None and r["restarts"] == 1
+    assert any("cross-check of the Monte-Carlo value" in n for n in r["notes"])
     assert layer["i_y"]["auto"]["critic"] == "heads" and layer["i_y"]["auto"]["protocol"] == "estimate_mi"
     table = capsys.readouterr().out
     assert "auto" in table and "95 % interval" in table

@@ -40,6 +40,21 @@ TRUTH_TOLERANCE = 0.10
 #: MNIST layer 20 MB, whose report that would slow by a quarter for no memory gain)
 HEAP_RELEASE_BYTES = 256 << 20
 
+#: the neural cross-check of I(X; L + eps) (AA-MINE) beside its Monte-Carlo value, which is
+#: the number reported: one critic training (no restarts), on at most this many of the
+#: training rows, validated every 50 steps with early stopping after 2 checks without
+#: improvement, and no shuffled-pairs baseline (the Monte-Carlo value is its reference). On
+#: the default MNIST run these values are those of 3 restarts on 10 000 rows within their
+#: intervals, for a third of the time (docs/performance.md)
+CHECK_ROWS = 5000
+CHECK_FIT = {"eval_every": 50, "patience": 2}
+
+#: I(Y; L)'s shuffled-pairs baseline (truth 0) is fitted only when the lower end of the
+#: value's 95 % interval is below this many nats: a held-out lower bound averages <= 0 on
+#: independent pairs, so above it the interval already excludes 0 by more than a baseline
+#: could add
+BASELINE_BELOW = 0.1
+
 
 def mi_flags(value: float, truth: float | None, ln_b: float, bound: str,
              interval: tuple[float, float] | None = None, truth_stderr: float = 0.0) -> list[str]:
@@ -116,8 +131,9 @@ def truth_flag_reasons(result, truth: float | None, truth_stderr: float = 0.0) -
 
 def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
                   y_test: torch.Tensor | None, noise_var: float, *, seed: int = 0,
-                  max_rows: int = 10000, mc_samples: int = 2048, **options) -> dict:
-    """One layer's report entry: I(X; L + eps) and I(Y; L) by :func:`estimate_mi`, the truth.
+                  max_rows: int = 10000, mc_samples: int = 2048, check_rows: int = CHECK_ROWS,
+                  check_restarts: int = 1, **options) -> dict:
+    """One layer's report entry: the Monte-Carlo I(X; L + eps), its neural cross-check, and I(Y; L).
 
     Args:
         f, f_test: the layer's training / test features ``(N, ...)`` / ``(N_test, ...)``
@@ -127,7 +143,14 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
         seed: seeds the row subset, the splits, the critics and the Monte-Carlo truth.
         max_rows: at most this many training rows (a seeded random subset) fit the critics.
         mc_samples: Monte-Carlo samples of the truth.
-        **options: :class:`~layerib.mi.settings.EstimatorSettings` fields.
+        check_rows, check_restarts: training rows (at most; the first of the same subset) and
+            critic trainings of the AA-MINE cross-check of I(X; L + eps) (:data:`CHECK_ROWS`;
+            it validates as :data:`CHECK_FIT` unless ``eval_every``/``patience`` are given and
+            never fits a baseline: the Monte-Carlo value is its reference).
+        **options: :class:`~layerib.mi.settings.EstimatorSettings` fields (``restarts``
+            applies to I(Y; L); ``baseline=True``, the default, fits I(Y; L)'s shuffled-pairs
+            baseline where its interval's lower end is below :data:`BASELINE_BELOW` nats,
+            ``False`` never).
 
     Returns:
         ``i_x_monte_carlo_nats`` / ``_stderr``: the number to read for I(X; L + eps), the
@@ -147,11 +170,44 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
     big = math.prod(f_test.shape) * 4 >= HEAP_RELEASE_BYTES  # wide layers: temporaries go
     with prompt_heap_release() if big else contextlib.nullcontext():  # back when freed
         return _measure_layer(f, y, f_test, y_test, noise_var, seed=seed, max_rows=max_rows,
-                              mc_samples=mc_samples, **options)
+                              mc_samples=mc_samples, check_rows=check_rows,
+                              check_restarts=check_restarts, **options)
+
+
+def check_subset(f: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """At most ``n`` rows of ``f`` ``(N, d)``: a seeded random subset (all of them if fewer)."""
+    if len(f) <= n:
+        return f
+    return f[torch.randperm(len(f), generator=torch.Generator().manual_seed(seed + 1))[:n]]
+
+
+def check_options(options: dict, restarts: int = 1) -> dict:
+    """estimate_mi options of the I(X; L + eps) cross-check: ``options`` with
+    :data:`CHECK_FIT` (where not given), ``restarts`` and no baseline."""
+    fit = {k: v for k, v in CHECK_FIT.items() if k not in options}
+    if "eval_every" in fit:  # no later than the step limit
+        fit["eval_every"] = min(fit["eval_every"], options.get("max_steps", fit["eval_every"]))
+    return {**options, **fit, "restarts": restarts, "baseline": False}
+
+
+def estimate_y_report(x, y, *, seed: int, test=None, overwrite: bool = False, **options):
+    """:func:`estimate_mi` of I(Y; L) (integer ``y``); with ``baseline=True`` (the default)
+    its shuffled-pairs baseline only where the interval needs one (lower end below
+    :data:`BASELINE_BELOW` nats): then the same fits again with it (same seed, same value);
+    otherwise a note says why there is none."""
+    want = options.pop("baseline", True)
+    r = estimate_mi(x, y, seed=seed, test=test, overwrite=overwrite, baseline=False, **options)
+    if not want:
+        return r
+    if r.low < BASELINE_BELOW:  # (overwritten rows hold their copula map: its map is itself)
+        return estimate_mi(x, y, seed=seed, test=test, overwrite=overwrite, baseline=True, **options)
+    return dataclasses.replace(r, notes=r.notes + (
+        f"shuffled-pairs baseline not fitted: the interval's lower end {r.low:.3f} is above "
+        f"{BASELINE_BELOW:g} nats, which a baseline (truth 0) cannot change",))
 
 
 def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_rows: int,
-                   mc_samples: int, **options) -> dict:
+                   mc_samples: int, check_rows: int, check_restarts: int, **options) -> dict:
     # In the order that holds the fewest large arrays at once: the truth and the scale on the
     # test features alone, then the training rows for I(X; L + eps), then I(Y; L), whose copula
     # map may overwrite rows read here for it (not the caller's tensors): the same values.
@@ -167,18 +223,25 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
         f, y = f[keep], (None if y is None else y[keep])
     f = as_tensor(f).flatten(1)
     width = f.shape[1]
+    x_opts = check_options(options, check_restarts)
+    def note_x(rows: int) -> tuple[str]:
+        return (f"the cross-check of the Monte-Carlo value: {check_restarts} critic training(s) "
+                f"on {rows} rows, no baseline (the Monte-Carlo value is the reference)",)
     if len(f) >= 48:  # the critics fit on training rows, the value is on the test rows
-        rx = estimate_mi(f, f, noise_var=noise_var, seed=seed, test=(f_test, f_test), **options)
-        ry = (estimate_mi(f, y, seed=seed, test=(f_test, y_test), overwrite=owned and owned_test,
+        fx = check_subset(f, check_rows, seed)
+        rx = estimate_mi(fx, fx, noise_var=noise_var, seed=seed, test=(f_test, f_test), **x_opts)
+        rx = dataclasses.replace(rx, notes=rx.notes + note_x(len(fx)))
+        del fx
+        ry = (estimate_y_report(f, y, seed=seed, test=(f_test, y_test), overwrite=owned and owned_test,
                           **options) if y is not None else None)
     else:  # too few training rows to split: estimate_mi splits the test rows itself (noted)
         note = (f"only {len(f)} training rows: critics fitted and tested on splits of the "
                 f"{len(f_test)} test rows",)
-        rx = estimate_mi(f_test, f_test, noise_var=noise_var, seed=seed, **options)
-        rx = dataclasses.replace(rx, notes=rx.notes + note)
+        rx = estimate_mi(f_test, f_test, noise_var=noise_var, seed=seed, **x_opts)
+        rx = dataclasses.replace(rx, notes=rx.notes + note_x(len(f_test)) + note)
         ry = None
         if y is not None:
-            ry = estimate_mi(f_test, y_test, seed=seed, **options)
+            ry = estimate_y_report(f_test, y_test, seed=seed, **options)
             ry = dataclasses.replace(ry, notes=ry.notes + note)
     del f, f_test
     release_free_memory()
@@ -212,7 +275,9 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
     out = []
     options = dict(eval_batch_size=max(2, min(cfg.mi_eval_batch_size, len(y_test) // 2)),
                    restarts=cfg.mi_restarts, baseline=cfg.mi_baseline,
-                   max_steps=cfg.mi_max_steps, eval_every=min(100, cfg.mi_max_steps))
+                   max_steps=cfg.mi_max_steps)
+    if cfg.mi_max_steps < 100:  # validate within the step limit (estimate_mi's default: 100)
+        options["eval_every"] = cfg.mi_max_steps
     bar = progress_bar(total=len(feats), desc="MI report", enabled=progress, leave=False)
     for i, (f, ft) in enumerate(zip(feats, feats_test), start=1):
         release_free_memory()  # what training left free but resident, before the largest arrays

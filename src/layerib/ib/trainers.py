@@ -308,8 +308,10 @@ class _Trainer:
             acc = {"test_accuracy": accuracy(head, feats_test[-1], y_test),
                    "train_accuracy": accuracy(head, feats[-1], y)}
             cbs.on_eval({"stage": "final", **acc})
+            t_report, c_report = time.perf_counter(), time.process_time()
             layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed,
                                      progress=progress)
+            self.report_time = (time.perf_counter() - t_report, time.process_time() - c_report)
         finally:
             cache.close()
             if flush:
@@ -330,6 +332,8 @@ class _Trainer:
             "critic_update": self.settings.critic_update,
             "noise_var": cfg.noise_var,
             "seed": cfg.seed, "wall_seconds": self.elapsed(), "device": str(self.settings.device),
+            # the final MI report's share: its wall and process CPU seconds
+            "report_seconds": self.report_time[0], "report_cpu_seconds": self.report_time[1],
             "data_source": source, "config": cfg.to_dict(), "layers": layers,
             "units": self.net.unit_descriptions,  # where the layer-wise units fell
             "machine": machine(self.settings.device),  # CPU or GPU model and threads

@@ -23,6 +23,7 @@ neural estimate, named or ``auto``, is checked against it with the same flags
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -36,7 +37,8 @@ import torch
 from layerib.data.mnist import ImageDataset
 from layerib.data.subsets import stratified_subset
 from layerib.errors import ConfigError, DataError, RunDirError
-from layerib.ib.report import truth_flag_reasons
+from layerib.ib.report import (CHECK_ROWS, check_options, check_subset, estimate_y_report,
+                               truth_flag_reasons)
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.channel import GaussianChannel
 from layerib.mi.settings import CANDIDATES, EstimatorSettings
@@ -324,10 +326,16 @@ def _options(s: EstimatorSettings) -> dict:
 def _estimate_x(critic, bound, train, test, f_tr, f_te, nv, s, i):
     """One I(X; L + eps) entry: ``(MIResult, protocol name)``."""
     name = f"{critic}-{bound}"
-    if nv > 0 and (critic == "auto" or name in CANDIDATES):
-        opts = _options(s) if critic == "auto" else {**_options(s), "candidates": (name,)}
+    if nv > 0 and critic == "auto":  # the Monte-Carlo value's cross-check: the trainer's report's
+        f_chk = check_subset(f_tr, CHECK_ROWS, s.seed + i)
+        r = estimate_mi(f_chk, f_chk, noise_var=nv, seed=s.seed + i, test=(f_te, f_te),
+                        **check_options(_options(s)))
+        return dataclasses.replace(r, notes=r.notes + (
+            f"the cross-check of the Monte-Carlo value: one critic training on {len(f_chk)} "
+            "rows, no baseline (the Monte-Carlo value is the reference)",)), "estimate_mi"
+    if nv > 0 and name in CANDIDATES:
         return estimate_mi(f_tr, f_tr, noise_var=nv, seed=s.seed + i, test=(f_te, f_te),
-                           **opts), "estimate_mi"
+                           **{**_options(s), "candidates": (name,)}), "estimate_mi"
     if critic == "auto":
         critic, bound = "mixture", "dv"  # noise variance 0: H(L) by the recipe's narrow critic
     u_tr, u_te = (train.images, test.images) if critic == "mine" else (f_tr, f_te)
@@ -336,8 +344,11 @@ def _estimate_x(critic, bound, train, test, f_tr, f_te, nv, s, i):
 
 def _estimate_y(bound, f_tr, y_tr, f_te, y_te, prior, s, i):
     """One I(Y; L) entry: ``(MIResult, protocol name)``."""
-    if bound == "auto" or f"heads-{bound}" in CANDIDATES:
-        opts = _options(s) if bound == "auto" else {**_options(s), "candidates": (f"heads-{bound}",)}
+    if bound == "auto":  # the trainer's report's I(Y; L): one restart, a baseline where needed
+        return estimate_y_report(f_tr, y_tr, seed=s.seed + i, test=(f_te, y_te), restarts=1,
+                                 **_options(s)), "estimate_mi"
+    if f"heads-{bound}" in CANDIDATES:
+        opts = {**_options(s), "candidates": (f"heads-{bound}",)}
         return estimate_mi(f_tr, y_tr, seed=s.seed + i, test=(f_te, y_te), **opts), "estimate_mi"
     return estimate_y(bound, f_tr, y_tr, f_te, y_te, prior, s), "heldout-batches"
 
