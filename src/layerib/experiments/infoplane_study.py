@@ -95,7 +95,8 @@ _SCHEDULE = dict(min_steps_per_layer=0, val_fraction=0.0, infoplane_evals=0, eva
                  mi_restarts=1, mi_baseline=False, mi_max_rows=200, mi_max_steps=20)
 
 PRESETS = {
-    # MNIST 10 % (6000 images), Adam 1e-3, batch 256: CE 30 epochs (704 steps); IB 5 epochs a layer
+    # MNIST 10 % (6000 images), Adam 1e-3, batch 256: CE 30 epochs (690 steps);
+    # layer-wise IB 5 epochs (115 steps) a layer, beta 600 / 6000 = 0.1 (auto)
     "default": StudyPreset(TrainConfig(train_fraction=0.1, widths=SAXE_WIDTHS, ce_epochs=30,
                                        epochs_per_layer=5, readout_epochs=5, **_SCHEDULE)),
     # seconds on the tests' tiny fake MNIST: a smoke test of the pipeline, not a result
