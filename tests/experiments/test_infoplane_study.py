@@ -112,6 +112,7 @@ def test_small_study_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert not partial["complete"] and res["complete"] and len(res["runs"]) == 2
     assert res["runs"][0] == partial["runs"][0]  # read back, not trained or measured again
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    assert "| ce/tanh seed 0 | 2 |" in (tmp_path / "s" / "infoplane_study.md").read_text()
     assert calls == ["ce-tanh-seed0", "ce-tanh-seed1", "ce-tanh-seed0", "ce-tanh-seed1"]
     assert [pt["step"] for pt in res["runs"][1]["layers"]["1"]] == ips.snapshot_steps(
         len(res["runs"][1]["layers"]["1"]) and res["runs"][1]["layers"]["1"][-1]["step"], 1)
@@ -127,6 +128,7 @@ def test_study_resumes_where_it_stopped(study):
     assert final["runs"][0] == partial["runs"][0]
     assert resumed == [p.split("/")[-1] for p in plan] and kept
     assert (out / "infoplane_study.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| ce/tanh seed 0 | 1 |" in (out / "infoplane_study.md").read_text()
 
 
 @pytest.mark.slow  # heavier; run with -m slow
