@@ -44,7 +44,7 @@ def test_mlp_default_unchanged_and_conv_keeps_its_own():
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["--arch", "mlp", "--channels", "8,16"], "arch mlp has no parameter 'channels'; its parameters: widths"),
+    (["--arch", "mlp", "--channels", "8,16"], "arch mlp has no parameter 'channels'; its parameters: widths, activation"),
     (["--arch", "vgg", "--arch-params", "blocks_per_stage=2"], "arch vgg has no parameter 'blocks_per_stage'"),
     (["--arch", "vgg", "--arch-params", "pool_after"], "must be KEY=VALUE"),
 ])
@@ -79,7 +79,7 @@ def test_cli_choices_and_help_come_from_the_registry(monkeypatch, capsys):
     action = next(a for a in make_parser()._subparsers._group_actions[0].choices["train"]._actions
                   if a.dest == "arch")
     assert "tiny" in action.choices
-    assert arch_params("tiny") == {"widths": (512, 512, 10)}
+    assert arch_params("tiny") == {"widths": (512, 512, 10), "activation": "relu"}
     assert build_model("tiny", (1, 4, 4), widths=(3,)).feature_dims == [3]
     assert registry.MODELS is MODELS
     with pytest.raises(ConfigError, match="choose one of mlp, conv, vgg, resnet, airbench, tiny"):

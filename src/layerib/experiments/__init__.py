@@ -47,6 +47,11 @@ def _infoplane(out, **kw) -> dict:
     return run(out, **kw)
 
 
+def _infoplane_study(out, **kw) -> dict:
+    from layerib.experiments.infoplane_study import run
+    return run(out, **kw)
+
+
 def _ibcurve(out, **kw) -> dict:
     from layerib.experiments.ibcurve import run
     return run(out, **kw)
@@ -65,5 +70,6 @@ EXPERIMENTS: dict[str, Callable[..., dict]] = {
     "fig3": _fig3,            # t-SNE of layer 1 at beta = 1e2 and 1e-3, with quantisation measures
     "ibcurve": _ibcurve,      # test accuracy and per-layer MI against beta (sweep over seeds), CE baseline
     "infoplane": _infoplane,  # information-plane trajectories, layer-wise IB beside end-to-end CE
+    "infoplane-study": _infoplane_study,  # does a layer compress? Saxe et al.'s tanh/ReLU nets, Monte Carlo and AA-MINE
     "table1": _table1,        # Table 1: MNIST 1%, MNIST 100%, CIFAR-10 x {ce, iy, ib} x seeds
 }

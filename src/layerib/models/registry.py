@@ -62,14 +62,14 @@ MODELS: dict[str, ModelSpec] = {
 
 def arch_params(arch: str) -> dict[str, object]:
     """The parameters of built-in net ``arch`` with their defaults, e.g.
-    ``{"widths": (512, 512, 10)}`` for ``"mlp"``.
+    ``{"widths": (512, 512, 10), "activation": "relu"}`` for ``"mlp"``.
 
     Raises:
         ConfigError: an unknown arch (the message lists the registered ones).
 
     Example:
         >>> arch_params("mlp")
-        {'widths': (512, 512, 10)}
+        {'widths': (512, 512, 10), 'activation': 'relu'}
     """
     if arch not in MODELS:
         raise ConfigError(f"unknown arch {arch!r}; choose one of {', '.join(MODELS)}, "
@@ -87,7 +87,7 @@ def check_arch_params(arch: str, params: dict[str, object]) -> None:
         >>> check_arch_params("mlp", {"channels": (8,)})
         Traceback (most recent call last):
         ...
-        layerib.errors.ConfigError: arch mlp has no parameter 'channels'; its parameters: widths
+        layerib.errors.ConfigError: arch mlp has no parameter 'channels'; its parameters: widths, activation
     """
     known = arch_params(arch)
     for key in params:
