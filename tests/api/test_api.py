@@ -128,9 +128,11 @@ def test_measure_layers_matches_the_monte_carlo_truth():
     res = layerib.measure_layers(model, data, ["conv", "fc"], noise_var=1.0)
     assert [r.name for r in res] == ["conv", "fc"] and [r.width for r in res] == [64, 10]
     for r in res:
-        # the mixture critic's family holds the optimal critic: 5 % where the truth < ln B - 1
+        # the mixture critic's family holds the optimal critic: the one-fit neural cross-check's
+        # interval holds the Monte-Carlo truth and is within 10 % of it where the truth < ln B - 1
         if r.i_x_truth < r.i_x.ln_batch - 1:
-            assert abs(r.relative_error) <= 0.05, str(r)
+            assert abs(r.relative_error) <= 0.10, str(r)
+            assert r.i_x.low <= r.i_x_truth <= r.i_x.high, str(r)
         assert r.i_y is not None and r.i_y.value > 0.5, str(r)
         assert "nats" in str(r) and str(r).startswith(f"{r.name}: I(X;L+eps) = {r.i_x_truth:.3f} +- ")
         assert "Monte Carlo over" in str(r) and "neural check" in str(r) and r.i_x_nats == r.i_x_truth
