@@ -88,7 +88,7 @@ class TrainConfig:
     critic_update: str = "auto"       # joint: one pass updates critic and layer; alternating: critic steps then a layer step (the paper); auto: joint where exact
     layer_first: bool = False         # alternating only: the layer steps before the critic updates of the same batch (the joint order; the paper's order collapses at beta 1e-2..1e-1)
     y_input_norm: str = "none"        # how the label critic reads L: none (as it is), rms (divided by the batch RMS) or standard (also centred): scale-invariant I(Y;L)
-    y_pool: int = 0                   # what the layer-wise label critic reads of a conv layer's (C, H, W) output: 0 the flattened maps; K each channel averaged over a K x K grid (C*K*K inputs; I(Y; pooled L) <= I(Y; L)); vector outputs as they are
+    y_pool: int = 0                   # what the label critics read of a conv layer's (C, H, W) output, in layer-wise training and in every run's final MI report: 0 the flattened maps; K each channel averaged over a K x K grid (C*K*K inputs; still a lower bound on I(Y; L)); vector outputs as they are
     ema_rate: float = 0.01            # MINE moving-average rate for the DV gradient (1 = no correction)
     lr_critic: float = 1e-3           # Adam learning rate of the critics
     mi_eval_batch_size: int = 512     # batch size B of held-out MI estimates (ln B is their ceiling)

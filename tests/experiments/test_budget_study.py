@@ -84,13 +84,14 @@ def test_cli_refuses_an_unknown_preset(tmp_path, capsys):
 
 def test_the_table_and_figure_come_from_the_rows(tmp_path):
     rows = [{"variant": v, "method": v, "budget_minutes": b, "wall_minutes": b + 1.5,
-             "test_accuracy_percent": a, "train_accuracy_percent": None, "stages": {"layer1": 10},
+             "report_minutes": 1.25 if b == 45 else None, "test_accuracy_percent": a, "train_accuracy_percent": None, "stages": {"layer1": 10},
              "machine": {"cpu": "CPU X", "threads": 1, "gpu": None}, "run": f"runs/{v}{b}"}
             for v, b, a in (("ib", 15, 80.0), ("ib", 45, 84.5), ("ce", 15, 82.0), ("ce", 45, 86.25))]
     table = {"preset": "default", "base": {"arch": "airbench"}, "workers": 3, "rows": rows,
              "argv": ["layerib", "reproduce", "budget", "--out", "b"]}
     md = budget.render_markdown(table)
-    assert "| ib | ib | 45 | 46.5 | 84.50 | layer1: 10 |" in md
+    assert "| ib | ib | 45 | 46.5 | 1.2 | 84.50 | layer1: 10 |" in md
+    assert "| ib | ib | 15 | 16.5 | - | 80.00 | layer1: 10 |" in md  # a run without the figure
     assert "CPU X (1 thread per run)" in md and "`layerib reproduce budget --out b`" in md
     assert budget.summary_lines(table)[3] == "ce at 45 min: test accuracy 86.25% (46.5 min wall with the report)"
     assert budget.best_by_variant(rows) == {"ib": 84.5, "ce": 86.25}

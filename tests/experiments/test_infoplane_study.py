@@ -82,10 +82,31 @@ def test_seed_counts():
                 "verdicts": {"1": {"mc": {"3": {"verdict": verdict, "saturated": True}}, "aa": {}}}}
     got = ips.verdicts([run("compression"), run("no compression detected"), run("compression")])
     c = got["ce/relu"]["1"]["mc"]["3"]
-    assert c == {"compression": 2, "seeds": 3, "saturated": 3,
+    assert c == {"compression": 2, "seeds": 3, "saturated": 3, "unmeasured": 0,
                  "verdict": "compression in 2 of 3 seeds"}
+    failed = ips.verdicts([run("unmeasured")] * 2)["ce/relu"]["1"]["mc"]["3"]
+    assert failed["verdict"].startswith("unmeasured") and failed["compression"] == 0
     none = ips.verdicts([run("no compression detected")])["ce/relu"]["1"]["mc"]["3"]["verdict"]
     assert none == "no compression detected"
+
+
+def test_failed_aa_mine_points_are_left_out_of_the_verdict():
+    """An AA-MINE point whose interval lies below 0 (flag ``negative``) is a failed estimate,
+    not a drop: seen on saturated tanh layers (-11 nats against a Monte-Carlo 2.8). The verdict
+    reads the points that did not fail, and none where fewer than two are left."""
+    def pt(mc, aa=None, flags=()):
+        x = {"mc_nats": mc, "mc_stderr": 0.01}
+        if aa is not None:
+            x["aa"] = {"nats": aa, "interval": [aa - 0.1, aa + 0.1], "flags": dict.fromkeys(flags, "r")}
+        return {"i_x": {"1": x}}
+    rising = [pt(1.0, 1.0), pt(2.0), pt(3.0, 2.9), pt(3.0, -11.0, ["negative"])]
+    got = ips.run_verdicts({"2": rising}, [1.0], ceiling=math.log(1000))["1"]
+    assert got["mc"]["2"]["verdict"] == "no compression detected"
+    assert got["aa"]["2"]["verdict"] == "no compression detected"  # not the -11 at the end
+    assert got["aa"]["2"]["end_nats"] == 2.9
+    lone = [pt(1.0, 1.0, ["negative"]), pt(2.0, 2.0), pt(1.0, -3.0, ["negative"])]
+    aa = ips.run_verdicts({"1": lone}, [1.0], ceiling=None)["1"]["aa"]["1"]
+    assert aa == {"verdict": "unmeasured", "saturated": False, "failed_points": 2}
 
 
 def test_small_study_resumes_where_it_stopped(tmp_path, monkeypatch):

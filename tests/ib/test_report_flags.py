@@ -76,3 +76,39 @@ def test_truth_flags_name_their_remedy():
     got = truth_flag_reasons(r(1.744, 1.70, 1.79), 2.857, 0.01)  # a named critic 39 % low
     assert list(got) == ["off_truth"] and "the Monte-Carlo value 2.857" in got["off_truth"]
     assert truth_flag_reasons(r(2.80, 2.70, 2.90), 2.857, 0.01) == {}
+
+
+def test_measure_layer_with_a_pooled_label_view_reads_the_channel_averages():
+    """``y_view`` (TrainConfig.y_pool through layer_mi_report): I(Y; L)'s critic reads each
+    channel's K x K averages; here the label lives in the channel means, so the pooled critic
+    still finds it (within 0.1 nats of the flattened one), its note says what it read, and
+    I(X; L + eps) does not depend on the view."""
+    import torch
+
+    from layerib.ib.report import measure_layer
+    from layerib.mi.critics import label_view
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (600,), generator=g)
+    maps = torch.randn(600, 4, 6, 6, generator=g) + 2.0 * y.float().view(-1, 1, 1, 1)
+    f = maps.flatten(1)
+    kw = dict(restarts=1, baseline=False, max_steps=100, eval_every=25, eval_batch_size=50,
+              max_rows=500, mc_samples=64)
+    flat = measure_layer(f[:500], y[:500], f[500:], y[500:], 4.0, seed=1, **kw)
+    view = label_view((4, 6, 6), 2)
+    pooled = measure_layer(f[:500], y[:500], f[500:], y[500:], 4.0, seed=1, y_view=view, **kw)
+    assert view.out_dim == 16
+    assert pooled["i_x"] == flat["i_x"] and pooled["i_x_monte_carlo_nats"] == flat["i_x_monte_carlo_nats"]
+    assert pooled["i_y_nats"] > math.log(2) - 0.1 and abs(pooled["i_y_nats"] - flat["i_y_nats"]) < 0.1
+    assert "averaged over a 2 x 2 grid (16 inputs" in pooled["i_y"]["notes"][-1]
+    assert not any("averaged" in n for n in flat["i_y"]["notes"])
+
+
+def test_layer_shapes_are_each_layers_unflattened_output():
+    import torch
+    from torch import nn
+
+    from layerib.ib.trainers import layer_shapes
+    from layerib.models.layered import LayeredNet
+    net = LayeredNet([nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2)),
+                      nn.Sequential(nn.Flatten(), nn.Linear(64, 10))], [64, 10])
+    assert layer_shapes(net, torch.zeros(2, 3, 8, 8)) == [(4, 4, 4), (10,)]

@@ -352,12 +352,18 @@ def measure_run(cfg: TrainConfig, folder: Path, p: StudyPreset) -> dict:
     return {str(k): v for k, v in points.items() if v}
 
 
+#: AA-MINE points with these flags failed (an interval below 0, no finite value): they are left
+#: out of a trajectory's verdict rather than read as a drop
+FAILED_FLAGS = ("negative", "non_finite")
+
+
 def _half(pt: dict, nv: str, estimator: str) -> tuple[float, float] | None:
-    """(value, 95 % half-width) of I(X; L + eps) at a point, nats; None where not measured."""
+    """(value, 95 % half-width) of I(X; L + eps) at a point, nats; None where not measured
+    or where the AA-MINE estimate failed (:data:`FAILED_FLAGS`)."""
     x = pt["i_x"][nv]
     if estimator == "mc":
         return x["mc_nats"], Z95 * x["mc_stderr"]
-    if "aa" not in x:
+    if "aa" not in x or any(f in (x["aa"].get("flags") or ()) for f in FAILED_FLAGS):
         return None
     lo, hi = x["aa"]["interval"]
     return x["aa"]["nats"], (hi - lo) / 2
@@ -371,10 +377,15 @@ def run_verdicts(layers: dict, noise_vars, ceiling: float) -> dict:
         for est in ("mc", "aa"):
             per = {}
             for k, traj in layers.items():
-                vals = [v for v in (_half(pt, nv, est) for pt in traj) if v is not None]
-                if vals:
+                got = [_half(pt, nv, est) for pt in traj
+                       if est == "mc" or "aa" in pt["i_x"][nv]]
+                vals = [v for v in got if v is not None]
+                if len(vals) >= 2 or (vals and len(got) == 1):
                     per[k] = compression_verdict([v for v, _ in vals], [h for _, h in vals],
                                                  ceiling=ceiling)
+                elif got:  # measured, but fewer than two points that did not fail
+                    per[k] = {"verdict": "unmeasured", "saturated": False,
+                              "failed_points": len(got) - len(vals)}
             out[nv][est] = per
     return out
 
@@ -382,9 +393,10 @@ def run_verdicts(layers: dict, noise_vars, ceiling: float) -> dict:
 def verdicts(runs: list[dict]) -> dict:
     """Seeds' verdicts counted per ``method/activation``, noise variance, estimator, layer.
 
-    Each entry: ``{"compression": n, "seeds": m, "saturated": s, "verdict": ...}`` with
-    verdict "compression in every seed", "compression in n of m seeds" or "no compression
-    detected".
+    Each entry: ``{"compression": n, "seeds": m, "saturated": s, "unmeasured": u, "verdict":
+    ...}`` with verdict "compression in every seed", "compression in n of m seeds", "no
+    compression detected" or, where every seed's trajectory had fewer than two AA-MINE points
+    that did not fail, "unmeasured: ...".
 
     Example:
         >>> r = {"method": "ce", "activation": "tanh", "verdicts": {"1": {"mc": {"2": {
@@ -399,16 +411,19 @@ def verdicts(runs: list[dict]) -> dict:
                 for k, v in per.items():
                     c = (out.setdefault(f"{r['method']}/{r['activation']}", {}).setdefault(nv, {})
                          .setdefault(est, {}).setdefault(k, {"compression": 0, "seeds": 0,
-                                                             "saturated": 0}))
+                                                             "saturated": 0, "unmeasured": 0}))
                     c["seeds"] += 1
                     c["compression"] += v["verdict"] == "compression"
+                    c["unmeasured"] += v["verdict"] == "unmeasured"
                     c["saturated"] += bool(v["saturated"])
     for group in out.values():
         for by_est in group.values():
             for per in by_est.values():
                 for c in per.values():
                     n, m = c["compression"], c["seeds"]
-                    c["verdict"] = ("no compression detected" if n == 0 else
+                    c["verdict"] = ("unmeasured: the estimates failed (negative or non-finite)"
+                                    if c["unmeasured"] == m else
+                                    "no compression detected" if n == 0 else
                                     "compression in every seed" if n == m else
                                     f"compression in {n} of {m} seeds")
     return out

@@ -25,6 +25,7 @@ import torch
 
 from layerib.ib.cache import as_tensor
 from layerib.ib.layerwise import output_rms
+from layerib.mi.critics import label_view
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.ground_truth import mixture_mi
 from layerib.utils.memory import prompt_heap_release, release_free_memory
@@ -132,7 +133,8 @@ def truth_flag_reasons(result, truth: float | None, truth_stderr: float = 0.0) -
 def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
                   y_test: torch.Tensor | None, noise_var: float, *, seed: int = 0,
                   max_rows: int = 10000, mc_samples: int = 2048, check_rows: int = CHECK_ROWS,
-                  check_restarts: int = 1, **options) -> dict:
+                  check_restarts: int = 1, y_view: torch.nn.Module | None = None,
+                  **options) -> dict:
     """One layer's report entry: the Monte-Carlo I(X; L + eps), its neural cross-check, and I(Y; L).
 
     Args:
@@ -147,6 +149,12 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
             critic trainings of the AA-MINE cross-check of I(X; L + eps) (:data:`CHECK_ROWS`;
             it validates as :data:`CHECK_FIT` unless ``eval_every``/``patience`` are given and
             never fits a baseline: the Monte-Carlo value is its reference).
+        y_view: what I(Y; L)'s critic reads of the flattened features (a
+            :class:`~layerib.mi.critics.MapPool`: each channel of a conv map averaged over a
+            K x K grid, as the layer-wise label critic reads it with ``TrainConfig.y_pool``);
+            None: the flattened features. A critic of the view is a critic of L, so the value
+            is a lower bound on I(Y; L) all the same (data processing); on wide conv layers
+            it is many times cheaper.
         **options: :class:`~layerib.mi.settings.EstimatorSettings` fields (``restarts``
             applies to I(Y; L); ``baseline=True``, the default, fits I(Y; L)'s shuffled-pairs
             baseline where its interval's lower end is below :data:`BASELINE_BELOW` nats,
@@ -171,7 +179,7 @@ def measure_layer(f: torch.Tensor, y: torch.Tensor | None, f_test: torch.Tensor,
     with prompt_heap_release() if big else contextlib.nullcontext():  # back when freed
         return _measure_layer(f, y, f_test, y_test, noise_var, seed=seed, max_rows=max_rows,
                               mc_samples=mc_samples, check_rows=check_rows,
-                              check_restarts=check_restarts, **options)
+                              check_restarts=check_restarts, y_view=y_view, **options)
 
 
 def check_subset(f: torch.Tensor, n: int, seed: int) -> torch.Tensor:
@@ -206,8 +214,15 @@ def estimate_y_report(x, y, *, seed: int, test=None, overwrite: bool = False, **
         f"{BASELINE_BELOW:g} nats, which a baseline (truth 0) cannot change",))
 
 
+@torch.no_grad()
+def _view(view: torch.nn.Module, f: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """``view`` applied to the rows of ``f`` ``(N, d)`` in chunks: ``(N, view.out_dim)``."""
+    return torch.cat([view(f[s:s + chunk]) for s in range(0, len(f), chunk)])
+
+
 def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_rows: int,
-                   mc_samples: int, check_rows: int, check_restarts: int, **options) -> dict:
+                   mc_samples: int, check_rows: int, check_restarts: int,
+                   y_view: torch.nn.Module | None = None, **options) -> dict:
     # In the order that holds the fewest large arrays at once: the truth and the scale on the
     # test features alone, then the training rows for I(X; L + eps), then I(Y; L), whose copula
     # map may overwrite rows read here for it (not the caller's tensors): the same values.
@@ -227,11 +242,18 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
     def note_x(rows: int) -> tuple[str]:
         return (f"the cross-check of the Monte-Carlo value: {check_restarts} critic training(s) "
                 f"on {rows} rows, no baseline (the Monte-Carlo value is the reference)",)
+    note_y = () if y_view is None else (
+        f"I(Y;L)'s critic reads each channel of the {tuple(y_view.shape)} map averaged over a "
+        f"{y_view.grid[0]} x {y_view.grid[1]} grid ({y_view.out_dim} inputs; a lower bound on "
+        "I(Y;L) all the same)",)
     if len(f) >= 48:  # the critics fit on training rows, the value is on the test rows
         fx = check_subset(f, check_rows, seed)
         rx = estimate_mi(fx, fx, noise_var=noise_var, seed=seed, test=(f_test, f_test), **x_opts)
         rx = dataclasses.replace(rx, notes=rx.notes + note_x(len(fx)))
         del fx
+        if y is not None and y_view is not None:
+            f, f_test = _view(y_view, f), _view(y_view, f_test)
+            owned = owned_test = True
         ry = (estimate_y_report(f, y, seed=seed, test=(f_test, y_test), overwrite=owned and owned_test,
                           **options) if y is not None else None)
     else:  # too few training rows to split: estimate_mi splits the test rows itself (noted)
@@ -241,7 +263,8 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
         rx = dataclasses.replace(rx, notes=rx.notes + note_x(len(f_test)) + note)
         ry = None
         if y is not None:
-            ry = estimate_y_report(f_test, y_test, seed=seed, **options)
+            fy = f_test if y_view is None else _view(y_view, f_test)
+            ry = estimate_y_report(fy, y_test, seed=seed, **options)
             ry = dataclasses.replace(ry, notes=ry.notes + note)
     del f, f_test
     release_free_memory()
@@ -253,12 +276,14 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
             "i_x_monte_carlo_stderr": mc.stderr, "i_x_first": "monte_carlo",
             "batch_size": rx.batch_size, "noise_var": noise_var, "output_rms": rms,
             "flags": list(reasons), "flag_reasons": reasons,
-            "i_y": None if ry is None else ry.to_dict(), "i_x": rx.to_dict()}
+            "i_y": None if ry is None else dataclasses.replace(ry, notes=ry.notes + note_y).to_dict(),
+            "i_x": rx.to_dict()}
 
 
 def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list[torch.Tensor],
                     y_test: torch.Tensor, prior: torch.Tensor, cfg, seed: int = 0,
-                    progress: bool = False) -> list[dict]:
+                    progress: bool = False,
+                    shapes: list[tuple[int, ...]] | None = None) -> list[dict]:
     """One :func:`measure_layer` dict per layer, with ``index`` (1-based), for a run's result.json.
 
     Args:
@@ -270,6 +295,9 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
             ``mi_eval_batch_size`` (held-out batch B), ``mi_restarts``, ``mi_baseline``,
             ``mi_max_rows``, ``mi_max_steps``.
         progress: show a progress bar over layers.
+        shapes: each layer's unflattened output shape (one row); with ``cfg.y_pool >= 1`` the
+            I(Y; L) critic of a ``(C, H, W)`` layer reads its ``y_pool x y_pool`` channel
+            averages, as the layer-wise label critic does (``y_view`` of :func:`measure_layer`).
     """
     del prior
     out = []
@@ -281,8 +309,9 @@ def layer_mi_report(feats: list[torch.Tensor], y: torch.Tensor, feats_test: list
     bar = progress_bar(total=len(feats), desc="MI report", enabled=progress, leave=False)
     for i, (f, ft) in enumerate(zip(feats, feats_test), start=1):
         release_free_memory()  # what training left free but resident, before the largest arrays
+        view = label_view(shapes[i - 1], cfg.y_pool) if shapes is not None else None
         entry = measure_layer(f, y, ft, y_test, cfg.noise_var, seed=seed + i,
-                              max_rows=cfg.mi_max_rows, **options)
+                              max_rows=cfg.mi_max_rows, y_view=view, **options)
         out.append({"index": i, **entry})
         bar.update()
     bar.close()

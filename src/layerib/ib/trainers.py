@@ -151,6 +151,18 @@ def all_features(net: LayeredNet, x, cache: FrozenCache | None = None) -> list:
     return feats
 
 
+def layer_shapes(net: LayeredNet, x: torch.Tensor) -> list[tuple[int, ...]]:
+    """One row's unflattened output shape of each layer of ``net`` (from a forward of the
+    rows ``x``, at least one; no gradients, eval mode)."""
+    net.eval()
+    shapes, h = [], x
+    with torch.no_grad():
+        for layer in net.layers:
+            h = layer(h)
+            shapes.append(tuple(h.shape[1:]))
+    return shapes
+
+
 @dataclass
 class FitResult:
     """What :meth:`LayerwiseTrainer.fit` and :meth:`EndToEndCE.fit` return.
@@ -310,7 +322,7 @@ class _Trainer:
             cbs.on_eval({"stage": "final", **acc})
             t_report, c_report = time.perf_counter(), time.process_time()
             layers = layer_mi_report(feats, y, feats_test, y_test, prior, cfg, seed=cfg.seed,
-                                     progress=progress)
+                                     progress=progress, shapes=layer_shapes(self.net, x_test[:2]))
             self.report_time = (time.perf_counter() - t_report, time.process_time() - c_report)
         finally:
             cache.close()
