@@ -554,6 +554,10 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     train = float(np.mean([r.train for r in chosen]))
     best_test = max([r.test for r in usable] or [value])
     reported, interval, method = _bias_aware(value, stderr, train, best_test, refs, rows_method)
+    entropy = _label_entropy(prob.y[prob.test_idx]) if prob.discrete else None
+    if entropy is not None and interval[2] <= entropy < interval[1]:  # no I(Y; L) exceeds H(Y)
+        interval = (interval[0], entropy, interval[2])
+        method += f"; high capped at H(Y) = {entropy:.3f} of the test labels (no I(Y; L) exceeds it)"
     result = MIResult(value=interval[2], stderr=stderr, shuffled=shuffled, batch_size=b,
                       ln_batch=math.log(b), n_points=n_test, n_batches=math.ceil(n_test / b),
                       noise_var=noise_var, bound=bound, exceeds_ln_batch=False,
@@ -561,8 +565,7 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
                       n_train=len(prob.split(0)[0]), n_val=prob.n_val,
                       steps=tuple(r.steps for r in chosen), restarts=len(chosen),
                       candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes),
-                      entropy=_label_entropy(prob.y[prob.test_idx]) if prob.discrete else None,
-                      candidates_disagree=disagree, value_train=train, value_neural=value,
+                      entropy=entropy, candidates_disagree=disagree, value_train=train, value_neural=value,
                       reported=reported, **refs)
     return result
 
