@@ -112,3 +112,22 @@ def test_layer_shapes_are_each_layers_unflattened_output():
     net = LayeredNet([nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2)),
                       nn.Sequential(nn.Flatten(), nn.Linear(64, 10))], [64, 10])
     assert layer_shapes(net, torch.zeros(2, 3, 8, 8)) == [(4, 4, 4), (10,)]
+
+
+def test_the_reports_label_mi_trains_one_candidate_where_infonce_cannot_saturate():
+    """I(Y; L) in the report: heads-InfoNCE alone where ln B >= ln K + 1 (its ceiling is above
+    any I(Y; L) <= H(Y) <= ln K), noted; both auto candidates where B is too small."""
+    import torch
+
+    from layerib.ib.report import estimate_y_report
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (700,), generator=g)
+    x = torch.nn.functional.one_hot(y, 4).float() + 0.5 * torch.randn(700, 4, generator=g)
+    kw = dict(seed=0, test=(x[500:], y[500:]), restarts=1, baseline=False, max_steps=100,
+              eval_every=25)
+    one = estimate_y_report(x[:500], y[:500], eval_batch_size=50, **kw)  # ln 50 = 3.9 >= ln 4 + 1
+    assert [c[0] for c in one.candidates] == ["heads-infonce"] and one.bound == "infonce"
+    assert "one candidate, heads-InfoNCE" in one.notes[-1]
+    both = estimate_y_report(x[:500], y[:500], eval_batch_size=8, **kw)  # ln 8 = 2.1 < 2.4
+    assert [c[0] for c in both.candidates] == ["heads-infonce", "heads-dv"]
+    assert not any("one candidate" in n for n in both.notes)
