@@ -555,9 +555,11 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
     best_test = max([r.test for r in usable] or [value])
     reported, interval, method = _bias_aware(value, stderr, train, best_test, refs, rows_method)
     entropy = _label_entropy(prob.y[prob.test_idx]) if prob.discrete else None
-    if entropy is not None and interval[2] <= entropy < interval[1]:  # no I(Y; L) exceeds H(Y)
-        interval = (interval[0], entropy, interval[2])
-        method += f"; high capped at H(Y) = {entropy:.3f} of the test labels (no I(Y; L) exceeds it)"
+    cap = _entropy_cap(prob.y[prob.test_idx], entropy) if prob.discrete else None
+    if cap is not None and interval[2] <= cap < interval[1]:  # no I(Y; L) exceeds H(Y)
+        interval = (interval[0], cap, interval[2])
+        method += (f"; high capped at {cap:.3f}, H(Y) of the test labels with the Miller-Madow "
+                   "correction (at most ln K): no I(Y; L) exceeds H(Y)")
     result = MIResult(value=interval[2], stderr=stderr, shuffled=shuffled, batch_size=b,
                       ln_batch=math.log(b), n_points=n_test, n_batches=math.ceil(n_test / b),
                       noise_var=noise_var, bound=bound, exceeds_ln_batch=False,
@@ -661,6 +663,14 @@ def _has_ties(a: np.ndarray) -> bool:
     """Some column of ``a`` ``(n, d)`` holds a value twice (discrete or rounded coordinates)."""
     s = np.sort(a, axis=0)
     return bool((s[1:] == s[:-1]).any())
+
+
+def _entropy_cap(y: torch.Tensor, plug_in: float) -> float:
+    """An upper end for I(Y; L) from ``(N,)`` integer labels: the plug-in entropy plus the
+    Miller-Madow correction ``(K - 1) / (2 N)`` (the plug-in is biased low by about that; K the
+    classes seen), at most ln K, nats."""
+    k = int(torch.unique(torch.as_tensor(y)).numel())
+    return min(math.log(max(k, 1)), plug_in + (k - 1) / (2 * len(y)))
 
 
 def _label_entropy(y: torch.Tensor) -> float:
