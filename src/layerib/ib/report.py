@@ -24,7 +24,7 @@ import math
 import torch
 
 from layerib.ib.cache import as_tensor
-from layerib.ib.layerwise import output_rms
+from layerib.ib.layerwise import forward_cached, output_rms
 from layerib.mi.critics import label_view
 from layerib.mi.estimate import estimate_mi
 from layerib.mi.ground_truth import mixture_mi
@@ -242,12 +242,6 @@ def estimate_y_report(x, y, *, seed: int, test=None, overwrite: bool = False, **
         f"{BASELINE_BELOW:g} nats, which a baseline (truth 0) cannot change",))
 
 
-@torch.no_grad()
-def _view(view: torch.nn.Module, f: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """``view`` applied to the rows of ``f`` ``(N, d)`` in chunks: ``(N, view.out_dim)``."""
-    return torch.cat([view(f[s:s + chunk]) for s in range(0, len(f), chunk)])
-
-
 def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_rows: int,
                    mc_samples: int, check_rows: int, check_restarts: int,
                    y_view: torch.nn.Module | None = None, **options) -> dict:
@@ -280,7 +274,7 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
         rx = dataclasses.replace(rx, notes=rx.notes + note_x(len(fx)))
         del fx
         if y is not None and y_view is not None:
-            f, f_test = _view(y_view, f), _view(y_view, f_test)
+            f, f_test = forward_cached(y_view, f), forward_cached(y_view, f_test)
             owned = owned_test = True
         ry = (estimate_y_report(f, y, seed=seed, test=(f_test, y_test), overwrite=owned and owned_test,
                           **options) if y is not None else None)
@@ -291,7 +285,7 @@ def _measure_layer(f, y, f_test, y_test, noise_var: float, *, seed: int, max_row
         rx = dataclasses.replace(rx, notes=rx.notes + note_x(len(f_test)) + note)
         ry = None
         if y is not None:
-            fy = f_test if y_view is None else _view(y_view, f_test)
+            fy = f_test if y_view is None else forward_cached(y_view, f_test)
             ry = estimate_y_report(fy, y_test, seed=seed, **options)
             ry = dataclasses.replace(ry, notes=ry.notes + note)
     del f, f_test
