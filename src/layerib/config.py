@@ -30,6 +30,7 @@ OBJECT_MODEL = "object"
 CIFAR_SOURCES = ("auto", "batches", "folder")
 CRITIC_UPDATES = ("auto", "joint", "alternating")
 CE_OPTIMIZERS = ("adam", "nesterov")  #: layerib.ib.endtoend.ce_optimizer's optimisers
+BUDGET_SPLITS = ("time", "steps")  #: layerib.ib.budget.stage_weights's splits of a budget
 LR_SCHEDULES = ("constant", "cosine")  #: layerib.utils.optim.scheduled_lr's schedules
 PRECISIONS = ("float32", "bfloat16")  #: layerib.utils.precision.training_autocast's precisions
 AUGMENTS = ("none", "crop_flip")
@@ -102,6 +103,7 @@ class TrainConfig:
     min_steps_per_layer: int = 600    # IB/IY: at least this many steps per layer (small subsets); also read-out, CE x layers
     ce_epochs: int = 15               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
     budget_minutes: float | None = None  # train within this wall-clock budget (minutes; None: off): each stage (a layer; the read-out with 0.05 of a layer's share; CE's one stage) gets its share of the time left (at least a quarter of its part of the whole budget) and plans its steps (and its learning-rate schedule) for it from a timed probe, replacing epochs_per_layer, readout_epochs, ce_epochs and min_steps_per_layer; the final MI report comes on top; not with val_refit (pass --val-refit false or --val-fraction 0) or budget_extend > 1
+    budget_split: str = "time"        # budget_minutes, layer-wise: how the layer stages share the budget: time (each layer stage the same part of the time left) or steps (each the same number of steps: every layer stage is timed by a probe before the first, and its share is in proportion to its seconds per step)
     ce_optimizer: str = "adam"        # CE: adam, or nesterov (SGD with Nesterov momentum 0.9: give it an SGD rate, e.g. --lr-layer 0.05, with --lr-schedule cosine); the read-out keeps Adam
     label_smoothing: float = 0.0      # CE: label smoothing of the end-to-end cross-entropy, in [0, 1) (airbench's recipe: 0.2); the read-out has none
     readout_epochs: int = 5           # epochs of the linear read-out on the frozen net (CE on cached outputs)
@@ -299,7 +301,7 @@ def _finite(x) -> bool:
 def validate(c: TrainConfig) -> None:
     """Check every field's type and range; raise :class:`ConfigError` naming the first bad one."""
     for name in ("dataset", "method", "val_metric", "x_marginal", "y_bound", "x_bound", "x_critic", "y_critic", "device",
-                 "arch", "cifar_source", "augment", "critic_update", "frozen_cache", "lr_schedule", "precision"):
+                 "arch", "cifar_source", "augment", "critic_update", "frozen_cache", "lr_schedule", "precision", "budget_split"):
         v = getattr(c, name)
         _check(isinstance(v, str), f"{name} must be a string, got {v!r}")
     _check(c.data_root is None or isinstance(c.data_root, str),
@@ -390,6 +392,8 @@ def validate(c: TrainConfig) -> None:
     _check(c.budget_minutes is None or c.budget_extend == 1,
            f"budget_minutes plans each stage's steps for its share, so budget_extend "
            f"{c.budget_extend} cannot run past them; use budget_extend 1")
+    _check(c.budget_split in BUDGET_SPLITS,
+           f"budget_split must be one of {', '.join(BUDGET_SPLITS)}, got {c.budget_split!r}")
     _check(c.ce_optimizer in CE_OPTIMIZERS,
            f"ce_optimizer must be one of {', '.join(CE_OPTIMIZERS)}, got {c.ce_optimizer!r}")
     _check(_finite(c.label_smoothing) and 0 <= c.label_smoothing < 1,

@@ -69,6 +69,49 @@ def test_the_share_of_each_stage_is_its_weight_over_the_stages_left():
     assert budget.plan_steps(10.0, 0.5) == 20 and budget.plan_steps(0.1, 0.5) == 1
 
 
+def test_split_by_steps_gives_every_layer_stage_the_same_steps():
+    """Shares in proportion to seconds per step: the time left, spent stage after stage,
+    buys each layer stage the same number of steps (the read-out keeps its weight)."""
+    per_step = {"layer1": 0.9, "layer2": 0.6, "layer3": 0.2}
+    w = budget.stage_weights(3, "ib", per_step)
+    assert w["readout"] == budget.READOUT_WEIGHT
+    assert w["layer1"] / w["layer3"] == pytest.approx(4.5)
+    left, steps = 600.0, []
+    for unit in per_step:
+        share = budget.stage_share(unit, w, left, 600.0)
+        steps.append(share / per_step[unit])
+        left -= share
+    assert steps == pytest.approx([steps[0]] * 3)
+    with pytest.raises(KeyError):
+        budget.stage_weights(3, "ib", {"layer1": 1.0})
+
+
+def test_split_by_steps_probes_every_layer_before_the_first(fake_clock, monkeypatch):
+    """``budget_split="steps"``: the layer stages are probed up front, in order, once; their
+    seconds per step weight the shares and are the plans' seconds per step."""
+    seconds = {"layer1": 3 * TICK, "layer2": TICK, "readout": TICK}
+    calls = []
+
+    def probe(run, unit, device):
+        calls.append(unit)
+        budget.probe_seconds_per_step(run, unit, device)  # the stage runs (rows and shapes work)
+        return seconds[unit]
+    monkeypatch.setattr(trainers, "probe_seconds_per_step", probe)
+    ends = _Ends()
+    fitted = _fit("ib", _toy(), [ends], budget_minutes=0.02, budget_split="steps")
+    b = fitted.result["budget"]
+    assert calls == ["layer1", "layer2", "readout"] and b["split"] == "steps"
+    assert b["probed_seconds_per_step"] == {"layer1": 3 * TICK, "layer2": TICK}
+    weights = budget.stage_weights(2, "ib", b["probed_seconds_per_step"])
+    assert weights["layer1"] == 1.5 and weights["layer2"] == 0.5
+    for unit, plan in b["stages"].items():
+        assert plan["seconds_per_step"] == seconds[unit]
+        assert plan["share_seconds"] == pytest.approx(budget.stage_share(unit, weights, 1.2, 1.2))
+        assert ends.ends[unit] == plan["steps"]
+    time_split = _fit("ib", _toy(), budget_minutes=0.02).result["budget"]
+    assert time_split["split"] == "time" and "probed_seconds_per_step" not in time_split
+
+
 @pytest.mark.parametrize("method", ["ib", "ce"])
 def test_the_budget_sets_each_stage_plan_and_the_stage_runs_it(fake_clock, method):
     ends = _Ends()
@@ -114,6 +157,8 @@ def test_result_names_the_machine():
 
 @pytest.mark.parametrize("kw,match", [
     (dict(budget_minutes=0), "budget_minutes must be a number of minutes > 0"),
+    (dict(budget_minutes=5, val_fraction=0.0, budget_split="epochs"),
+     "budget_split must be one of time, steps"),
     (dict(budget_minutes=5, val_fraction=0.2, val_refit=True), "--val-refit false"),
     (dict(budget_minutes=5, val_fraction=0.2, val_refit=False, budget_extend=2),
      "use budget_extend 1"),

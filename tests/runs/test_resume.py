@@ -293,6 +293,7 @@ def test_a_checkpoint_from_before_the_redesign_is_refused_in_one_line(tmp_path):
     ("ib", "layer2:5", {}),
     pytest.param("ib", "readout:4", COSINE, marks=pytest.mark.slow),
     ("ce", "ce:7", COSINE),
+    ("ib", "readout:2", dict(budget_split="steps")),  # every layer probed up front, in the checkpoint
     pytest.param("ib", "layer2:5", dict(ES, val_refit=False), marks=pytest.mark.slow),  # early stopping within the planned steps
 ])
 def test_a_budgeted_run_stopped_and_resumed_keeps_its_plan(shared, tmp_path, monkeypatch,

@@ -13,8 +13,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from layerib.config import (AUGMENTS, CE_OPTIMIZERS, CIFAR_SOURCES, CRITIC_UPDATES, ESTIMATOR_PRESETS, FROZEN_CACHES,
-                            LR_SCHEDULES, METHODS, PRECISIONS, SECTIONS,
+from layerib.config import (AUGMENTS, BUDGET_SPLITS, CE_OPTIMIZERS, CIFAR_SOURCES, CRITIC_UPDATES,
+                            ESTIMATOR_PRESETS, FROZEN_CACHES, LR_SCHEDULES, METHODS, PRECISIONS, SECTIONS,
                             TrainConfig, config_from_dict, field_help)
 from layerib.errors import ConfigError
 from layerib.models.registry import MODELS, arch_params
@@ -29,7 +29,8 @@ CHOICES = {"method": METHODS, "cifar_source": CIFAR_SOURCES, "augment": AUGMENTS
            "y_critic": tuple(TRAINER_Y_CRITICS), "x_critic": tuple(TRAINER_X_CRITICS),
            "val_metric": ("i_y", "accuracy"), "y_input_norm": ("none", "rms", "standard"),
            "frozen_cache": FROZEN_CACHES, "lr_schedule": LR_SCHEDULES,
-           "precision": PRECISIONS, "ce_optimizer": CE_OPTIMIZERS}
+           "precision": PRECISIONS, "ce_optimizer": CE_OPTIMIZERS,
+           "budget_split": BUDGET_SPLITS}
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -86,6 +86,7 @@ PRESETS: dict[str, BudgetPreset] = {
         "ib space-to-depth": dict(_IB, arch_params={"downsample": "space_to_depth"}),
         "ib convhead": dict(_IB, y_critic="convhead"),
         "ib wide 128,128,128": dict(_IB, channels=(128, 128, 128)),
+        "ib equal steps": dict(_IB, budget_split="steps"),
         "ce": _CE,
         "ce adam": dict(method="ce"),
     }, (3.0,), workers=2),

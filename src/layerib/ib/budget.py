@@ -3,7 +3,9 @@
 A budgeted run gives every stage (each layer of layer-wise training, the read-out; the one
 stage of end-to-end cross-entropy) a share of the time left when it starts, in proportion
 to :func:`stage_weights` (never less than :data:`MIN_SHARE` of its part of the whole
-budget), and *plans* the stage for that share before its first step: a
+budget; with ``budget_split="steps"`` every layer stage is probed before the first and
+the layers' weights follow their seconds per step, so each plans the same number of
+steps), and *plans* the stage for that share before its first step: a
 short timed probe (:func:`probe_seconds_per_step`: :data:`PROBE_STEPS` steps of the same
 stage on a copy of its module, with its own generator, the global RNG restored after it)
 measures seconds per step, and the stage's step count -- and with it the length of its
@@ -41,17 +43,33 @@ READOUT_WEIGHT = 0.05
 MIN_SHARE = 0.25
 
 
-def stage_weights(n_layers: int, method: str) -> dict[str, float]:
-    """Each stage's weight in the budget: ``layer1 .. layerK`` 1 and ``readout``
-    :data:`READOUT_WEIGHT` (``ib``, ``iy``), or ``ce`` 1 (``ce``), in stage order.
+def stage_weights(n_layers: int, method: str,
+                  seconds_per_step: dict[str, float] | None = None) -> dict[str, float]:
+    """Each stage's weight in the budget, in stage order: ``ce`` 1 (``ce``); for ``ib`` and
+    ``iy`` ``layer1 .. layerK`` 1 each (``budget_split="time"``: the same part of the time
+    left) and ``readout`` :data:`READOUT_WEIGHT`. With ``seconds_per_step`` (each layer
+    stage's probed seconds per step; ``budget_split="steps"``) a layer's weight is its
+    seconds per step over their mean, so every layer stage plans the same number of steps
+    (a slow conv block gets more of the time than a cheap linear head).
+
+    Raises:
+        KeyError: ``seconds_per_step`` misses a layer.
 
     Example:
         >>> stage_weights(2, "ib")
         {'layer1': 1.0, 'layer2': 1.0, 'readout': 0.05}
+        >>> stage_weights(2, "ib", {"layer1": 3.0, "layer2": 1.0})
+        {'layer1': 1.5, 'layer2': 0.5, 'readout': 0.05}
     """
     if method == "ce":
         return {"ce": 1.0}
-    return {**{f"layer{i}": 1.0 for i in range(1, n_layers + 1)}, "readout": READOUT_WEIGHT}
+    names = [f"layer{i}" for i in range(1, n_layers + 1)]
+    if seconds_per_step is None:
+        layers = {n: 1.0 for n in names}
+    else:
+        mean = sum(seconds_per_step[n] for n in names) / n_layers
+        layers = {n: seconds_per_step[n] / mean if mean > 0 else 1.0 for n in names}
+    return {**layers, "readout": READOUT_WEIGHT}
 
 
 def stage_share(unit: str, weights: dict[str, float], left_seconds: float,

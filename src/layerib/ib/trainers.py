@@ -194,6 +194,7 @@ class _Trainer:
         self.refits, self.search_net, self.search_state = {}, None, None
         self.elapsed0, self.t0, self.g = 0.0, time.perf_counter(), None
         self.plans = {}  # budget_minutes: stage -> its plan (share, seconds per step, steps)
+        self.probed = {}  # budget_split "steps": layer stage -> seconds per step, probed up front
 
     def elapsed(self) -> float:
         """Wall seconds of the run so far, over all its attempts."""
@@ -208,12 +209,13 @@ class _Trainer:
         return {"done": self.done, "local": local, "net": self.net.state_dict(),
                 "head": self.head_state, "refits": self.refits, "rng": rng_state(self.g),
                 "search_net": None if self.search_net is None else self.search_net.state_dict(),
-                "elapsed": self.elapsed(), "plans": self.plans}
+                "elapsed": self.elapsed(), "plans": self.plans, "probed": self.probed}
 
     def _load(self, state: dict, callbacks: CallbackList) -> None:
         self.done, self.local, self.head_state = state["done"], state["local"], state["head"]
         self.refits, self.search_state = state.get("refits", {}), state.get("search_net")
         self.elapsed0, self.plans = state["elapsed"], state.get("plans", {})
+        self.probed = state.get("probed", {})
         self.net.load_state_dict(state["net"])
         callbacks.load_state_dict(state)
         set_rng_state(self.g, state["rng"])
@@ -223,14 +225,17 @@ class _Trainer:
         plan (:mod:`layerib.ib.budget`), made once before its first step -- its share of the
         time left, over the seconds per step that ``probe(spec, callbacks)`` (the stage on a
         copy, :func:`~layerib.ib.budget.probe_seconds_per_step`) measures -- and kept in the
-        trainer's state, so a resumed stage keeps its plan."""
+        trainer's state, so a resumed stage keeps its plan. With ``budget_split="steps"``
+        the layer stages were probed up front (:meth:`LayerwiseTrainer._probe_layers`): their
+        seconds per step weight the shares and stand for the stage's own probe."""
         if self.cfg.budget_minutes is None:
             return steps
         if unit not in self.plans:
-            weights = stage_weights(len(self.net), self.cfg.method)
+            weights = stage_weights(len(self.net), self.cfg.method, self.probed or None)
             total = 60.0 * self.cfg.budget_minutes
             share = stage_share(unit, weights, total - self.elapsed(), total)
-            per_step = probe_seconds_per_step(probe, unit, self.settings.device)
+            per_step = self.probed[unit] if unit in self.probed else \
+                probe_seconds_per_step(probe, unit, self.settings.device)
             self.plans[unit] = {"share_seconds": share, "seconds_per_step": per_step,
                                 "steps": plan_steps(share, per_step)}
         return self.plans[unit]["steps"]
@@ -354,6 +359,10 @@ class _Trainer:
             result["refit"] = self.refits
         if cfg.budget_minutes is not None:  # the plan of every stage
             result["budget"] = {"minutes": cfg.budget_minutes, "stages": self.plans}
+            if cfg.method != "ce":
+                result["budget"]["split"] = cfg.budget_split
+            if self.probed:
+                result["budget"]["probed_seconds_per_step"] = self.probed
         return result
 
     def _train(self, x, y, test, prior, val, cache, cbs, num_classes):
@@ -429,6 +438,8 @@ class LayerwiseTrainer(_Trainer):
         (h, h_test), y_test = (x, test[0]), test[1]
         h_val = None if val is None else val[0]
         feats, feats_test, feats_val = [], [], []
+        if cfg.budget_minutes is not None and cfg.budget_split == "steps" and not self.probed:
+            self._probe_layers(x, y, prior, recompute)
         for i, layer in enumerate(net.layers, start=1):
             if self.done < i:  # else trained before an interruption; its weights are loaded
                 def probe(spec, probe_cbs, i=i, layer=layer, h=h):  # budget_minutes: timing
@@ -458,6 +469,25 @@ class LayerwiseTrainer(_Trainer):
         if recompute:  # the training features of every layer, once, for the read-out and report
             feats = all_features(net, x, cache)
         return feats, feats_test, feats_val
+
+    def _probe_layers(self, x, y, prior, recompute: bool) -> None:
+        """``budget_split="steps"``: time every layer stage before the first
+        (:func:`~layerib.ib.budget.probe_seconds_per_step`, each on a copy of its unit with a
+        generator of its own) into :attr:`probed`. A later stage's rows are its untrained
+        prefix's outputs -- recomputed per batch as in training, or, where training reads a
+        cache, computed once on ``2 x batch_size`` rows -- the same shapes and cost per step
+        as its training, whatever the weights."""
+        cfg, net = self.cfg, self.net
+        for i, layer in enumerate(net.layers, start=1):
+            def probe(spec, probe_cbs, i=i, layer=layer):
+                g = self._probe_generator()
+                rows = self._prefix_rows(net, x, i, g)
+                if not recompute:
+                    rows = x if i == 1 else rows[:min(len(x), 2 * cfg.batch_size)]
+                layer_stage(copy.deepcopy(layer), i, rows, y, prior, cfg, g, spec, probe_cbs,
+                            critic_update=self.settings.critic_update)
+            self.probed[f"layer{i}"] = probe_seconds_per_step(probe, f"layer{i}",
+                                                              self.settings.device)
 
     def _layers_refit(self, x, y, test, prior, val, cbs):
         """``val_refit``: :meth:`_layers` twice over, stage by stage.
