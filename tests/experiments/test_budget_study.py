@@ -8,12 +8,13 @@ import json
 import shutil
 
 import pytest
+import yaml
 from conftest import make_tiny_mnist
 
 from layerib.cli import main
 from layerib.errors import ConfigError
 from layerib.experiments import EXPERIMENTS, budget
-from layerib.sweep.spec import expand
+from layerib.sweep.spec import expand, spec_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,12 @@ def test_presets_run_every_variant_at_every_budget_shortest_first():
     s2d = abl[1].config
     assert s2d.arch_params["downsample"] == "space_to_depth" and abl[0].config.arch_params.get(
         "downsample", "pool") == "pool"
+    # the sweep file of every preset is plain YAML (tuples, arch_params) and reads back the same
+    for name, p in budget.PRESETS.items():
+        sp = budget.spec(p, {})
+        back = spec_from_dict(yaml.safe_load(yaml.safe_dump(sp.to_dict(), sort_keys=False)))
+        assert [(pt.name, pt.config) for pt in expand(back)] == \
+            [(pt.name, pt.config) for pt in expand(sp)], name
     with pytest.raises(ConfigError, match="budgets must be minutes > 0"):
         budget.BudgetPreset({}, {"ib": {"method": "ib"}}, (0,)).check("x")
     with pytest.raises(ConfigError, match="names no method"):

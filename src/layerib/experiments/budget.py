@@ -31,7 +31,7 @@ from layerib.errors import ConfigError, LayerIBError
 from layerib.experiments.presets import choose
 from layerib.runs.folder import atomic_write_json, atomic_write_text
 from layerib.sweep import run_sweep
-from layerib.sweep.spec import SweepSpec, expand
+from layerib.sweep.spec import SweepSpec, expand, plain
 
 
 @dataclass(frozen=True)
@@ -172,8 +172,8 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
                            f"{err} (see its train.log); run the command again to retry them")
     rows = [_row(variant, minutes, out / "runs" / name, out)
             for variant, minutes, name in _points(p, sweep)]
-    table = {"experiment": "budget", "preset": preset, "base": {k: _plain(v) for k, v in p.base.items()},
-             "variants": {v: {k: _plain(x) for k, x in keys.items()} for v, keys in p.variants.items()},
+    table = {"experiment": "budget", "preset": preset, "base": {k: plain(v) for k, v in p.base.items()},
+             "variants": {v: {k: plain(x) for k, x in keys.items()} for v, keys in p.variants.items()},
              "minutes": list(p.minutes), "workers": workers, "threads_per_run": 1, "rows": rows,
              "wall_seconds": time.perf_counter() - t0, "argv": list(argv or [])}
     table["summary"] = summary_lines(table)
@@ -181,15 +181,6 @@ def run(out: str | Path, *, preset: str = "default", data_root: str | None = Non
     atomic_write_text(out / "budget.md", render_markdown(table))
     render(out)
     return table
-
-
-def _plain(v):
-    """A config value as JSON-ready data (tuples and read-only dicts become lists and dicts)."""
-    if isinstance(v, tuple):
-        return list(v)
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return v
 
 
 def _row(variant: str, minutes: float, folder: Path, out: Path) -> dict:

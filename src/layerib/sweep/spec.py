@@ -49,9 +49,31 @@ class SweepSpec:
     grids: tuple[dict[str, list], ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as YAML-ready values (``grid`` a mapping when there is one grid)."""
+        """The spec as YAML-ready values (``grid`` a mapping when there is one grid; tuples
+        become lists and dict subclasses such as ``arch_params`` plain dicts).
+
+        Example:
+            >>> from layerib.config import ArchParams
+            >>> SweepSpec({"channels": (8, 16)}, ({"arch_params": [ArchParams()]},)).to_dict()
+            {'base': {'channels': [8, 16]}, 'grid': {'arch_params': [{}]}}
+        """
         grid: Any = dict(self.grids[0]) if len(self.grids) == 1 else [dict(g) for g in self.grids]
-        return {"base": dict(self.base), "grid": grid}
+        return {"base": plain(self.base), "grid": plain(grid)}
+
+
+def plain(v: Any) -> Any:
+    """``v`` as plain YAML/JSON data: tuples and lists as lists, mappings (dict subclasses
+    too) as dicts, recursively; anything else unchanged.
+
+    Example:
+        >>> plain({"channels": (64, 128), "grid": [{"k": (1,)}]})
+        {'channels': [64, 128], 'grid': [{'k': [1]}]}
+    """
+    if isinstance(v, (tuple, list)):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    return v
 
 
 def _check(cond: bool, msg: str) -> None:
