@@ -568,7 +568,8 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
                       steps=tuple(r.steps for r in chosen), restarts=len(chosen),
                       candidates=tuple((r.name, r.val, r.test) for r in runs), notes=tuple(notes),
                       entropy=entropy, candidates_disagree=disagree, value_train=train, value_neural=value,
-                      reported=reported, **refs)
+                      reported=reported, heavy_tailed=not usable,
+                      marginal_ess=None if math.isinf(best.ess) else float(best.ess), **refs)
     return result
 
 

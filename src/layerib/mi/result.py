@@ -56,6 +56,10 @@ _REASONS = {
                            "above this one's [{low:.3f}, {high:.3f}]: lower bounds that disagree "
                            "beyond their intervals; the value is likely low: read the candidates "
                            "(MIResult.candidates) or pass more rows",
+    "heavy_tailed": "the {bound} value rests on {ess} effective marginal pairs (fewer than "
+                    "20): exp T is heavy-tailed, so the value and its interval are unreliable; use "
+                    "the InfoNCE bound (bounds=('infonce',), --bounds infonce), more rows or a "
+                    "larger noise variance (for I(X; L + eps), read its Monte-Carlo value)",
     "below_reference": "the neural value {neural:.3f} (interval over rows {neural_low:.3f} .. "
                        "{neural_high:.3f}) lies well below the {ref_name} reference {reference:.3f} "
                        "on the same test rows: the neural critics under-fit and the reference wins "
@@ -116,6 +120,9 @@ class MIResult:
             above it (not for the label critic, which has no ln B ceiling).
         candidates_disagree: names of candidates whose test value's 95 % interval (over
             test rows) lies wholly above this interval (all are lower bounds).
+        heavy_tailed: no candidate's DV/NWJ marginal term rested on ``min_ess`` effective
+            pairs (:func:`~layerib.mi.evaluation.marginal_ess`), so the value reported is one
+            the choice would not use; marginal_ess: the reported candidate's effective pairs.
     """
 
     value: float
@@ -154,6 +161,8 @@ class MIResult:
     reference_ksg_se: float | None = None
     value_neural: float | None = None
     reported: str = "neural"
+    heavy_tailed: bool = field(default=False)
+    marginal_ess: float | None = None
 
     def __post_init__(self) -> None:
         v = self.value
@@ -234,7 +243,8 @@ class MIResult:
                          else ": read the reference"),
                    ref_text=(f" or the {self.reference_name} reference {self.reference:.3f}"
                              if self.reference is not None else ""),
-                   disagree=", ".join(self.candidates_disagree))
+                   disagree=", ".join(self.candidates_disagree), bound=self.bound,
+                   ess="?" if self.marginal_ess is None else f"{self.marginal_ess:.1f}")
         return {name: text.format(**fmt) for name, text in _REASONS.items() if getattr(self, name)}
 
     @property
