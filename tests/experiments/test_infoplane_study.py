@@ -107,6 +107,11 @@ def test_failed_aa_mine_points_are_left_out_of_the_verdict():
     lone = [pt(1.0, 1.0, ["negative"]), pt(2.0, 2.0), pt(1.0, -3.0, ["negative"])]
     aa = ips.run_verdicts({"1": lone}, [1.0], ceiling=None)["1"]["aa"]["1"]
     assert aa == {"verdict": "unmeasured", "saturated": False, "failed_points": 2}
+    # a DV value on too few effective marginal pairs (-806 nats beside a Monte-Carlo 6.9 on a
+    # ReLU layer; its interval held 0, so it was not `negative`) is a failed point too
+    heavy = [pt(1.0, 1.0), pt(2.0, 2.0), pt(2.0, -806.0, ["heavy_tailed"])]
+    got = ips.run_verdicts({"1": heavy}, [1.0], ceiling=None)["1"]["aa"]["1"]
+    assert got["verdict"] == "no compression detected" and got["end_nats"] == 2.0
 
 
 def test_small_study_resumes_where_it_stopped(tmp_path, monkeypatch):

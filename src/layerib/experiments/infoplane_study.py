@@ -352,9 +352,10 @@ def measure_run(cfg: TrainConfig, folder: Path, p: StudyPreset) -> dict:
     return {str(k): v for k, v in points.items() if v}
 
 
-#: AA-MINE points with these flags failed (an interval below 0, no finite value): they are left
-#: out of a trajectory's verdict rather than read as a drop
-FAILED_FLAGS = ("negative", "non_finite")
+#: AA-MINE points with these flags failed (an interval below 0, no finite value, a DV value
+#: on fewer than 20 effective marginal pairs -- e.g. -806 nats beside a Monte-Carlo 6.9): they
+#: are left out of a trajectory's verdict rather than read as a drop
+FAILED_FLAGS = ("negative", "non_finite", "heavy_tailed")
 
 
 def _half(pt: dict, nv: str, estimator: str) -> tuple[float, float] | None:
@@ -421,7 +422,7 @@ def verdicts(runs: list[dict]) -> dict:
             for per in by_est.values():
                 for c in per.values():
                     n, m = c["compression"], c["seeds"]
-                    c["verdict"] = ("unmeasured: the estimates failed (negative or non-finite)"
+                    c["verdict"] = ("unmeasured: the estimates failed (negative, non-finite or heavy-tailed)"
                                     if c["unmeasured"] == m else
                                     "no compression detected" if n == 0 else
                                     "compression in every seed" if n == m else
