@@ -114,6 +114,26 @@ def test_failed_aa_mine_points_are_left_out_of_the_verdict():
     assert got["verdict"] == "no compression detected" and got["end_nats"] == 2.0
 
 
+def test_the_table_marks_failed_points_and_unmeasured_layers():
+    """The tables read a run whose AA-MINE points failed (a layer with none left is
+    unmeasured; the rendering crashed on it) and show each failed point with its flag."""
+    def pt(step, mc, aa, flags=()):
+        return {"step": step, "i_x": {"1": {"mc_nats": mc, "mc_stderr": 0.01, "aa": {
+            "nats": aa, "interval": [aa - 0.1, aa + 0.1], "flags": dict.fromkeys(flags, "r")}}}}
+    layers = {"1": [pt(0, 1.0, -806.0, ["heavy_tailed"]), pt(5, 2.0, -900.0, ["heavy_tailed"])],
+              "2": [pt(0, 1.0, 1.0), pt(5, 3.0, -5.0, ["negative"]), pt(9, 2.0, 2.5)]}
+    run = {"method": "ce", "activation": "relu", "seed": 0, "test_accuracy": 0.9, "layers": layers,
+           "verdicts": ips.run_verdicts(layers, [1.0], ceiling=None)}
+    res = {"noise_vars": [1.0], "settings": {"n_test": 1000}, "ln_n_test": math.log(1000),
+           "runs": [run], "verdicts": ips.verdicts([run])}
+    md = ips.render_markdown(res)
+    row1 = next(ln for ln in md.splitlines() if ln.startswith("| ce/relu seed 0 | 1 |"))
+    assert "-806.00 [-806.10, -805.90] (heavy_tailed)" in row1
+    assert row1.rstrip(" |").endswith("unmeasured (failed estimates)")
+    row2 = next(ln for ln in md.splitlines() if ln.startswith("| ce/relu seed 0 | 2 |"))
+    assert "2.50 [2.40, 2.60] (9)" in row2  # the maximum among the points that did not fail
+
+
 def test_small_study_resumes_where_it_stopped(tmp_path, monkeypatch):
     root = make_tiny_mnist(tmp_path / "data")
     small = dataclasses.replace(ips.PRESETS["quick"], activations=("tanh",), ce_seeds=(0, 1),

@@ -514,7 +514,8 @@ def _cell(pt: dict | None, nv: str, est: str) -> str:
     if "aa" not in x:
         return "-"
     lo, hi = x["aa"]["interval"]
-    return f"{x['aa']['nats']:.2f} [{lo:.2f}, {hi:.2f}]"
+    failed = [f for f in FAILED_FLAGS if f in (x["aa"].get("flags") or ())]
+    return f"{x['aa']['nats']:.2f} [{lo:.2f}, {hi:.2f}]" + (f" ({', '.join(failed)})" if failed else "")
 
 
 def render_markdown(res: dict) -> str:
@@ -525,7 +526,9 @@ def render_markdown(res: dict) -> str:
              f"{res['settings']['n_test']} test images (ln N = {res['ln_n_test']:.3f} nats). "
              "Values in nats. Monte Carlo: value ± 1.96 stderr; AA-MINE: value [95 % interval]. "
              "max: the trajectory's maximum (its step in brackets); verdict: seeds whose last "
-             "value lies below the maximum by more than the combined error.", ""]
+             "value lies below the maximum by more than the combined error. AA-MINE points "
+             f"flagged {', '.join(FAILED_FLAGS)} failed: they are shown with the flag and left "
+             "out of the maximum and the verdict (unmeasured where fewer than two are left).", ""]
     for nv in (f"{v:g}" for v in res["noise_vars"]):
         lines += [f"### sigma^2 = {nv}", "",
                   "| run | layer | MC start | MC max (step) | MC end | MC verdict | "
@@ -538,12 +541,16 @@ def render_markdown(res: dict) -> str:
                 cells = []
                 for est in ("mc", "aa"):
                     pts = [pt for pt in traj if est == "mc" or "aa" in pt["i_x"][nv]]
+                    # the verdict's maximum indexes the points that did not fail (FAILED_FLAGS)
+                    kept = [pt for pt in pts if _half(pt, nv, est) is not None]
                     v = first["verdicts"][nv][est].get(k)
-                    peak = pts[v["max_index"]] if v else None
+                    peak = kept[v["max_index"]] if v and "max_index" in v else None
                     c = by_nv[nv][est].get(k)
                     verdict = "-" if c is None else (
+                        "unmeasured (failed estimates)" if c["unmeasured"] == c["seeds"] else
                         f"{c['compression']} of {c['seeds']}"
-                        + (f" (saturated in {c['saturated']})" if c["saturated"] else ""))
+                        + (f" (saturated in {c['saturated']})" if c["saturated"] else "")
+                        + (f" (unmeasured in {c['unmeasured']})" if c["unmeasured"] else ""))
                     cells += [_cell(pts[0] if pts else None, nv, est),
                               _cell(peak, nv, est) + (f" ({peak['step']})" if peak else ""),
                               _cell(pts[-1] if pts else None, nv, est), verdict]
