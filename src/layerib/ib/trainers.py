@@ -442,11 +442,9 @@ class LayerwiseTrainer(_Trainer):
             self._probe_layers(x, y, prior, recompute)
         for i, layer in enumerate(net.layers, start=1):
             if self.done < i:  # else trained before an interruption; its weights are loaded
-                def probe(spec, probe_cbs, i=i, layer=layer, h=h):  # budget_minutes: timing
-                    g = self._probe_generator()
-                    rows = h if not recompute else self._prefix_rows(net, x, i, g)
-                    layer_stage(copy.deepcopy(layer), i, rows, y, prior, cfg, g, spec, probe_cbs,
-                                critic_update=self.settings.critic_update)
+                probe = self._stage_probe(  # budget_minutes: timing
+                    i, layer, lambda g, i=i, h=h: h if not recompute else self._prefix_rows(net, x, i, g),
+                    y, prior)
                 n_steps = self._planned(f"layer{i}", steps, probe)
                 spec = StageSpec(f"layer{i}", n_steps, stage_limit(n_steps, cfg.budget_extend,
                                                                    val is not None),
@@ -470,6 +468,15 @@ class LayerwiseTrainer(_Trainer):
             feats = all_features(net, x, cache)
         return feats, feats_test, feats_val
 
+    def _stage_probe(self, i: int, layer: nn.Module, rows, y, prior):
+        """The timing probe of layer stage ``i`` (:func:`~layerib.ib.budget.probe_seconds_per_step`):
+        its stage on a copy of ``layer`` with the probe's own generator ``g``, on ``rows(g)``."""
+        def probe(spec, probe_cbs):
+            g = self._probe_generator()
+            layer_stage(copy.deepcopy(layer), i, rows(g), y, prior, self.cfg, g, spec, probe_cbs,
+                        critic_update=self.settings.critic_update)
+        return probe
+
     def _probe_layers(self, x, y, prior, recompute: bool) -> None:
         """``budget_split="steps"``: time every layer stage before the first
         (:func:`~layerib.ib.budget.probe_seconds_per_step`, each on a copy of its unit with a
@@ -479,13 +486,10 @@ class LayerwiseTrainer(_Trainer):
         as its training, whatever the weights."""
         cfg, net = self.cfg, self.net
         for i, layer in enumerate(net.layers, start=1):
-            def probe(spec, probe_cbs, i=i, layer=layer):
-                g = self._probe_generator()
+            def rows(g, i=i):
                 rows = self._prefix_rows(net, x, i, g)
-                if not recompute:
-                    rows = x if i == 1 else rows[:min(len(x), 2 * cfg.batch_size)]
-                layer_stage(copy.deepcopy(layer), i, rows, y, prior, cfg, g, spec, probe_cbs,
-                            critic_update=self.settings.critic_update)
+                return rows if recompute else x if i == 1 else rows[:min(len(x), 2 * cfg.batch_size)]
+            probe = self._stage_probe(i, layer, rows, y, prior)
             self.probed[f"layer{i}"] = probe_seconds_per_step(probe, f"layer{i}",
                                                               self.settings.device)
 
