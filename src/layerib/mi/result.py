@@ -123,6 +123,11 @@ class MIResult:
         heavy_tailed: no candidate's DV/NWJ marginal term rested on ``min_ess`` effective
             pairs (:func:`~layerib.mi.evaluation.marginal_ess`), so the value reported is one
             the choice would not use; marginal_ess: the reported candidate's effective pairs.
+        tail_dependence: on copula-mapped continuous pairs, the correlation of the test rows'
+            squared normal-score norms beyond a Gaussian copula's
+            (:func:`~layerib.mi.baselines.tail_dependence`); above 0.1 (and four standard
+            errors) the interval's top allows the critics' larger shortfall on such
+            (Student-t-like) pairs and a note says so. None elsewhere.
     """
 
     value: float
@@ -163,6 +168,7 @@ class MIResult:
     reported: str = "neural"
     heavy_tailed: bool = field(default=False)
     marginal_ess: float | None = None
+    tail_dependence: float | None = None
 
     def __post_init__(self) -> None:
         v = self.value
