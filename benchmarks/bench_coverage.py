@@ -18,7 +18,8 @@ part of either grid (e.g. its large n alone) into a file of its own (``--out``).
 (fewer than 500 test rows, i.e. n < 2 500) is raised on every estimate below that, so the
 column ``flagged beyond small_n`` shows what the other checks caught. ``--merge A.csv,B.csv``
 writes one table from parts run separately (e.g. one seed each, every part's own command and
-machine in its own .md), running nothing.
+machine in its own .md; a later part's row replaces an earlier one of the same task, n and
+seed), running nothing; ``--families`` runs only the named families.
 """
 
 from __future__ import annotations
@@ -126,9 +127,11 @@ BENCH_KSG_MAX_DIM = 60
 BENCH_KSG_MAX_ROWS = 10_000
 
 
-def run_grid(grid: str, ns, seeds) -> list[dict]:
+def run_grid(grid: str, ns, seeds, only: list[str] | None = None) -> list[dict]:
     rows = []
     for family, tasks in families(grid).items():
+        if only and family not in only:
+            continue
         for task in tasks:
             for n in ns:
                 for seed in seeds:
@@ -194,6 +197,8 @@ def merge(parts: list[str], grid: str, out: str) -> None:
             rows += list(csv.DictReader(fh))
     if not rows:
         raise SystemExit("bench_coverage: the CSVs hold no rows")
+    # a later part's row replaces an earlier one of the same task, n and seed (a re-run)
+    rows = list({(r["task"], r["n"], r["seed"]): r for r in rows}.values())
     fields = list(dict.fromkeys(k for r in rows for k in r))  # every part's columns, in order
     with open(OUT / f"{out}.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, restval="")
@@ -206,7 +211,8 @@ def merge(parts: list[str], grid: str, out: str) -> None:
     parts_md = ", ".join(f"`{p.rsplit('.', 1)[0]}.md`" for p in parts)
     lines = [f"# Coverage of estimate_mi's 95 % interval ({grid} grid, merged)", "",
              f"Made by `{cmd}` from parts run separately ({parts_md}: each states its own command, "
-             f"wall time and machine): {len(rows)} estimates, n = {', '.join(map(str, ns))}, "
+             f"wall time and machine; a later part's row replaces an earlier one of the same task, "
+             f"n and seed): {len(rows)} estimates, n = {', '.join(map(str, ns))}, "
              f"seeds {', '.join(map(str, seeds))}. Columns as in those parts: MI in nats, errors "
              "estimate - truth, `coverage` the share of 95 % intervals holding the truth, "
              "`unflagged misses` intervals missing it with no flag raised.", ""]
@@ -234,6 +240,9 @@ def main() -> None:
     ap.add_argument("--before", default=None,
                     help="a CSV of an earlier run of the same grid (e.g. coverage_before.csv): its "
                          "table is written beside this run's")
+    ap.add_argument("--families", default=None,
+                    help="comma-separated families of the grid to run (e.g. 'heavy tails'), "
+                         "instead of all")
     ap.add_argument("--merge", default=None,
                     help="comma-separated CSVs in benchmarks/results/ (parts of a grid run "
                          "separately): write their joint table to --out, run nothing")
@@ -251,8 +260,12 @@ def main() -> None:
         ap.error("--ns and --seeds take comma-separated integers, e.g. --ns 20000,50000 --seeds 0")
     if min(ns) < 20 or min(seeds) < 0:
         ap.error(f"--ns must be at least 20 and --seeds at least 0, got {ns} and {seeds}")
+    fams = args.families.split(",") if args.families else None
+    unknown = set(fams or ()) - set(families(grid))
+    if unknown:
+        ap.error(f"unknown families {sorted(unknown)}; the {grid} grid has {list(families(grid))}")
     t0, c0 = time.perf_counter(), time.process_time()
-    rows = run_grid(grid, ns, seeds)
+    rows = run_grid(grid, ns, seeds, fams)
     wall, cpu_total = time.perf_counter() - t0, time.process_time() - c0
     OUT.mkdir(exist_ok=True)
     with open(OUT / f"{args.out}.csv", "w", newline="") as fh:
@@ -266,9 +279,10 @@ def main() -> None:
     cmd = ("OMP_NUM_THREADS=1 PYTHONPATH=src python3 benchmarks/bench_coverage.py"
            + (" --full" if args.full else "") + (f" --ns {args.ns}" if args.ns else "")
            + (f" --seeds {args.seeds}" if args.seeds else "")
+           + (f" --families '{args.families}'" if args.families else "")
            + (f" --out {args.out}" if args.out != "coverage" else "")
            + (f" --before {args.before}" if args.before else ""))
-    tasks = sum(len(t) for t in families(grid).values())
+    tasks = sum(len(t) for f, t in families(grid).items() if not fams or f in fams)
     lines = [f"# Coverage of estimate_mi's 95 % interval ({grid} grid)", "",
              f"Made by `{cmd}`: {len(rows)} estimates ({tasks} tasks x n = {', '.join(map(str, ns))} x "
              f"{len(seeds)} seeds), {wall:.0f} s wall, {cpu_total:.0f} s CPU on one thread of {cpu} "

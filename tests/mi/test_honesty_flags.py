@@ -68,3 +68,14 @@ def test_heavy_tailed_dv_value_is_flagged_with_its_remedy():
     usual = estimate_mi(x, y, candidates=("concat-dv",), max_steps=60)
     assert usual.heavy_tailed == (usual.marginal_ess is not None and usual.marginal_ess < 20)
     assert not estimate_mi(x, y, candidates=("separable-infonce",), max_steps=60).heavy_tailed
+
+
+def test_tail_dependent_flag_only_on_few_test_rows_with_its_remedy():
+    """Student-t pairs on 100 test rows missed the truth unflagged (coverage grid, n = 500, 2 of
+    12); from 400 test rows on the interval's wider top held it: no flag there."""
+    r = _r(0.0, n=100, b=100, tail_dependence=0.8, interval=(-0.18, 0.29))
+    assert r.tail_dependent and "only 100 test rows (< 400)" in r.flags["tail_dependent"]
+    assert "pass at least 2000 rows" in r.flags["tail_dependent"]
+    assert not _r(0.4, n=400, b=400, tail_dependence=0.8).tail_dependent
+    assert not _r(0.4, n=100, b=100, tail_dependence=0.2).tail_dependent  # within 3 se (0.3)
+    assert not _r(0.4, n=100, b=100).tail_dependent  # no statistic (labels, noisy layers)

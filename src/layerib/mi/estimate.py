@@ -22,7 +22,8 @@ The protocol (every step seeded by ``seed``):
    end is the largest of ``value + 1.96 se``, the chosen critic's in-sample value (on as many
    training rows as there are test rows; biased up), the best candidate's value times
    ``1 + BIAS_ALLOWANCE`` (``1 + TAIL_ALLOWANCE`` on tail-dependent pairs:
-   :func:`tail_dependent`) plus ``1.96 se``, and each reference's ``value + 1.96 se``.
+   :func:`~layerib.mi.result.shows_tail_dependence`) plus ``1.96 se``, and each reference's
+   ``value + 1.96 se``.
    ``interval_method`` names the term that made it.
 6. The shuffled-pairs baseline: the chosen candidate trained and tested on pairs made
    independent by one global derangement (truth 0).
@@ -56,7 +57,7 @@ from layerib.mi.estimators import derangement
 from layerib.mi.evaluation import heldout_terms, marginal_ess
 from layerib.mi.factory import make_estimator
 from layerib.mi.fit import Validation, fit_critic
-from layerib.mi.result import REFERENCE_SLACK_NATS, MIResult
+from layerib.mi.result import REFERENCE_SLACK_NATS, MIResult, shows_tail_dependence
 from layerib.mi.rng import keeps_global_rng, seed_init
 from layerib.mi.settings import AUTO, CANDIDATES, RECIPE_FIELDS, EstimatorSettings, settings_from_options
 from layerib.mi.transforms import MarginalMap
@@ -555,7 +556,7 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
                      and r.test - 1.96 * _se(r.terms) > high)
     train = float(np.mean([r.train for r in chosen]))
     best_test = max([r.test for r in usable] or [value])
-    tail = tail_dependent(refs.get("tail_dependence"), n_test)
+    tail = shows_tail_dependence(refs.get("tail_dependence"), n_test)
     reported, interval, method = _bias_aware(value, stderr, train, best_test, refs, rows_method,
                                              TAIL_ALLOWANCE if tail else BIAS_ALLOWANCE)
     if tail:
@@ -590,16 +591,15 @@ def estimate_mi(x, y, *, noise_var: float | None = None, seed: int = 0, test=Non
 #: pairs (where the in-sample value or the references, not this allowance, reach the truth).
 BIAS_ALLOWANCE = 0.10
 #: ... and ``(1 + TAIL_ALLOWANCE)`` times it where the pair's squared norms co-vary beyond a
-#: Gaussian copula's (:func:`tail_dependent`): on the coverage grid's Student-t pairs the best
-#: candidate was 7-35 % below the truth at n = 5 000 .. 50 000 (truth / value up to 1.35).
+#: Gaussian copula's (:func:`~layerib.mi.result.shows_tail_dependence`): on the coverage
+#: grid's Student-t pairs the best candidate was 7-35 % below the truth at n = 5 000 .. 50 000
+#: (truth / value up to 1.35).
 TAIL_ALLOWANCE = 0.50
-#: The excess correlation of squared normal-score norms taken as tail dependence (Gaussian
-#: and transformed-Gaussian pairs of the grid: -0.15 .. +0.04; Student-t: +0.3 .. +0.8).
-TAIL_EXCESS = 0.10
 
 
 def _bias_aware(value: float, stderr: float, train: float, best_test: float, refs: dict,
-                rows_method: str, allowance: float | None = None) -> tuple[str, tuple[float, float, float], str]:
+                rows_method: str, allowance: float | None = None
+                ) -> tuple[str, tuple[float, float, float], str]:
     """``(reported, (low, high, reported value), method)``: the bias-aware 95 % interval (nats).
 
     Every candidate is a lower bound, so the test value is biased low (by what the critic
@@ -678,18 +678,6 @@ def _references(prob: _Problem, kind: str) -> dict:
     if kind != "labels" and prob.copula:
         out["tail_dependence"] = tail_dependence(x, y)[0]
     return out
-
-
-def tail_dependent(excess: float | None, n_test: int) -> bool:
-    """Whether :func:`~layerib.mi.baselines.tail_dependence`'s ``excess`` on ``n_test`` rows
-    marks a shared-scale (Student-t-like) dependence: above :data:`TAIL_EXCESS` and above
-    ``4 / sqrt(n_test)`` (four standard errors).
-
-    Example:
-        >>> tail_dependent(0.8, 4000), tail_dependent(0.03, 4000), tail_dependent(0.3, 100)
-        (True, False, False)
-    """
-    return excess is not None and excess > max(TAIL_EXCESS, 4.0 / math.sqrt(max(n_test, 1)))
 
 
 def _has_ties(a: np.ndarray) -> bool:

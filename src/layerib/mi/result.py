@@ -8,6 +8,7 @@ value bare: value, interval, B and ln B where they apply, flags.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from layerib.mi.bounds import BOUNDS
@@ -31,6 +32,29 @@ SMALL_N = 100
 
 #: An estimate or reference within this many nats of ln B (or above it) raises ``near_ln_batch``.
 NEAR_LN_B = 0.5
+
+#: The excess correlation of squared normal-score norms taken as tail dependence
+#: (:func:`shows_tail_dependence`; every other task of the full coverage grid at
+#: n = 500 .. 20 000: -0.25 .. +0.04; Student-t pairs: +0.3 .. +0.8).
+TAIL_EXCESS = 0.10
+#: Below this many test rows tail dependence raises ``tail_dependent``: on the full coverage
+#: grid 2 of 12 Student-t intervals at n = 500 (100 test rows) missed the truth, none of 12
+#: at n = 2 000 (400 test rows) or more.
+TAIL_MIN_ROWS = 400
+
+
+def shows_tail_dependence(excess: float | None, n_test: int) -> bool:
+    """Whether :func:`~layerib.mi.baselines.tail_dependence`'s ``excess`` on ``n_test`` rows
+    marks a shared-scale (Student-t-like) dependence: above :data:`TAIL_EXCESS` and above
+    ``3 / sqrt(n_test)`` (three standard errors).
+
+    Example:
+        >>> shows_tail_dependence(0.8, 4000), shows_tail_dependence(0.03, 4000)
+        (True, False)
+        >>> shows_tail_dependence(0.25, 100), shows_tail_dependence(None, 100)
+        (False, False)
+    """
+    return excess is not None and excess > max(TAIL_EXCESS, 3.0 / math.sqrt(max(n_test, 1)))
 
 _REASONS = {
     "exceeds_ln_batch": "value > ln B = {ln_batch:.2f}: a batch of B = {batch_size} cannot "
@@ -64,6 +88,11 @@ _REASONS = {
                        "{neural_high:.3f}) lies well below the {ref_name} reference {reference:.3f} "
                        "on the same test rows: the neural critics under-fit and the reference wins "
                        "here{swap}; give more rows or other candidates for a neural value",
+    "tail_dependent": "the pair's squared normal-score norms co-vary {tail:+.2f} beyond a Gaussian "
+                      "copula's (a shared scale, as in Student-t pairs), where the critics fall far "
+                      "short on few rows (on the coverage grid 2 of 12 such intervals on 100 test "
+                      "rows missed the truth): only {n_points} test rows (< {tail_rows}); pass at "
+                      "least {tail_all} rows",
 }
 
 
@@ -127,7 +156,8 @@ class MIResult:
             squared normal-score norms beyond a Gaussian copula's
             (:func:`~layerib.mi.baselines.tail_dependence`); above 0.1 (and four standard
             errors) the interval's top allows the critics' larger shortfall on such
-            (Student-t-like) pairs and a note says so. None elsewhere.
+            (Student-t-like) pairs and a note says so. None elsewhere. tail_dependent: that
+            on fewer than :data:`TAIL_MIN_ROWS` test rows, where the interval may still miss.
     """
 
     value: float
@@ -169,6 +199,7 @@ class MIResult:
     heavy_tailed: bool = field(default=False)
     marginal_ess: float | None = None
     tail_dependence: float | None = None
+    tail_dependent: bool = field(default=False)
 
     def __post_init__(self) -> None:
         v = self.value
@@ -184,6 +215,8 @@ class MIResult:
         ref = self.reference
         measured = self.bound != "exact"  # not the exact 0 of a constant variable
         set_(self, "small_n", bool(measured and self.n_points < SMALL_N))
+        set_(self, "tail_dependent", bool(self.n_points < TAIL_MIN_ROWS and shows_tail_dependence(
+            self.tail_dependence, self.n_points)))
         neural = self.value if self.value_neural is None else self.value_neural
         top = max(v, ref) if ref is not None else v
         set_(self, "near_ln_batch", bool(measured and self.critic != "heads"
@@ -250,7 +283,9 @@ class MIResult:
                    ref_text=(f" or the {self.reference_name} reference {self.reference:.3f}"
                              if self.reference is not None else ""),
                    disagree=", ".join(self.candidates_disagree), bound=self.bound,
-                   ess="?" if self.marginal_ess is None else f"{self.marginal_ess:.1f}")
+                   ess="?" if self.marginal_ess is None else f"{self.marginal_ess:.1f}",
+                   tail=self.tail_dependence or 0.0, tail_rows=TAIL_MIN_ROWS,
+                   tail_all=5 * TAIL_MIN_ROWS)
         return {name: text.format(**fmt) for name, text in _REASONS.items() if getattr(self, name)}
 
     @property
