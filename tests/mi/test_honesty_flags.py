@@ -72,10 +72,12 @@ def test_heavy_tailed_dv_value_is_flagged_with_its_remedy():
 
 def test_tail_dependent_flag_only_on_few_test_rows_with_its_remedy():
     """Student-t pairs on 100 test rows missed the truth unflagged (coverage grid, n = 500, 2 of
-    12); from 400 test rows on the interval's wider top held it: no flag there."""
-    r = _r(0.0, n=100, b=100, tail_dependence=0.8, interval=(-0.18, 0.29))
+    12); from 400 test rows on the interval's wider top held it: no flag there. The statistic
+    is read on all rows (``tail_rows``, test and pool) and needs three standard errors."""
+    r = _r(0.0, n=100, b=100, tail_dependence=0.8, tail_rows=500, interval=(-0.18, 0.29))
     assert r.tail_dependent and "only 100 test rows (< 400)" in r.flags["tail_dependent"]
     assert "pass at least 2000 rows" in r.flags["tail_dependent"]
-    assert not _r(0.4, n=400, b=400, tail_dependence=0.8).tail_dependent
-    assert not _r(0.4, n=100, b=100, tail_dependence=0.2).tail_dependent  # within 3 se (0.3)
+    assert not _r(0.4, n=400, b=400, tail_dependence=0.8, tail_rows=2000).tail_dependent
+    assert not _r(0.4, n=100, b=100, tail_dependence=0.05, tail_rows=500).tail_dependent  # < 0.1
+    assert not _r(0.4, n=100, b=100, tail_dependence=0.25, tail_rows=100).tail_dependent  # < 3 se
     assert not _r(0.4, n=100, b=100).tail_dependent  # no statistic (labels, noisy layers)

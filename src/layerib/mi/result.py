@@ -43,18 +43,19 @@ TAIL_EXCESS = 0.10
 TAIL_MIN_ROWS = 400
 
 
-def shows_tail_dependence(excess: float | None, n_test: int) -> bool:
-    """Whether :func:`~layerib.mi.baselines.tail_dependence`'s ``excess`` on ``n_test`` rows
+def shows_tail_dependence(excess: float | None, n_rows: int | None) -> bool:
+    """Whether :func:`~layerib.mi.baselines.tail_dependence`'s ``excess`` on ``n_rows`` rows
     marks a shared-scale (Student-t-like) dependence: above :data:`TAIL_EXCESS` and above
-    ``3 / sqrt(n_test)`` (three standard errors).
+    ``3 / sqrt(n_rows)`` (three standard errors).
 
     Example:
         >>> shows_tail_dependence(0.8, 4000), shows_tail_dependence(0.03, 4000)
         (True, False)
-        >>> shows_tail_dependence(0.25, 100), shows_tail_dependence(None, 100)
-        (False, False)
+        >>> shows_tail_dependence(0.25, 100), shows_tail_dependence(0.25, 500)
+        (False, True)
     """
-    return excess is not None and excess > max(TAIL_EXCESS, 3.0 / math.sqrt(max(n_test, 1)))
+    return (excess is not None and n_rows is not None
+            and excess > max(TAIL_EXCESS, 3.0 / math.sqrt(max(n_rows, 1))))
 
 _REASONS = {
     "exceeds_ln_batch": "value > ln B = {ln_batch:.2f}: a batch of B = {batch_size} cannot "
@@ -152,12 +153,14 @@ class MIResult:
         heavy_tailed: no candidate's DV/NWJ marginal term rested on ``min_ess`` effective
             pairs (:func:`~layerib.mi.evaluation.marginal_ess`), so the value reported is one
             the choice would not use; marginal_ess: the reported candidate's effective pairs.
-        tail_dependence: on copula-mapped continuous pairs, the correlation of the test rows'
-            squared normal-score norms beyond a Gaussian copula's
-            (:func:`~layerib.mi.baselines.tail_dependence`); above 0.1 (and four standard
-            errors) the interval's top allows the critics' larger shortfall on such
-            (Student-t-like) pairs and a note says so. None elsewhere. tail_dependent: that
-            on fewer than :data:`TAIL_MIN_ROWS` test rows, where the interval may still miss.
+        tail_dependence: on copula-mapped continuous pairs, the correlation of the squared
+            normal-score norms beyond a Gaussian copula's
+            (:func:`~layerib.mi.baselines.tail_dependence`) on ``tail_rows`` rows (the test
+            rows and pool rows, at most 20 000: it describes the pair); where it shows
+            (:func:`shows_tail_dependence`) the interval's top allows the critics' larger
+            shortfall on such (Student-t-like) pairs and a note says so. None elsewhere.
+            tail_dependent: that, on fewer than :data:`TAIL_MIN_ROWS` test rows, where the
+            interval may still miss.
     """
 
     value: float
@@ -199,6 +202,7 @@ class MIResult:
     heavy_tailed: bool = field(default=False)
     marginal_ess: float | None = None
     tail_dependence: float | None = None
+    tail_rows: int | None = None
     tail_dependent: bool = field(default=False)
 
     def __post_init__(self) -> None:
@@ -216,7 +220,7 @@ class MIResult:
         measured = self.bound != "exact"  # not the exact 0 of a constant variable
         set_(self, "small_n", bool(measured and self.n_points < SMALL_N))
         set_(self, "tail_dependent", bool(self.n_points < TAIL_MIN_ROWS and shows_tail_dependence(
-            self.tail_dependence, self.n_points)))
+            self.tail_dependence, self.tail_rows)))
         neural = self.value if self.value_neural is None else self.value_neural
         top = max(v, ref) if ref is not None else v
         set_(self, "near_ln_batch", bool(measured and self.critic != "heads"
