@@ -73,7 +73,8 @@ _REASONS = {
                        "off; read it as at most H(Y)",
     "small_n": "only {n_points} test rows (< {small_n}): the estimate and its interval rest on "
                "too few rows to be trusted (on the coverage grid such intervals missed the truth "
-               "on 1 in 6); pass at least {small_rows} rows (a fifth of them are test rows)",
+               "on 15 of 72 at n = 100); pass at least {small_rows} rows (a fifth of them are "
+               "test rows)",
     "near_ln_batch": "the estimate {value:.3f}{ref_text} is within {near:g} nats of ln B = "
                      "{ln_batch:.2f} (B = {batch_size}) or above it: batches of B rows cannot "
                      "certify it and the interval cannot be honest; pass more rows (a larger B)",
