@@ -98,3 +98,15 @@ def test_tail_dependence_is_none_for_labels_and_noisy_layers():
     x = g.standard_normal((600, 4)).astype(np.float32)
     assert estimate_mi(x, (x[:, 0] > 0).astype(np.int64), seed=0).tail_dependence is None
     assert estimate_mi(x, x, noise_var=1.0, seed=0).tail_dependence is None
+
+
+def test_tail_dependence_skips_very_wide_pairs():
+    """Above TAIL_MAX_DIM dimensions the statistic is not computed (its (d, d) correlation
+    matrix and float64 rows would cost gigabytes on a conv layer's width)."""
+    from layerib.mi.estimate import TAIL_MAX_DIM
+
+    g = np.random.default_rng(0)
+    x = g.standard_normal((200, TAIL_MAX_DIM)).astype(np.float32)
+    y = g.standard_normal((200, 4)).astype(np.float32)
+    assert estimate_mi(x, y, seed=0, max_steps=20).tail_dependence is None
+    assert estimate_mi(x[:, :8], y, seed=0, max_steps=20).tail_dependence is not None

@@ -652,6 +652,9 @@ CCA_ROWS_PER_DIM = 8
 #: many (it describes the pair, not the test value: 100 test rows alone left Student-t pairs
 #: with nu = 1 undetected)
 TAIL_ROWS = 20_000
+#: ... and only up to this many dimensions (x and y together): its correlation matrix is
+#: (d, d) and its rows (TAIL_ROWS, d) in float64 (a 16 384-wide conv layer would need gigabytes)
+TAIL_MAX_DIM = 512
 
 
 def _references(prob: _Problem, kind: str) -> dict:
@@ -679,7 +682,7 @@ def _references(prob: _Problem, kind: str) -> dict:
     if dims <= KSG_MAX_DIM:
         value, se = ksg_reference(x, y, seed=prob.seed)
         out.update(reference_ksg=value, reference_ksg_se=se)
-    if kind != "labels" and prob.copula:  # a property of the pair: on all rows, up to TAIL_ROWS
+    if kind != "labels" and prob.copula and dims <= TAIL_MAX_DIM:  # the pair's: up to TAIL_ROWS
         rows = np.concatenate([te, prob.pool_idx[:max(0, TAIL_ROWS - len(te))]])
         out["tail_dependence"] = tail_dependence(prob.x[rows].double().numpy(),
                                                  prob.y[rows].double().numpy())[0]

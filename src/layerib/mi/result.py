@@ -159,7 +159,8 @@ class MIResult:
             (:func:`~layerib.mi.baselines.tail_dependence`) on ``tail_rows`` rows (the test
             rows and pool rows, at most 20 000: it describes the pair); where it shows
             (:func:`shows_tail_dependence`) the interval's top allows the critics' larger
-            shortfall on such (Student-t-like) pairs and a note says so. None elsewhere.
+            shortfall on such (Student-t-like) pairs and a note says so. None elsewhere (labels,
+            ``noise_var``, inputs not copula-mapped, more than 512 dimensions in all).
             tail_dependent: that, on fewer than :data:`TAIL_MIN_ROWS` test rows, where the
             interval may still miss.
     """
