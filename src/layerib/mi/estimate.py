@@ -598,7 +598,7 @@ TAIL_ALLOWANCE = 0.50
 
 
 def _bias_aware(value: float, stderr: float, train: float, best_test: float, refs: dict,
-                rows_method: str, allowance: float | None = None
+                rows_method: str, allowance: float = BIAS_ALLOWANCE
                 ) -> tuple[str, tuple[float, float, float], str]:
     """``(reported, (low, high, reported value), method)``: the bias-aware 95 % interval (nats).
 
@@ -630,7 +630,6 @@ def _bias_aware(value: float, stderr: float, train: float, best_test: float, ref
             reported, point = name, ref
     if reported != "neural":
         low = min(low, point - 1.96 * usable[reported][1])
-    allowance = BIAS_ALLOWANCE if allowance is None else allowance
     top = max(point, best_test)
     ends["allowance"] = top + allowance * abs(top) + 1.96 * stderr
     which = max(ends, key=ends.get)
