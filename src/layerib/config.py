@@ -104,6 +104,7 @@ class TrainConfig:
     ce_epochs: int = 15               # CE: end-to-end epochs (at least min_steps_per_layer * layers steps)
     budget_minutes: float | None = None  # train within this wall-clock budget (minutes; None: off): each stage (a layer; the read-out with 0.05 of a layer's share; CE's one stage) gets its share of the time left (at least a quarter of its part of the whole budget) and plans its steps (and its learning-rate schedule) for it from a timed probe, replacing epochs_per_layer, readout_epochs, ce_epochs and min_steps_per_layer; the final MI report comes on top; not with val_refit (pass --val-refit false or --val-fraction 0) or budget_extend > 1
     budget_split: str = "time"        # budget_minutes, layer-wise: how the layer stages share the budget: time (each layer stage the same part of the time left) or steps (each the same number of steps: every layer stage is timed by a probe before the first, and its share is in proportion to its seconds per step)
+    budget_last_layer_weight: float = 1.0  # budget_minutes, layer-wise: the last layer stage's weight beside each other layer's (1 under time), e.g. 0.25 to give a cheap linear head a quarter of a conv block's time and the conv blocks the rest; in (0, 1]
     ce_optimizer: str = "adam"        # CE: adam, or nesterov (SGD with Nesterov momentum 0.9: give it an SGD rate, e.g. --lr-layer 0.05, with --lr-schedule cosine); the read-out keeps Adam
     label_smoothing: float = 0.0      # CE: label smoothing of the end-to-end cross-entropy, in [0, 1) (airbench's recipe: 0.2); the read-out has none
     readout_epochs: int = 5           # epochs of the linear read-out on the frozen net (CE on cached outputs)
@@ -392,6 +393,9 @@ def validate(c: TrainConfig) -> None:
     _check(c.budget_minutes is None or c.budget_extend == 1,
            f"budget_minutes plans each stage's steps for its share, so budget_extend "
            f"{c.budget_extend} cannot run past them; use budget_extend 1")
+    _check(_finite(c.budget_last_layer_weight) and 0 < c.budget_last_layer_weight <= 1,
+           f"budget_last_layer_weight must be in (0, 1] (1: the last layer's time is a layer's), "
+           f"got {c.budget_last_layer_weight!r}")
     _check(c.budget_split in BUDGET_SPLITS,
            f"budget_split must be one of {', '.join(BUDGET_SPLITS)}, got {c.budget_split!r}")
     _check(c.ce_optimizer in CE_OPTIMIZERS,

@@ -129,6 +129,20 @@ def test_the_budget_sets_each_stage_plan_and_the_stage_runs_it(fake_clock, metho
         assert plans["layer1"]["steps"] == 37
 
 
+def test_the_last_layer_weight_gives_its_time_to_the_other_layers(fake_clock):
+    """``budget_last_layer_weight``: the last layer stage plans that fraction of a layer's
+    share, the layers before it get the rest (1.2 s at 1/64 s a step, as above)."""
+    fitted = _fit("ib", _toy(), budget_minutes=0.02, budget_last_layer_weight=0.25)
+    b = fitted.result["budget"]
+    weights = budget.stage_weights(2, "ib", last_layer_weight=0.25)
+    assert weights == {"layer1": 1.0, "layer2": 0.25, "readout": 0.05}
+    assert b["last_layer_weight"] == 0.25
+    assert b["stages"]["layer1"]["steps"] == int(1.2 / 1.3 / TICK) == 59  # 37 at weight 1
+    # (the fake clock spends nothing, so layer 2 plans with the whole 1.2 s left: 0.25 / 0.3)
+    assert b["stages"]["layer2"]["steps"] == int(budget.stage_share("layer2", weights, 1.2, 1.2)
+                                                 / TICK) == 64
+
+
 def test_a_bigger_budget_plans_more_steps(fake_clock):
     small = _fit("ib", _toy(), budget_minutes=0.01).result["budget"]["stages"]
     big = _fit("ib", _toy(), budget_minutes=0.03).result["budget"]["stages"]
@@ -160,6 +174,8 @@ def test_result_names_the_machine():
     (dict(budget_minutes=5, val_fraction=0.0, budget_split="epochs"),
      "budget_split must be one of time, steps"),
     (dict(budget_minutes=5, val_fraction=0.2, val_refit=True), "--val-refit false"),
+    (dict(budget_minutes=5, val_fraction=0.0, budget_last_layer_weight=0),
+     r"budget_last_layer_weight must be in \(0, 1\]"),
     (dict(budget_minutes=5, val_fraction=0.2, val_refit=False, budget_extend=2),
      "use budget_extend 1"),
 ])

@@ -44,13 +44,16 @@ MIN_SHARE = 0.25
 
 
 def stage_weights(n_layers: int, method: str,
-                  seconds_per_step: dict[str, float] | None = None) -> dict[str, float]:
+                  seconds_per_step: dict[str, float] | None = None,
+                  last_layer_weight: float = 1.0) -> dict[str, float]:
     """Each stage's weight in the budget, in stage order: ``ce`` 1 (``ce``); for ``ib`` and
     ``iy`` ``layer1 .. layerK`` 1 each (``budget_split="time"``: the same part of the time
     left) and ``readout`` :data:`READOUT_WEIGHT`. With ``seconds_per_step`` (each layer
     stage's probed seconds per step; ``budget_split="steps"``) a layer's weight is its
     seconds per step over their mean, so every layer stage plans the same number of steps
-    (a slow conv block gets more of the time than a cheap linear head).
+    (a slow conv block gets more of the time than a cheap linear head). The last layer's
+    weight is then multiplied by ``last_layer_weight`` (``budget_last_layer_weight``; below 1
+    when the last unit is a cheap linear head that needs less of the time than a conv block).
 
     Raises:
         KeyError: ``seconds_per_step`` misses a layer.
@@ -60,6 +63,8 @@ def stage_weights(n_layers: int, method: str,
         {'layer1': 1.0, 'layer2': 1.0, 'readout': 0.05}
         >>> stage_weights(2, "ib", {"layer1": 3.0, "layer2": 1.0})
         {'layer1': 1.5, 'layer2': 0.5, 'readout': 0.05}
+        >>> stage_weights(3, "iy", last_layer_weight=0.25)
+        {'layer1': 1.0, 'layer2': 1.0, 'layer3': 0.25, 'readout': 0.05}
     """
     if method == "ce":
         return {"ce": 1.0}
@@ -69,6 +74,7 @@ def stage_weights(n_layers: int, method: str,
     else:
         mean = sum(seconds_per_step[n] for n in names) / n_layers
         layers = {n: seconds_per_step[n] / mean if mean > 0 else 1.0 for n in names}
+    layers[names[-1]] *= last_layer_weight
     return {**layers, "readout": READOUT_WEIGHT}
 
 

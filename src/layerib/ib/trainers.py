@@ -231,7 +231,8 @@ class _Trainer:
         if self.cfg.budget_minutes is None:
             return steps
         if unit not in self.plans:
-            weights = stage_weights(len(self.net), self.cfg.method, self.probed or None)
+            weights = stage_weights(len(self.net), self.cfg.method, self.probed or None,
+                                    self.cfg.budget_last_layer_weight)
             total = 60.0 * self.cfg.budget_minutes
             share = stage_share(unit, weights, total - self.elapsed(), total)
             per_step = self.probed[unit] if unit in self.probed else \
@@ -361,6 +362,7 @@ class _Trainer:
             result["budget"] = {"minutes": cfg.budget_minutes, "stages": self.plans}
             if cfg.method != "ce":
                 result["budget"]["split"] = cfg.budget_split
+                result["budget"]["last_layer_weight"] = cfg.budget_last_layer_weight
             if self.probed:
                 result["budget"]["probed_seconds_per_step"] = self.probed
         return result
