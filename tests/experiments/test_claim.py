@@ -85,6 +85,28 @@ def test_a_stopped_study_resumes_without_retraining_and_gives_the_same_table(stu
         assert again[key] == table[key], key
 
 
+def test_a_resumed_study_reads_the_kept_scores_and_rescores_a_retrained_run(study, tmp_path,
+                                                                         monkeypatch):
+    root, done, table = study
+    out = tmp_path / "study"
+    shutil.copytree(done, out)
+    kept = sorted((out / "tune").glob("*/*/" + claim.SCORE_FILE))
+    assert len(kept) == 12  # every tuning run scored once, its score kept beside its result
+    scored = []
+
+    def count(folder, data_root=None):
+        scored.append(Path(folder))
+        return real(folder, data_root)
+    real = claim.outside_subset_accuracy
+    monkeypatch.setattr(claim, "outside_subset_accuracy", count)
+    again = claim.run(out, setting="tiny", data_root=str(root), download=False)
+    assert scored == [] and again["validation"] == table["validation"]
+    result = kept[0].parent / "result.json"  # as if trained again: its result changed
+    result.write_text(result.read_text() + "\n")
+    again = claim.run(out, setting="tiny", data_root=str(root), download=False)
+    assert scored == [kept[0].parent] and again["validation"] == table["validation"]
+
+
 def test_the_choice_never_reads_test_labels_or_test_accuracies(study, tmp_path):
     root, done, table = study
     out, poisoned = tmp_path / "study", tmp_path / "data"
