@@ -28,7 +28,6 @@ parts. ``DIR/claim.json`` and ``DIR/claim.md`` are written (atomically) at the e
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import shutil
 import statistics
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from layerib.analysis.runs import read_json
 from layerib.analysis.validation import outside_subset_accuracy
+from layerib.data.download import file_digest
 from layerib.errors import ConfigError, LayerIBError
 from layerib.experiments.table1 import _CIFAR_PAPER, paired_differences, paired_markdown
 from layerib.runs.folder import atomic_write_json, atomic_write_text
@@ -299,7 +299,7 @@ def validation_score(folder: Path, data_root: str | None = None) -> float:
         RunDirError: no finished run in ``folder``.
     """
     result = folder / "result.json"
-    digest = hashlib.sha256(result.read_bytes()).hexdigest() if result.is_file() else None
+    digest = file_digest(result) if result.is_file() else None
     kept = read_json(folder / SCORE_FILE)
     if digest is not None and kept is not None and kept.get("result_sha256") == digest:
         return kept["val_accuracy"]
